@@ -1,0 +1,56 @@
+/** The two requests and their replies, exactly as design.md pins them. */
+export type Lifetime = 'session' | 'persistent';
+export type NicType = 'brctl' | 'ovs';
+
+export interface MakeNicsRequest {
+  v: 1;
+  id: number;
+  op: 'make-nics';
+  bridges: string[];
+  lifetime?: Lifetime;
+}
+
+export interface Port {
+  bridge: string;
+  tap: string;
+}
+
+export interface OvsCleanupRequest {
+  v: 1;
+  id: number;
+  op: 'ovs-cleanup';
+  ports: Port[];
+}
+
+export type Request = MakeNicsRequest | OvsCleanupRequest;
+export type Op = Request['op'];
+export const OPS: readonly Op[] = ['make-nics', 'ovs-cleanup'];
+
+export interface Nic {
+  bridge: string;
+  tap: string;
+  type: NicType;
+}
+
+export interface MakeNicsReply {
+  v: 1;
+  id: number;
+  ok: true;
+  nics: Nic[];
+}
+
+export interface OvsCleanupReply {
+  v: 1;
+  id: number;
+  ok: true;
+  removed: Port[];
+}
+
+export interface ErrorReply {
+  v: 1;
+  id: number;
+  ok: false;
+  error: { code: string; message: string };
+}
+
+export type Reply = MakeNicsReply | OvsCleanupReply | ErrorReply;

@@ -1,0 +1,141 @@
+import { ErrorCode } from './codes.js';
+import { ProtocolError } from './error.js';
+import { MAX_ITEMS_PER_REQUEST, MAX_REQUEST_ID, PROTOCOL_VERSION } from './limits.js';
+import type { Lifetime, Nic, Port, Reply, Request } from './messages.js';
+import { describeType, ifnameProblem } from './names.js';
+import type { WireValue } from './decode.js';
+
+type WireMap = { [key: string]: WireValue };
+
+function isMap(value: WireValue | undefined): value is WireMap {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkKeys(map: WireMap, allowed: readonly string[], where: string, id?: number): void {
+  for (const key of Object.keys(map)) {
+    if (!allowed.includes(key)) {
+      throw new ProtocolError(
+        ErrorCode.BadRequest,
+        `unknown key "${key}" in ${where} (allowed: ${allowed.join(', ')})`,
+        id === undefined ? {} : { id },
+      );
+    }
+  }
+}
+
+function readId(map: WireMap): number | undefined {
+  const id = map['id'];
+  return typeof id === 'number' && Number.isInteger(id) && id >= 0 && id <= MAX_REQUEST_ID
+    ? id
+    : undefined;
+}
+
+function checkName(value: WireValue | undefined, what: string, id: number): string {
+  const problem = ifnameProblem(value);
+  if (problem !== undefined) {
+    throw new ProtocolError(ErrorCode.BadName, `${what} is not a valid interface name: ${problem}`, { id });
+  }
+  return value as string;
+}
+
+function checkList(value: WireValue | undefined, key: string, id: number): WireValue[] {
+  if (!Array.isArray(value)) {
+    throw new ProtocolError(ErrorCode.BadRequest, `"${key}" must be an array, got ${describeType(value)}`, { id });
+  }
+  if (value.length === 0 || value.length > MAX_ITEMS_PER_REQUEST) {
+    throw new ProtocolError(
+      ErrorCode.BadRequest,
+      `"${key}" must hold 1 to ${MAX_ITEMS_PER_REQUEST} items, it holds ${value.length}`,
+      { id },
+    );
+  }
+  return value;
+}
+
+/**
+ * Validate a decoded frame as a request. Throws ProtocolError (with the request id when one
+ * could be read) for anything that is not exactly one of the two requests of the contract.
+ */
+export function parseRequest(value: WireValue): Request {
+  if (!isMap(value)) {
+    throw new ProtocolError(ErrorCode.BadRequest, `a request must be a map, got ${describeType(value)}`);
+  }
+  const id = readId(value);
+  if (id === undefined) {
+    throw new ProtocolError(ErrorCode.BadRequest, `"id" must be an unsigned integer up to ${MAX_REQUEST_ID}`);
+  }
+  if (value['v'] !== PROTOCOL_VERSION) {
+    throw new ProtocolError(ErrorCode.BadVersion, `"v" must be ${PROTOCOL_VERSION}`, { id });
+  }
+  const op = value['op'];
+  if (op === 'make-nics') {
+    checkKeys(value, ['v', 'id', 'op', 'bridges', 'lifetime'], 'a make-nics request', id);
+    const bridges = checkList(value['bridges'], 'bridges', id).map((b, i) => checkName(b, `bridges[${i}]`, id));
+    const lifetime = value['lifetime'];
+    if (lifetime !== undefined && lifetime !== 'session' && lifetime !== 'persistent') {
+      throw new ProtocolError(ErrorCode.BadRequest, '"lifetime" must be "session" or "persistent"', { id });
+    }
+    const request: Request = { v: 1, id, op, bridges };
+    if (lifetime !== undefined) request.lifetime = lifetime as Lifetime;
+    return request;
+  }
+  if (op === 'ovs-cleanup') {
+    checkKeys(value, ['v', 'id', 'op', 'ports'], 'an ovs-cleanup request', id);
+    const ports = checkList(value['ports'], 'ports', id).map((p, i): Port => {
+      if (!isMap(p)) {
+        throw new ProtocolError(ErrorCode.BadRequest, `ports[${i}] must be a map {bridge, tap}`, { id });
+      }
+      checkKeys(p, ['bridge', 'tap'], `ports[${i}]`, id);
+      return {
+        bridge: checkName(p['bridge'], `ports[${i}].bridge`, id),
+        tap: checkName(p['tap'], `ports[${i}].tap`, id),
+      };
+    });
+    return { v: 1, id, op, ports };
+  }
+  throw new ProtocolError(
+    ErrorCode.UnknownOp,
+    typeof op === 'string' ? `unknown op "${op.slice(0, 40)}" (allowed: make-nics, ovs-cleanup)` : '"op" must be a string',
+    { id },
+  );
+}
+
+function replyShape(message: string): ProtocolError {
+  return new ProtocolError(ErrorCode.BadFrame, `the helper sent a malformed reply: ${message}`);
+}
+
+function readPort(value: WireValue | undefined, withType: true): Nic;
+function readPort(value: WireValue | undefined, withType: false): Port;
+function readPort(value: WireValue | undefined, withType: boolean): Nic | Port {
+  if (!isMap(value)) throw replyShape('a list item is not a map');
+  const bridge = value['bridge'];
+  const tap = value['tap'];
+  if (ifnameProblem(bridge) !== undefined || ifnameProblem(tap) !== undefined) {
+    throw replyShape('a bridge or tap name is not a valid interface name');
+  }
+  if (!withType) return { bridge: bridge as string, tap: tap as string };
+  const type = value['type'];
+  if (type !== 'brctl' && type !== 'ovs') throw replyShape('a nic type is neither "brctl" nor "ovs"');
+  return { bridge: bridge as string, tap: tap as string, type };
+}
+
+/** Validate a decoded frame as a reply (client side: the helper is trusted, but checked). */
+export function parseReply(value: WireValue): Reply {
+  if (!isMap(value)) throw replyShape(`expected a map, got ${describeType(value)}`);
+  const id = readId(value);
+  if (id === undefined || value['v'] !== PROTOCOL_VERSION) throw replyShape('bad "v" or "id"');
+  const ok = value['ok'];
+  if (ok === false) {
+    const error = value['error'];
+    if (!isMap(error) || typeof error['code'] !== 'string' || typeof error['message'] !== 'string') {
+      throw replyShape('an error reply without {code, message}');
+    }
+    return { v: 1, id, ok, error: { code: error['code'], message: error['message'] } };
+  }
+  if (ok !== true) throw replyShape('"ok" is not a boolean');
+  const nics = value['nics'];
+  if (Array.isArray(nics)) return { v: 1, id, ok, nics: nics.map((n) => readPort(n, true)) };
+  const removed = value['removed'];
+  if (Array.isArray(removed)) return { v: 1, id, ok, removed: removed.map((p) => readPort(p, false)) };
+  throw replyShape('neither "nics" nor "removed" in a success reply');
+}
