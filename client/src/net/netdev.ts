@@ -1,0 +1,73 @@
+/**
+ * Turn one --netdev spec ("br0,model=e1000,mac=:05,vhost=on") into a -device and a -netdev
+ * argument, splitting the extra fields by what the device model accepts, as the reference does.
+ */
+import { isValidIfname, IFNAME_RULE } from '../../../shared/src/protocol/names.js';
+import { ClientError } from '../errors.js';
+import { isDeviceOption, type DeviceProber } from '../qemu/probe.js';
+import { padMac, randomMac } from './mac.js';
+
+export interface NetdevPlan {
+  /** 'user', or the bridge name. */
+  connection: string;
+  id: string;
+  /** -device value, complete. */
+  device: string;
+  /** -netdev value without the tap's ifname (added once the tap is known). */
+  netdev: string;
+}
+
+/** Split a comma-separated spec as bash does with IFS=",": a single trailing empty field vanishes. */
+export function splitFields(spec: string): string[] {
+  if (spec === '') return [];
+  const fields = spec.split(',');
+  if (fields[fields.length - 1] === '') fields.pop();
+  return fields;
+}
+
+export interface NetdevContext {
+  defaultModel: string;
+  /** What model=virtio means on this architecture (virtio-net-ccw on s390x). */
+  virtioModel: string;
+  prober: DeviceProber;
+  random?: (n: number) => Buffer;
+}
+
+export function planNetdev(spec: string, index: number, ctx: NetdevContext): NetdevPlan {
+  const [connection, ...tokens] = splitFields(spec);
+  if (connection === undefined || connection === '') {
+    throw new ClientError('BAD_NETDEV', `--netdev '${spec}': the first field must be 'user' or a bridge name`);
+  }
+  if (connection !== 'user' && !isValidIfname(connection)) {
+    throw new ClientError('BAD_NETDEV', `--netdev '${spec}': '${connection}' is not a bridge name (${IFNAME_RULE}) nor 'user'`);
+  }
+  if (tokens.includes('')) {
+    throw new ClientError('BAD_NETDEV', `--netdev '${spec}': empty field (fields are separated by single commas)`);
+  }
+  const id = `net${String(index).padStart(2, '0')}`;
+  const isTap = connection !== 'user';
+  const netdev = isTap ? [`type=tap`, `id=${id}`, 'script=no', 'downscript=no'] : ['type=user', `id=${id}`];
+
+  let model = ctx.defaultModel;
+  for (const token of tokens) {
+    if (!token.startsWith('model=')) continue;
+    const value = token.slice('model='.length);
+    if (value === '') throw new ClientError('BAD_NETDEV', `--netdev '${spec}': model= needs a device model (e.g. virtio, e1000)`);
+    model = value === 'virtio' ? ctx.virtioModel : value;
+  }
+
+  let mac = 'auto';
+  const deviceOpts: string[] = [];
+  for (const token of tokens) {
+    if (token.startsWith('mac=')) { mac = token.slice(4); continue; }
+    if (token.startsWith('macaddr=')) { mac = token.slice(8); continue; }
+    if (token.startsWith('model=')) continue;
+    if (isDeviceOption(ctx.prober, model, token)) deviceOpts.push(token);
+    else netdev.push(token);
+  }
+  if (mac !== 'auto') {
+    const full = mac === 'random' ? randomMac(ctx.random) : padMac(mac, index);
+    deviceOpts.push(`mac=${full}`);
+  }
+  return { connection, id, device: [model, `netdev=${id}`, ...deviceOpts].join(','), netdev: netdev.join(',') };
+}

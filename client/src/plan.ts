@@ -1,0 +1,118 @@
+/**
+ * From parsed options to everything needed to launch: the qemu argv (taps still to be filled
+ * in), the bridges that need taps, and the nvram file to create. Nothing here changes the
+ * system; all validation happens before anything is created.
+ */
+import { existsSync } from 'node:fs';
+import { machine as unameMachine } from 'node:os';
+import { isValidIfname } from '../../shared/src/protocol/names.js';
+import type { LaunchOptions } from './cli/options.js';
+import { planDisks } from './disk/disk.js';
+import { qemuImgFormat, type FormatDetector } from './disk/image-format.js';
+import { ClientError } from './errors.js';
+import { planFirmware, machineTypeFor } from './firmware/firmware.js';
+import { planNetdev, type NetdevPlan } from './net/netdev.js';
+import { detectAccel, type Accel } from './qemu/accel.js';
+import { archProfile } from './qemu/arch.js';
+import { requireQemu } from './qemu/binary.js';
+import { ProbeCache } from './qemu/probe-cache.js';
+import { QemuDeviceProber, type DeviceProber } from './qemu/probe.js';
+
+export const DEFAULT_BRIDGE = 'virbr0';
+
+export interface LaunchPlan {
+  accel: Accel;
+  /** Everything before the network arguments. */
+  head: string[];
+  nets: NetdevPlan[];
+  /** Disks and the pass-through arguments. */
+  tail: string[];
+  nvramCopy: { from: string; to: string } | undefined;
+  notes: string[];
+}
+
+export interface PlanEnvironment {
+  machine: string;
+  env: NodeJS.ProcessEnv;
+  accel: Accel;
+  prober?: DeviceProber;
+  detectFormat?: FormatDetector;
+  bridgeExists: (name: string) => boolean;
+  debug: (level: number, message: string) => void;
+  /** Resolve the qemu binary (throws when missing). */
+  resolveQemu: (name: string, debianPackage: string | undefined) => string;
+  cache?: ProbeCache;
+}
+
+export function defaultEnvironment(debug: PlanEnvironment['debug']): PlanEnvironment {
+  return {
+    machine: unameMachine(),
+    env: process.env,
+    accel: detectAccel(),
+    bridgeExists: (name) => existsSync(`/sys/class/net/${name}`),
+    debug,
+    resolveQemu: requireQemu,
+  };
+}
+
+/** The argv with tap names in place (`taps[i]` for nets[i], undefined for user networking). */
+export function qemuArgv(plan: LaunchPlan, taps: ReadonlyArray<string | undefined>): string[] {
+  const net = plan.nets.flatMap((n, i) => {
+    const tap = taps[i];
+    return ['-device', n.device, '-netdev', tap === undefined ? n.netdev : `${n.netdev},ifname=${tap}`];
+  });
+  return [...plan.head, ...net, ...plan.tail];
+}
+
+export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promise<LaunchPlan> {
+  const arch = archProfile(env.machine, { netModel: env.env['DEF_NETMODEL'] });
+  const qemuName = opts.kvm ?? arch.qemu;
+  const qemuPath = env.resolveQemu(qemuName, opts.kvm === undefined ? arch.qemuPackage : undefined);
+  const notes: string[] = [];
+  if (!env.accel.kvm) notes.push(`${env.accel.reason ?? 'KVM is not available'}: using TCG (software emulation, slower)`);
+
+  const firmware = planFirmware({
+    bios: opts.bios,
+    uefi: opts.uefi,
+    nvram: opts.uefiNvram,
+    arch: arch.firmwareArch,
+    machine: machineTypeFor(env.machine, opts.passthrough),
+    firmwarePackage: arch.firmwarePackage,
+  });
+  for (const note of firmware.notes) env.debug(1, note);
+
+  const cache = env.cache ?? new ProbeCache();
+  const prober = env.prober ?? new QemuDeviceProber(qemuPath, cache);
+  try {
+    const disks = await planDisks(opts.disks, {
+      defaultDriver: env.env['DEF_DISK_DRIVER'] || 'virtio-blk',
+      prober,
+      detectFormat: env.detectFormat ?? qemuImgFormat(),
+      debug: env.debug,
+    });
+    const specs = opts.netdevs.length > 0 ? opts.netdevs : [DEFAULT_BRIDGE];
+    const virtioModel = arch.machine === 's390x' ? 'virtio-net-ccw' : 'virtio-net-pci';
+    const nets = specs.map((spec, i) => planNetdev(spec, i, { defaultModel: arch.netModel, virtioModel, prober }));
+
+    const missing = nets.map((n) => n.connection).filter((c) => c !== 'user' && !(isValidIfname(c) && env.bridgeExists(c)));
+    if (missing.length > 0) {
+      const list = [...new Set(missing)].join(', ');
+      throw new ClientError(
+        'NO_BRIDGE',
+        `bridge ${list} does not exist: create it (e.g. ip link add ${missing[0]} type bridge) or name an existing one, or use --netdev user`,
+      );
+    }
+
+    const head = [
+      qemuName,
+      ...env.accel.args,
+      ...(opts.noReboot ? ['-no-reboot'] : []),
+      ...arch.archArgs(env.accel.kvm),
+      ...firmware.args,
+      '-device', `${arch.scsiBus},id=virtio-scsi-xkvm`,
+    ];
+    return { accel: env.accel, head, nets, tail: [...disks, ...opts.passthrough], nvramCopy: firmware.nvramCopy, notes };
+  } finally {
+    cache.save();
+  }
+}
