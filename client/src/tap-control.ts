@@ -1,4 +1,74 @@
+/**
+ * `xkvm tap-control make-nics [-v] BRIDGE...` and `xkvm tap-control ovs-cleanup BRIDGE:TAP...`,
+ * the reference's interface for scripts, served by the helper: make-nics prints `TAP:TYPE`
+ * (or `skip` for `user`) a line and the taps persist until their owner removes them;
+ * ovs-cleanup removes the caller's own ports.
+ */
+import { getopt } from './cli/getopt.js';
 import { ClientError } from './errors.js';
-export async function tapControl(_argv: string[]): Promise<number> {
-  throw new ClientError('RUN', 'not yet');
+import { makeNics, ovsCleanup } from './helper/session.js';
+import { isValidIfname, IFNAME_RULE } from '../../shared/src/protocol/names.js';
+
+const USAGE = `Usage: xkvm tap-control make-nics [-v] BRIDGE [BRIDGE...]
+       xkvm tap-control ovs-cleanup BRIDGE:TAP [BRIDGE:TAP...]
+
+  make-nics: a tap owned by you on each bridge (through xkvm-helper); prints
+  TAP:TYPE a line (TYPE brctl or ovs), or 'skip' for 'user'. The taps stay
+  until you delete them (ip tuntap del mode tap TAP).
+  ovs-cleanup: remove your taps' ports from Open vSwitch bridges.
+`;
+
+function checkName(name: string, what: string): void {
+  if (!isValidIfname(name)) throw new ClientError('USAGE', `${what} '${name}' is not an interface name (${IFNAME_RULE})`);
+}
+
+async function makeNicsCommand(argv: string[]): Promise<number> {
+  const { options, operands } = getopt(argv, [{ long: 'verbose', short: 'v', takesValue: false }, { long: 'help', short: 'h', takesValue: false }]);
+  if (options.some((o) => o.name === 'help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (operands.length === 0) throw new ClientError('USAGE', 'make-nics: must give a bridge (xkvm tap-control make-nics BRIDGE...)');
+  const bridges = operands.filter((b) => b !== 'user');
+  for (const bridge of bridges) checkName(bridge, 'bridge');
+  const nics = bridges.length === 0 ? [] : (await makeNics(bridges, 'persistent')).nics;
+  // The session connection closes with the process; persistent taps stay.
+  let k = 0;
+  const lines = operands.map((b) => {
+    if (b === 'user') return 'skip';
+    const nic = nics[k++]!;
+    return `${nic.tap}:${nic.type}`;
+  });
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function ovsCleanupCommand(argv: string[]): Promise<number> {
+  if (argv.length === 0) throw new ClientError('USAGE', 'ovs-cleanup: must give BRIDGE:TAP pairs');
+  const ports = argv.map((item) => {
+    const colon = item.lastIndexOf(':');
+    if (colon <= 0) throw new ClientError('USAGE', `ovs-cleanup: '${item}' is not BRIDGE:TAP`);
+    const port = { bridge: item.slice(0, colon), tap: item.slice(colon + 1) };
+    checkName(port.bridge, 'bridge');
+    checkName(port.tap, 'tap');
+    return port;
+  });
+  const removed = await ovsCleanup(ports);
+  const gone = new Set(removed.map((p) => `${p.bridge}:${p.tap}`));
+  const missed = ports.filter((p) => !gone.has(`${p.bridge}:${p.tap}`));
+  for (const p of missed) process.stderr.write(`xkvm: ${p.bridge}:${p.tap} was not removed\n`);
+  return missed.length;
+}
+
+export async function tapControl(argv: string[]): Promise<number> {
+  const [mode, ...rest] = argv;
+  switch (mode) {
+    case 'make-nics': return makeNicsCommand(rest);
+    case 'ovs-cleanup': return ovsCleanupCommand(rest);
+    case '-h': case '--help':
+      process.stdout.write(USAGE);
+      return 0;
+    case undefined: throw new ClientError('USAGE', 'tap-control: must give a mode: make-nics or ovs-cleanup');
+    default: throw new ClientError('USAGE', `tap-control: unknown mode '${mode}': use make-nics or ovs-cleanup`);
+  }
 }

@@ -1,8 +1,66 @@
+/**
+ * Launch for real: taps from the helper (one session for the VM's lifetime), the nvram file,
+ * then qemu in a pty. Anything created before qemu starts is undone if a later step fails.
+ */
+import { unlinkSync } from 'node:fs';
 import type { LaunchOptions } from '../cli/options.js';
 import { ClientError } from '../errors.js';
+import { copyNvramTemplate } from '../firmware/nvram.js';
+import { makeNics, type TapSession } from '../helper/session.js';
 import type { Logger } from '../log.js';
-import type { LaunchPlan } from '../plan.js';
+import { qemuArgv, type LaunchPlan } from '../plan.js';
+import { shellJoin } from '../qemu/quote.js';
+import { runInPty } from './pty.js';
 
-export async function run(_plan: LaunchPlan, _opts: LaunchOptions, _log: Logger): Promise<number> {
-  throw new ClientError('RUN', 'not yet');
+export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): Promise<number> {
+  const bridges = plan.nets.filter((n) => n.connection !== 'user').map((n) => n.connection);
+  let session: TapSession | undefined;
+  let nvramCreated: string | undefined;
+  try {
+    if (bridges.length > 0) {
+      log.debug(1, `asking the helper for taps on: ${bridges.join(' ')}`);
+      session = await makeNics(bridges, 'session');
+      log.debug(1, `taps: ${session.nics.map((n) => `${n.tap}:${n.type} on ${n.bridge}`).join(', ')}`);
+    }
+    if (plan.nvramCopy !== undefined) {
+      copyNvramTemplate(plan.nvramCopy.from, plan.nvramCopy.to);
+      nvramCreated = plan.nvramCopy.to;
+      log.debug(1, `copied ${plan.nvramCopy.from} to ${plan.nvramCopy.to}`);
+    }
+  } catch (error) {
+    session?.connection.close();
+    throw error;
+  }
+
+  const taps: Array<string | undefined> = [];
+  let k = 0;
+  for (const net of plan.nets) taps.push(net.connection === 'user' ? undefined : session!.nics[k++]!.tap);
+  const argv = qemuArgv(plan, taps);
+  log.debug(1, shellJoin(argv));
+
+  let helperLost: Error | undefined;
+  session?.connection.onLost((error) => {
+    helperLost = error;
+    log.info(`warning: ${error.message}; the VM's taps may be removed`);
+  });
+  let status: number;
+  try {
+    status = await runInPty(argv, {
+      onSignal: (signal) => log.debug(1, `${signal}: stopping qemu`),
+      onStart: (pid) => log.debug(1, `qemu pid ${pid}`),
+    });
+  } catch (error) {
+    if (nvramCreated !== undefined) {
+      try {
+        unlinkSync(nvramCreated);
+      } catch {
+        // leave it
+      }
+    }
+    throw new ClientError('RUN', `cannot start ${argv[0]}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    session?.connection.close();
+  }
+  if (helperLost !== undefined) log.debug(1, 'the helper connection was lost while qemu ran');
+  return status;
 }
