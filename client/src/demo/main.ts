@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: the first run. Makes a tiny guest (a boot sector, no download) in the user's
+ * cache directory and boots it through xkvm with user networking, under TCG when there is no
+ * KVM, showing its serial console; it powers itself off within seconds.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { defaultCacheFile } from '../qemu/probe-cache.js';
+import { writeTinyGuest } from './guest-image.js';
+import { launch } from '../launch.js';
+import { ClientError } from '../errors.js';
+
+async function main(): Promise<number> {
+  const image = join(dirname(defaultCacheFile()), 'tiny-guest.img');
+  mkdirSync(dirname(image), { recursive: true });
+  await writeTinyGuest(image);
+  process.stderr.write(`xkvm demo: booting ${image} (user networking, serial console; it powers off by itself)\n`);
+  const extra = process.argv.slice(2);
+  return launch(['--netdev', 'user', '--disk', image, '--no-reboot', ...extra, '--', '-m', '32', '-nographic'], 'xkvm');
+}
+
+main().then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (error: unknown) => {
+    process.stderr.write(`xkvm demo: ${error instanceof ClientError ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
