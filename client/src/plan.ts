@@ -8,6 +8,7 @@ import { machine as unameMachine } from 'node:os';
 import { isValidIfname } from '../../shared/src/protocol/names.js';
 import type { LaunchOptions } from './cli/options.js';
 import { planDisks } from './disk/disk.js';
+import { FormatCache } from './disk/format-cache.js';
 import { qemuImgFormat, type FormatDetector } from './disk/image-format.js';
 import { ClientError } from './errors.js';
 import { planFirmware, machineTypeFor } from './firmware/firmware.js';
@@ -83,11 +84,12 @@ export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promi
 
   const cache = env.cache ?? new ProbeCache();
   const prober = env.prober ?? new QemuDeviceProber(qemuPath, cache);
+  const formats = env.detectFormat === undefined ? new FormatCache() : undefined;
   try {
     const disks = await planDisks(opts.disks, {
       defaultDriver: env.env['DEF_DISK_DRIVER'] || 'virtio-blk',
       prober,
-      detectFormat: env.detectFormat ?? qemuImgFormat(),
+      detectFormat: env.detectFormat ?? formats!.wrap(qemuImgFormat()),
       debug: env.debug,
     });
     const specs = opts.netdevs.length > 0 ? opts.netdevs : [DEFAULT_BRIDGE];
@@ -114,5 +116,6 @@ export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promi
     return { accel: env.accel, head, nets, tail: [...disks, ...opts.passthrough], nvramCopy: firmware.nvramCopy, notes };
   } finally {
     cache.save();
+    formats?.save();
   }
 }

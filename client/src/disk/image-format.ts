@@ -1,14 +1,14 @@
 /** The format of disk images, from `qemu-img info --output=json`, several images at once. */
-import { execFile } from 'node:child_process';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
+import { childProcess } from '../lazy.js';
 
 export type FormatDetector = (path: string) => Promise<string>;
 
 export function qemuImgFormat(qemuImg = 'qemu-img'): FormatDetector {
   return (path) =>
     new Promise((resolve, reject) => {
-      execFile(
+      childProcess().execFile(
         qemuImg,
         ['info', '--output=json', '--', path],
         { env: { ...process.env, LANG: 'C', LC_ALL: 'C' }, timeout: 30_000, maxBuffer: 1 << 20 },

@@ -3,8 +3,8 @@
  * from 52:54:00:12:34 (qemu's locally administered prefix); an empty one is the netdev's index;
  * `random` keeps 52:54:00 and draws the last three octets.
  */
-import { randomBytes } from 'node:crypto';
 import { ClientError } from '../errors.js';
+import { crypto } from '../lazy.js';
 
 export const MAC_PREFIX = ['52', '54', '00', '12', '34'] as const;
 const OCTET = /^[0-9A-Fa-f]{1,2}$/;
@@ -29,7 +29,7 @@ export function padMac(partial: string, index: number): string {
   return [...head, ...octets].map((o) => hex(parseInt(o, 16))).join(':');
 }
 
-export function randomMac(random: (n: number) => Buffer = randomBytes): string {
+export function randomMac(random: (n: number) => Buffer = (n) => crypto().randomBytes(n)): string {
   const tail = [...random(3)].map(hex).join(':');
   return padMac(tail, 0);
 }

@@ -1,22 +1,21 @@
 /**
  * Device-property probes cost a qemu start each, so their results are kept per qemu binary in
  * the user's cache directory, keyed by the binary's real path, size, mtime and inode so that an
- * upgraded qemu is probed afresh. A missing, unreadable or malformed cache is ignored.
+ * upgraded qemu is probed afresh.
  */
-import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir, JsonCacheFile } from '../cache/json-file.js';
 
 const FORMAT = 1;
 
-interface CacheFile {
+interface CacheData {
   format: number;
   binaries: Record<string, { key: string; models: Record<string, string[]> }>;
 }
 
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env['XDG_CACHE_HOME'] || join(env['HOME'] || homedir(), '.cache');
-  return join(base, 'xkvm', 'qemu-devices.json');
+  return join(cacheDir(env), 'qemu-devices.json');
 }
 
 function binaryIdentity(binary: string): { path: string; key: string } | undefined {
@@ -29,9 +28,9 @@ function binaryIdentity(binary: string): { path: string; key: string } | undefin
   }
 }
 
-function isCacheFile(value: unknown): value is CacheFile {
+function isCacheData(value: unknown): value is CacheData {
   if (typeof value !== 'object' || value === null) return false;
-  const v = value as Partial<CacheFile>;
+  const v = value as Partial<CacheData>;
   if (v.format !== FORMAT || typeof v.binaries !== 'object' || v.binaries === null) return false;
   return Object.values(v.binaries).every((entry) => typeof entry === 'object' && entry !== null
     && typeof entry.key === 'string' && typeof entry.models === 'object' && entry.models !== null
@@ -39,31 +38,16 @@ function isCacheFile(value: unknown): value is CacheFile {
 }
 
 export class ProbeCache {
-  readonly #file: string;
-  #data: CacheFile | undefined;
-  #dirty = false;
+  readonly #file: JsonCacheFile<CacheData>;
 
   constructor(file: string = defaultCacheFile()) {
-    this.#file = file;
-  }
-
-  #load(): CacheFile {
-    if (this.#data !== undefined) return this.#data;
-    let data: CacheFile = { format: FORMAT, binaries: Object.create(null) as CacheFile['binaries'] };
-    try {
-      const parsed: unknown = JSON.parse(readFileSync(this.#file, 'utf8'));
-      if (isCacheFile(parsed)) data = parsed;
-    } catch {
-      // no cache yet, or unreadable: start afresh
-    }
-    this.#data = data;
-    return data;
+    this.#file = new JsonCacheFile(file, isCacheData, () => ({ format: FORMAT, binaries: Object.create(null) as CacheData['binaries'] }));
   }
 
   get(binary: string, model: string): string[] | undefined {
     const id = binaryIdentity(binary);
     if (id === undefined) return undefined;
-    const entry = this.#load().binaries[id.path];
+    const entry = this.#file.data.binaries[id.path];
     if (entry === undefined || entry.key !== id.key) return undefined;
     return Object.hasOwn(entry.models, model) ? entry.models[model] : undefined;
   }
@@ -71,27 +55,18 @@ export class ProbeCache {
   set(binary: string, model: string, properties: string[]): void {
     const id = binaryIdentity(binary);
     if (id === undefined) return;
-    const data = this.#load();
+    const data = this.#file.data;
     let entry = data.binaries[id.path];
     if (entry === undefined || entry.key !== id.key) {
       entry = { key: id.key, models: Object.create(null) as Record<string, string[]> };
       data.binaries[id.path] = entry;
     }
     entry.models[model] = properties;
-    this.#dirty = true;
+    this.#file.markDirty();
   }
 
-  /** Write the cache if it changed (atomically: a temp file renamed over the old one). */
+  /** Write the cache if it changed. */
   save(): void {
-    if (!this.#dirty || this.#data === undefined) return;
-    try {
-      mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
-      const temp = `${this.#file}.${process.pid}.tmp`;
-      writeFileSync(temp, JSON.stringify(this.#data), { mode: 0o600 });
-      renameSync(temp, this.#file);
-      this.#dirty = false;
-    } catch {
-      // a cache that cannot be written only costs time
-    }
+    this.#file.save();
   }
 }

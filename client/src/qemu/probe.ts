@@ -1,7 +1,7 @@
 /** Which properties a qemu device model has, asked of qemu itself (cached). */
-import { spawnSync } from 'node:child_process';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
+import { childProcess } from '../lazy.js';
 import { parseDeviceHelp } from './device-help.js';
 import type { ProbeCache } from './probe-cache.js';
 
@@ -11,7 +11,7 @@ export interface DeviceProber {
 }
 
 export function runDeviceHelp(qemu: string, model: string): string[] {
-  const result = spawnSync(qemu, ['-device', `${model},help`], {
+  const result = childProcess().spawnSync(qemu, ['-device', `${model},help`], {
     encoding: 'utf8',
     env: { ...process.env, LANG: 'C', LC_ALL: 'C' },
     stdio: ['ignore', 'pipe', 'pipe'],
