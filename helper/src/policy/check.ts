@@ -1,0 +1,51 @@
+import { isValidIfname } from '../../../shared/src/protocol/names.js';
+import { escapeForTerminal } from '../../../shared/src/text/escape.js';
+import { decide, maxTaps, type Decision, type TapLimit } from './evaluate.js';
+import type { Policy, PolicyUser, RuleSource } from './types.js';
+
+/**
+ * Exit statuses of `xkvm-helper policy check`: 0 when the user may use the bridge, 1 when not
+ * (including an invalid bridge name). Anything that stops the check itself (unknown user,
+ * unreadable or invalid policy) is the command line's to report, with status 2.
+ */
+export const CHECK_EXIT = { allow: 0, deny: 1 } as const;
+
+export interface CheckResult {
+  /** What to print on stdout, ending in a newline. */
+  readonly text: string;
+  readonly status: (typeof CHECK_EXIT)[keyof typeof CHECK_EXIT];
+  readonly decision: Decision;
+  readonly limit: TapLimit;
+}
+
+function line(source: RuleSource): string {
+  return `${source.file}:${source.line}: ${source.text}`;
+}
+
+function limitText(limit: TapLimit): string {
+  switch (limit.from) {
+    case 'built-in': return `${limit.limit} (default: no max-taps line applies)`;
+    case 'default': return `${limit.limit} (default line ${limit.rule === undefined ? '' : line(limit.rule)})`;
+    case 'user': return `${limit.limit} (user line ${limit.rule === undefined ? '' : line(limit.rule)})`;
+    case 'group': return `${limit.limit} (largest group line ${limit.rule === undefined ? '' : line(limit.rule)})`;
+  }
+}
+
+/** The logic of `xkvm-helper policy check --user U --bridge B`, given the resolved user. */
+export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string): CheckResult {
+  const decision = decide(policy, user, bridge);
+  const limit = maxTaps(policy, user);
+  const verdict = decision.allowed
+    ? `ALLOW: ${user.name} may put a tap on ${bridge}`
+    : `DENY: ${user.name} may not put a tap on ${bridge}`;
+  const groups = user.groups.length === 0 ? '(none)' : user.groups.join(', ');
+  const text = [
+    verdict,
+    `decided by: ${decision.rule !== undefined ? line(decision.rule)
+      : isValidIfname(bridge) ? 'no line (default deny)' : 'no line (invalid bridge name)'}`,
+    `reason: ${decision.reason}`,
+    `user: ${user.name} (uid ${user.uid}); groups considered: ${groups}`,
+    `max-taps: ${limitText(limit)}`,
+  ].map(escapeForTerminal).join('\n') + '\n';
+  return { text, status: decision.allowed ? CHECK_EXIT.allow : CHECK_EXIT.deny, decision, limit };
+}

@@ -1,0 +1,101 @@
+import { ifnameProblem } from '../../../shared/src/protocol/names.js';
+import type { AccessDirective, Policy, PolicyUser, RuleSource, Who } from './types.js';
+import { ANY_BRIDGE } from './types.js';
+import { DEFAULT_MAX_TAPS } from './values.js';
+
+export interface Decision {
+  readonly allowed: boolean;
+  /** One sentence for a person and the audit log. */
+  readonly reason: string;
+  /** The line that decided; absent for a default deny (no line allowed it) or an invalid bridge. */
+  readonly rule?: RuleSource;
+}
+
+/** How `who` matches `user`, as words for a reason ("user alice", "group kvm"), or undefined. */
+function matchWho(who: Who, user: PolicyUser): string | undefined {
+  switch (who.kind) {
+    case 'anyone': return 'anyone (*)';
+    case 'user': return who.name === user.name ? `user ${who.name}` : undefined;
+    case 'group': return user.groups.includes(who.name) ? `group @${who.name}` : undefined;
+  }
+}
+
+function firstMatch(rules: readonly AccessDirective[], user: PolicyUser, bridge: string) {
+  for (const rule of rules) {
+    if (rule.bridge !== ANY_BRIDGE && rule.bridge !== bridge) continue;
+    for (const who of rule.who) {
+      const how = matchWho(who, user);
+      if (how !== undefined) return { rule, how };
+    }
+  }
+  return undefined;
+}
+
+function at(source: RuleSource): string {
+  return `${source.file}:${source.line}: ${source.text}`;
+}
+
+/**
+ * May `user` put a tap on `bridge`? Default deny. Bridge names match exactly (or `*`). A
+ * matching deny line beats every allow line, wherever each is written; among several matching
+ * lines of the deciding kind, the first in file order (includes expanded) is named.
+ * The bridge name is checked first: an invalid one is denied without looking further.
+ */
+export function decide(policy: Policy, user: PolicyUser, bridge: string): Decision {
+  const problem = ifnameProblem(bridge);
+  if (problem !== undefined) {
+    return { allowed: false, reason: `"${bridge}" is not a valid bridge name: ${problem}` };
+  }
+  const denies = policy.access.filter((r) => r.kind === 'deny');
+  const denied = firstMatch(denies, user, bridge);
+  if (denied !== undefined) {
+    return {
+      allowed: false,
+      reason: `${user.name} is denied ${bridge} as ${denied.how} by ${at(denied.rule.source)}`,
+      rule: denied.rule.source,
+    };
+  }
+  const allows = policy.access.filter((r) => r.kind === 'allow');
+  const allowed = firstMatch(allows, user, bridge);
+  if (allowed !== undefined) {
+    return {
+      allowed: true,
+      reason: `${user.name} is allowed ${bridge} as ${allowed.how} by ${at(allowed.rule.source)}`,
+      rule: allowed.rule.source,
+    };
+  }
+  return { allowed: false, reason: `no line allows ${user.name} on ${bridge} (default deny)` };
+}
+
+export interface TapLimit {
+  readonly limit: number;
+  /** Which kind of line set it: the user's own, one of their groups', the default line, or none. */
+  readonly from: 'user' | 'group' | 'default' | 'built-in';
+  /** The line that set it; absent for the built-in default of 16. */
+  readonly rule?: RuleSource;
+}
+
+/**
+ * How many taps `user` may hold at once, all bridges together. Precedence:
+ * 1. a max-taps line naming the user;
+ * 2. else the max-taps lines naming the user's groups: the LARGEST of them (group lines grant
+ *    capacity; belonging to one more group never lowers a limit) — on a tie, the first line;
+ * 3. else the default line (`max-taps N` or `max-taps N *`);
+ * 4. else 16.
+ */
+export function maxTaps(policy: Policy, user: PolicyUser): TapLimit {
+  const own = policy.userMaxTaps.get(user.name);
+  if (own !== undefined) return { limit: own.value, from: 'user', rule: own.source };
+
+  // The map keeps reading order, so with `>` a tie goes to the line read first.
+  let best: { value: number; source: RuleSource } | undefined;
+  for (const [group, entry] of policy.groupMaxTaps) {
+    if (!user.groups.includes(group)) continue;
+    if (best === undefined || entry.value > best.value) best = entry;
+  }
+  if (best !== undefined) return { limit: best.value, from: 'group', rule: best.source };
+
+  const fallback = policy.defaultMaxTaps;
+  if (fallback !== undefined) return { limit: fallback.value, from: 'default', rule: fallback.source };
+  return { limit: DEFAULT_MAX_TAPS, from: 'built-in' };
+}

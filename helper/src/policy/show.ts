@@ -1,0 +1,55 @@
+import { escapeForTerminal } from '../../../shared/src/text/escape.js';
+import type { Directive, Policy, RuleSource } from './types.js';
+import { DEFAULT_MAX_TAPS } from './values.js';
+
+function at(source: RuleSource): string {
+  return escapeForTerminal(`${source.file}:${source.line}`);
+}
+
+/** ` # /abs/path` after an include line whose path was written relative. */
+function resolvedNote(d: Directive): string {
+  if (d.kind !== 'include') return '';
+  const written = d.source.text.split(/[ \t]+/)[1];
+  return written === d.path ? '' : `   # ${escapeForTerminal(d.path)}`;
+}
+
+/**
+ * The effective policy as `xkvm-helper policy show` prints it: every directive with its
+ * file:line, includes expanded in place (indented under the include line), then the settings
+ * in effect, defaults named as such, then how the lines combine.
+ */
+export function renderPolicy(policy: Policy): string {
+  const out: string[] = [];
+  const files = policy.files.map(escapeForTerminal);
+  out.push(`# policy ${escapeForTerminal(policy.file)} (${files.length === 1 ? '1 file' : `${files.length} files: ${files.join(', ')}`})`);
+
+  // Lines of an included file are indented under their include line, two spaces a level.
+  const depthByFile = new Map<string, number>([[policy.file, 0]]);
+  for (const d of policy.directives) {
+    const indent = '  '.repeat(depthByFile.get(d.source.file) ?? 0);
+    out.push(`${indent}${at(d.source)}: ${escapeForTerminal(d.source.text)}${resolvedNote(d)}`);
+    if (d.kind === 'include') depthByFile.set(d.path, d.depth);
+  }
+  if (policy.directives.length === 0) out.push('# (no directives)');
+  if (!policy.access.some((r) => r.kind === 'allow')) out.push('# no allow lines: every request is denied');
+
+  out.push('', '# in effect');
+  const def = policy.defaultMaxTaps;
+  out.push(def === undefined
+    ? `max-taps ${DEFAULT_MAX_TAPS} (default)`
+    : `max-taps ${def.value} (default, set at ${at(def.source)})`);
+  for (const [name, entry] of policy.userMaxTaps) out.push(`max-taps ${entry.value} for ${name} (${at(entry.source)})`);
+  for (const [name, entry] of policy.groupMaxTaps) out.push(`max-taps ${entry.value} for @${name} (${at(entry.source)})`);
+  out.push(policy.ovsdb === undefined
+    ? 'ovsdb: not set (ovs-vsctl uses its own default database)'
+    : `ovsdb ${escapeForTerminal(policy.ovsdb.value)} (${at(policy.ovsdb.source)})`);
+  out.push(policy.auditLog === undefined
+    ? 'audit-log: not set (audit records go to stderr only)'
+    : `audit-log ${escapeForTerminal(policy.auditLog.value)} (${at(policy.auditLog.source)})`);
+
+  out.push('', '# how the lines combine',
+    '# a bridge no allow line names for a user is denied (default deny); bridge names match exactly or *',
+    '# a matching deny line beats every allow line, whatever the order',
+    "# max-taps: the user's own line, else the largest of their groups' lines, else the default");
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,61 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CHECK_EXIT, checkPolicy } from '../../../helper/src/policy/check.js';
+import { alice, bob, CONF, parse } from './support.js';
+
+const policy = parse([
+  'allow br0 @kvm',
+  'deny br0 bob',
+  'allow br0 bob',
+  'max-taps 4 @kvm',
+  '',
+].join('\n'));
+
+test('check prints ALLOW, the deciding line, the groups considered and max-taps, and exits 0', () => {
+  const r = checkPolicy(policy, alice, 'br0');
+  assert.is(r.status, 0);
+  assert.is(r.status, CHECK_EXIT.allow);
+  assert.is(r.text, [
+    'ALLOW: alice may put a tap on br0',
+    `decided by: ${CONF}:1: allow br0 @kvm`,
+    `reason: alice is allowed br0 as group @kvm by ${CONF}:1: allow br0 @kvm`,
+    'user: alice (uid 1000); groups considered: alice, kvm',
+    `max-taps: 4 (largest group line ${CONF}:4: max-taps 4 @kvm)`,
+  ].join('\n') + '\n');
+});
+
+test('check prints DENY with the deny line that beat an allow, and exits 1', () => {
+  const r = checkPolicy(policy, bob, 'br0');
+  assert.is(r.status, 1);
+  assert.is(r.text, [
+    'DENY: bob may not put a tap on br0',
+    `decided by: ${CONF}:2: deny br0 bob`,
+    `reason: bob is denied br0 as user bob by ${CONF}:2: deny br0 bob`,
+    'user: bob (uid 1001); groups considered: bob, students',
+    'max-taps: 16 (default: no max-taps line applies)',
+  ].join('\n') + '\n');
+});
+
+test('check reports a default deny as decided by no line', () => {
+  const r = checkPolicy(policy, alice, 'br1');
+  assert.is(r.status, CHECK_EXIT.deny);
+  assert.ok(r.text.startsWith('DENY: alice may not put a tap on br1\ndecided by: no line (default deny)\n'
+    + 'reason: no line allows alice on br1 (default deny)\n'), r.text);
+});
+
+test('check denies an invalid bridge name and prints it escaped', () => {
+  const r = checkPolicy(policy, alice, 'br\u001b[0m');
+  assert.is(r.status, 1);
+  assert.ok(r.text.includes('decided by: no line (invalid bridge name)'), r.text);
+  assert.not.ok(r.text.includes('\u001b'), r.text);
+});
+
+test('check shows a user with no groups and a user max-taps line', () => {
+  const r = checkPolicy(parse('allow br0 dave\nmax-taps 3 dave\nmax-taps 9\n'), { name: 'dave', uid: 5, groups: [] }, 'br0');
+  assert.ok(r.text.includes('groups considered: (none)'), r.text);
+  assert.ok(r.text.includes(`max-taps: 3 (user line ${CONF}:2: max-taps 3 dave)`), r.text);
+  assert.is(checkPolicy(parse('max-taps 9\n'), alice, 'br0').limit.limit, 9);
+  assert.ok(checkPolicy(parse('max-taps 9\n'), alice, 'br0').text.includes(`max-taps: 9 (default line ${CONF}:1: max-taps 9)`));
+});
+
+test.run();

@@ -1,0 +1,140 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CONF, parse, policyError } from './support.js';
+
+test('comments, blank lines and trailing comments are ignored', () => {
+  const policy = parse('# a comment\n\n   \n\t# indented comment\nallow br0 alice # who may\n');
+  assert.is(policy.directives.length, 1);
+  assert.equal(policy.access[0]?.source, { file: CONF, line: 5, text: 'allow br0 alice' });
+});
+
+test('allow and deny keep the bridge, every WHO and the source line', () => {
+  const policy = parse('allow br0 alice @kvm *\ndeny\t*\tbob\n');
+  assert.equal(policy.access.map((r) => [r.kind, r.bridge, r.who]), [
+    ['allow', 'br0', [{ kind: 'user', name: 'alice' }, { kind: 'group', name: 'kvm' }, { kind: 'anyone' }]],
+    ['deny', '*', [{ kind: 'user', name: 'bob' }]],
+  ]);
+  assert.equal(policy.access[1]?.source, { file: CONF, line: 2, text: 'deny\t*\tbob' });
+});
+
+test('user names of the directory kind (dots, @domain, $) are accepted', () => {
+  const policy = parse('allow br0 j.doe alice@example.com host$ @domain_users\n');
+  assert.is(policy.access[0]?.who.length, 4);
+});
+
+test('max-taps without WHO sets the default, with WHO sets per-user and per-group limits', () => {
+  const policy = parse('max-taps 8\nmax-taps 2 alice @students\nmax-taps 0 mallory\n');
+  assert.is(policy.defaultMaxTaps?.value, 8);
+  assert.is(policy.defaultMaxTaps?.source.line, 1);
+  assert.is(policy.userMaxTaps.get('alice')?.value, 2);
+  assert.is(policy.userMaxTaps.get('mallory')?.value, 0);
+  assert.is(policy.groupMaxTaps.get('students')?.source.line, 2);
+});
+
+test('max-taps N * sets the default like max-taps N', () => {
+  assert.is(parse('max-taps 3 *\n').defaultMaxTaps?.value, 3);
+});
+
+test('max-taps 4096 is the largest accepted', () => {
+  assert.is(parse('max-taps 4096\n').defaultMaxTaps?.value, 4096);
+});
+
+test('ovsdb takes a unix socket path or tcp address', () => {
+  assert.is(parse('ovsdb unix:/run/openvswitch/db.sock\n').ovsdb?.value, 'unix:/run/openvswitch/db.sock');
+  assert.is(parse('ovsdb tcp:127.0.0.1:6640\n').ovsdb?.value, 'tcp:127.0.0.1:6640');
+  assert.is(parse('ovsdb tcp:[::1]:6640\n').ovsdb?.value, 'tcp:[::1]:6640');
+});
+
+test('audit-log takes an absolute path', () => {
+  const policy = parse('audit-log /var/log/xkvm/audit.log # one JSON object a line\n');
+  assert.equal(policy.auditLog, {
+    value: '/var/log/xkvm/audit.log',
+    source: { file: CONF, line: 1, text: 'audit-log /var/log/xkvm/audit.log' },
+  });
+});
+
+test('CRLF line ends and a byte order mark are tolerated', () => {
+  const policy = parse('\uFEFFallow br0 alice\r\ndeny br0 bob\r\n');
+  assert.equal(policy.access.map((r) => r.source.text), ['allow br0 alice', 'deny br0 bob']);
+});
+
+test('an empty policy has no rules and the built-in defaults', () => {
+  const policy = parse('');
+  assert.is(policy.access.length, 0);
+  assert.is(policy.defaultMaxTaps, undefined);
+  assert.is(policy.ovsdb, undefined);
+  assert.is(policy.auditLog, undefined);
+});
+
+const errors: [string, string, string][] = [
+  ['an unknown directive', '# ok\nalow br0 alice\n',
+    `${CONF}:2: unknown directive "alow"; expected one of allow, deny, max-taps, ovsdb, audit-log, include (or a # comment)`],
+  ['directives are case-sensitive', 'Allow br0 alice\n', `${CONF}:1: unknown directive "Allow"; expected`],
+  ['allow without a bridge', '\n\nallow\n',
+    `${CONF}:3: allow needs a bridge and at least one WHO; expected allow BRIDGE WHO... (WHO: a user name, @group or *)`],
+  ['allow without WHO', 'allow br0\n', `${CONF}:1: allow br0 names no one; expected allow BRIDGE WHO...`],
+  ['deny without WHO', 'deny br0 # nobody\n', `${CONF}:1: deny br0 names no one; expected deny BRIDGE WHO...`],
+  ['a bridge name too long', 'allow abcdefghijklmnop alice\n',
+    `${CONF}:1: bad bridge name "abcdefghijklmnop": it is 16 bytes long (at most 15); expected a bridge name (`],
+  ['a bridge name starting with -', 'allow -br0 alice\n', `${CONF}:1: bad bridge name "-br0": it must be`],
+  ['a bridge name with a slash', 'deny br/0 alice\n', `${CONF}:1: bad bridge name "br/0"`],
+  ['a bad user name', 'allow br0 al!ce\n', `${CONF}:1: bad user name "al!ce"; expected a user name, @group or *`],
+  ['a user name starting with -', 'allow br0 -alice\n', `${CONF}:1: bad user name "-alice"`],
+  ['a numeric user', 'allow br0 1000\n', `${CONF}:1: user "1000" is a number (policy lines name users, not ids); expected`],
+  ['an empty group', 'allow br0 @\n', `${CONF}:1: empty group name; expected a user name, @group or *`],
+  ['a bad group name', 'allow br0 @k+vm\n', `${CONF}:1: bad group name "k+vm"; expected`],
+  ['a comment glued to a word', 'allow br0 alice#note\n',
+    `${CONF}:1: bad user name "alice#note" (a comment needs a space or tab before #); expected`],
+  ['max-taps without N', 'max-taps\n', `${CONF}:1: max-taps needs a number; expected max-taps N [WHO...]`],
+  ['a non-integer N', 'max-taps 2.5 alice\n',
+    `${CONF}:1: "2.5" is not a whole number; expected a whole number of taps from 0 to 4096`],
+  ['a negative N', 'max-taps -1\n', `${CONF}:1: "-1" is not a whole number; expected`],
+  ['an N with a leading zero', 'max-taps 010\n', `${CONF}:1: "010" is not a whole number; expected`],
+  ['a name where N belongs', 'max-taps alice 4\n', `${CONF}:1: "alice" is not a whole number; expected`],
+  ['N over the limit', 'max-taps 4097\n', `${CONF}:1: 4097 is too large; expected a whole number of taps from 0 to 4096`],
+  ['a bad WHO after max-taps', 'max-taps 4 @\n', `${CONF}:1: empty group name; expected`],
+  ['ovsdb without a socket', 'ovsdb\n', `${CONF}:1: ovsdb needs a socket; expected ovsdb SOCKET`],
+  ['ovsdb with a relative path', 'ovsdb unix:db.sock\n',
+    `${CONF}:1: "unix:db.sock" does not name an absolute socket path; expected unix:/ABSOLUTE/PATH or tcp:IP:PORT`],
+  ['ovsdb with a bare path', 'ovsdb /run/openvswitch/db.sock\n', `${CONF}:1: "/run/openvswitch/db.sock" is not a database socket; expected`],
+  ['ovsdb over ssl', 'ovsdb ssl:10.0.0.1:6640\n', `${CONF}:1: "ssl:10.0.0.1:6640" is not a database socket`],
+  ['ovsdb with a bad port', 'ovsdb tcp:127.0.0.1:70000\n', `${CONF}:1: "tcp:127.0.0.1:70000" is not a valid IP address and port`],
+  ['ovsdb with a host name', 'ovsdb tcp:ovs.example:6640\n', `${CONF}:1: "tcp:ovs.example:6640" is not a valid IP address and port`],
+  ['ovsdb with several databases', 'ovsdb unix:/a,unix:/b\n', `${CONF}:1: "unix:/a,unix:/b" lists several databases`],
+  ['trailing garbage after ovsdb', 'ovsdb unix:/run/openvswitch/db.sock extra\n',
+    `${CONF}:1: unexpected "extra" after the socket; expected ovsdb SOCKET and nothing else (a comment starts with " #")`],
+  ['a second ovsdb', 'ovsdb unix:/a.sock\n# again\novsdb unix:/b.sock\n',
+    `${CONF}:3: ovsdb is already set at ${CONF}:1; expected one ovsdb line in all the policy files`],
+  ['audit-log without a path', 'audit-log\n', `${CONF}:1: audit-log needs a path; expected audit-log PATH`],
+  ['a relative audit-log', 'audit-log audit.log\n',
+    `${CONF}:1: "audit.log" is not an absolute path; expected an absolute file path`],
+  ['an audit-log directory', 'audit-log /var/log/\n', `${CONF}:1: "/var/log/" names a directory; expected`],
+  ['trailing garbage after audit-log', 'audit-log /var/log/a b\n', `${CONF}:1: unexpected "b" after the path; expected audit-log PATH and nothing else`],
+  ['a second audit-log', 'audit-log /a\naudit-log /b\n', `${CONF}:2: audit-log is already set at ${CONF}:1; expected one audit-log line`],
+  ['include without a path', 'include\n', `${CONF}:1: include needs a path; expected include PATH`],
+  ['trailing garbage after include', 'include a.conf b.conf\n', `${CONF}:1: unexpected "b.conf" after the path; expected include PATH and nothing else`],
+  ['a second default max-taps', 'max-taps 4\nmax-taps 5 *\n',
+    `${CONF}:2: the default max-taps is already set at ${CONF}:1; expected one max-taps line without WHO (or with *)`],
+  ['a second max-taps for a user', 'max-taps 4 alice\nmax-taps 5 bob alice\n',
+    `${CONF}:2: max-taps for user alice is already set at ${CONF}:1; expected one max-taps line per user`],
+  ['a second max-taps for a group', 'max-taps 4 @kvm\n\nmax-taps 5 @kvm\n',
+    `${CONF}:3: max-taps for group @kvm is already set at ${CONF}:1; expected one max-taps line per group`],
+  ['a control character', 'allow br0 alice\u0007\n', `${CONF}:1: control character \\x07 at column 16; expected printable text`],
+];
+
+for (const [what, text, message] of errors) {
+  test(`${what} is a syntax error naming file, line and what was expected`, () => {
+    const err = policyError(() => parse(text));
+    assert.is(err.code, 'POLICY_SYNTAX');
+    assert.ok(err.message.startsWith(message), `message was: ${err.message}`);
+    assert.ok(err.message.includes('; expected '), err.message);
+    assert.is(err.file, CONF);
+    assert.is(err.line, Number(/:(\d+):/.exec(message)?.[1]));
+  });
+}
+
+test('the same user twice on one max-taps line is not a duplicate', () => {
+  assert.is(parse('max-taps 4 alice alice\n').userMaxTaps.get('alice')?.value, 4);
+});
+
+test.run();
