@@ -67,7 +67,8 @@ export function parseLaunchOptions(argv: readonly string[]): LaunchOptions {
       case 'no-dowait': result.dowait = false; break;
       case 'bios': result.bios = value!; break;
       case 'uefi': result.uefi = true; break;
-      case 'uefi-nvram': result.uefi = true; result.uefiNvram = value!; break;
+      // Like the reference, an empty --uefi-nvram= is plain --uefi.
+      case 'uefi-nvram': result.uefi = true; result.uefiNvram = value === '' ? undefined : value!; break;
       case 'no-reboot': result.noReboot = true; break;
       default: throw new ClientError('USAGE', `internal: unhandled option --${name}`);
     }

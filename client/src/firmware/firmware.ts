@@ -3,7 +3,8 @@
  * well-known OVMF/AAVMF paths (4M builds first); --uefi-nvram FILE keeps variables in FILE,
  * copied from the template at launch when missing (never during --dry-run).
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ClientError } from '../errors.js';
 import { findDescriptorFirmware, type FlashFirmware } from './descriptors.js';
 
@@ -93,7 +94,18 @@ export function planFirmware(req: FirmwareRequest, exists: (p: string) => boolea
     return { args: [...args, ...pflash(template, fw.format, true)], notes };
   }
   if (!exists(req.nvram)) {
+    const dir = dirname(req.nvram);
+    if (!isDirectory(dir)) throw new ClientError('NVRAM', `--uefi-nvram '${req.nvram}': the directory ${dir} does not exist`);
     return { args: [...args, ...pflash(req.nvram, fw.format, false)], nvramCopy: { from: template, to: req.nvram }, notes };
   }
+  if (isDirectory(req.nvram)) throw new ClientError('NVRAM', `--uefi-nvram '${req.nvram}' is a directory: name the file to keep UEFI variables in`);
   return { args: [...args, ...pflash(req.nvram, fw.format, !writable(req.nvram))], notes };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -20,6 +20,7 @@ export function findExecutable(name: string, pathEnv = process.env['PATH'] ?? ''
 export function requireQemu(name: string, debianPackage: string | undefined): string {
   const found = findExecutable(name);
   if (found !== undefined) return found;
+  if (name.includes('/')) throw new ClientError('NO_QEMU', `${name} does not exist or is not executable: check --kvm`);
   const hint = debianPackage === undefined
     ? 'check the name given with --kvm, or give a path'
     : `install it with: apt-get install ${debianPackage}`;

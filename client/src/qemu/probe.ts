@@ -21,7 +21,8 @@ export function runDeviceHelp(qemu: string, model: string): string[] {
     throw new ClientError('QEMU_PROBE', `cannot run ${qemu} to ask about device model '${model}': ${result.error.message}`, { cause: result.error });
   }
   const firstLine = (result.stderr || result.stdout || '').trim().split('\n')[0] ?? '';
-  if (result.status !== 0) {
+  // qemu 7 exits 0 for an unknown model, saying "Device 'X' not found" on stderr.
+  if (result.status !== 0 || /Device '.*' not found/.test(result.stderr)) {
     throw new ClientError(
       'QEMU_PROBE',
       `qemu does not know device model '${escapeForTerminal(model)}' (${escapeForTerminal(firstLine)}); ` +

@@ -1,0 +1,91 @@
+/**
+ * The hidden-corpus check, done here on our own corpus: every case recorded from the reference
+ * (test/conformance/expectations.json) is run through `xkvm --dry-run` the same way (ordinary
+ * user, a namespace with the same bridges, a fresh fixture) and must give the reference's
+ * status and qemu argv, changed only by the rules of test/conformance/deviations.ts, which
+ * mirror docs/deviations.md.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { createNetns, ensureTestUser, type Netns } from '../support/netns.js';
+import { buildReferenceFixture, loadExpectations, missingForReference, nvramArgument, REFERENCE_NETNS } from '../support/reference.js';
+import { accelRule, CASE_DEVIATIONS, firmwareRule, kvmUsable, maskRandomMac, RANDOM_MAC } from './deviations.js';
+import { runOurCase } from './run-ours.js';
+
+const missing = missingForReference();
+const expectations = loadExpectations();
+const FIXTURE = expectations.fixture_dir;
+const kvm = kvmUsable();
+let user: ReturnType<typeof ensureTestUser>;
+const nss: Partial<Record<'main' | 'virbr0', Netns>> = {};
+
+test.before(() => {
+  if (missing.length > 0) throw new Error(`cannot run the conformance suite: missing ${missing.join(', ')}`);
+  user = ensureTestUser('xkvmt-conf');
+  nss.main = createNetns({ bridges: [...REFERENCE_NETNS.main] });
+  nss.virbr0 = createNetns({ bridges: [...REFERENCE_NETNS.virbr0] });
+});
+test.after(() => {
+  nss.main?.destroy();
+  nss.virbr0?.destroy();
+  rmSync(FIXTURE, { recursive: true, force: true });
+});
+
+test('every deviation rule names a case of the corpus', () => {
+  const names = new Set(expectations.cases.map((c) => c.name));
+  for (const name of Object.keys(CASE_DEVIATIONS)) assert.ok(names.has(name), `deviation for unknown case ${name}`);
+});
+
+for (const c of expectations.cases) {
+  const deviation = CASE_DEVIATIONS[c.name];
+  test(`${c.name}: xkvm ${c.args.join(' ')}${deviation ? ` (deviation ${deviation.row})` : ''}`, () => {
+    rmSync(FIXTURE, { recursive: true, force: true });
+    mkdirSync(FIXTURE, { recursive: true });
+    buildReferenceFixture(FIXTURE, user);
+    const nv = nvramArgument(c.args);
+    const nvPath = nv === undefined || nv === '' ? undefined : isAbsolute(nv) ? nv : join(FIXTURE, nv);
+    const nvBefore = nvPath !== undefined && existsSync(nvPath);
+
+    const ours = runOurCase(nss[c.netns ?? 'main']!, c, user, FIXTURE);
+    const errorLines = ours.stderr.filter((l) => l.startsWith('xkvm: ') && !/using TCG/.test(l));
+    assert.not.ok(ours.stderr.some((l) => /^\s+at /.test(l)), 'no stack trace');
+    if (nvPath !== undefined) assert.is(existsSync(nvPath), nvBefore, 'a dry run never creates the nvram file');
+
+    if (deviation?.expect.kind === 'error') {
+      assert.is(ours.status, 1, `status; stderr: ${ours.stderr.join(' | ')}`);
+      assert.is(ours.argv, null);
+      assert.is(errorLines.length, 1, `one error line, got: ${ours.stderr.join(' | ')}`);
+      assert.match(errorLines[0]!, deviation.expect.stderr);
+      return;
+    }
+    assert.is(ours.status, c.status, `status; stderr: ${ours.stderr.join(' | ')}`);
+    if (c.status !== 0) {
+      assert.is(ours.argv, null);
+      if (c.argv === null && c.stdout.length === 0) {
+        assert.is(errorLines.length, 1, `one error line, got: ${ours.stderr.join(' | ')}`);
+      }
+      return;
+    }
+    if (c.argv === null) {
+      // -h: usage on stdout, nothing else
+      assert.ok(ours.stdout.some((l) => l.startsWith('Usage: ')), 'usage on stdout');
+      assert.is(ours.argv, null);
+      return;
+    }
+    let expected = firmwareRule(accelRule([...c.argv], kvm));
+    if (deviation?.expect.kind === 'argv') expected = deviation.expect.edit(expected);
+    let actual = ours.argv;
+    assert.ok(actual !== null, `a qemu command line on stderr, got: ${ours.stderr.join(' | ')}`);
+    if (c.random) {
+      assert.ok(actual!.some((w) => RANDOM_MAC.test(w)), 'a random MAC in 52:54:00');
+      actual = maskRandomMac(actual!);
+      expected = maskRandomMac(expected);
+    }
+    assert.equal(actual, expected);
+    if (!kvm) assert.ok(ours.stderr.some((l) => /^xkvm: .*using TCG/.test(l)), 'one line saying TCG is used');
+  });
+}
+
+test.run();

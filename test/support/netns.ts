@@ -1,0 +1,331 @@
+// Network namespaces and an ordinary user for system tests (root only).
+//
+//   const user = ensureTestUser('xkvmtest');
+//   const ns = createNetns({ bridges: ['br0'] });
+//   try {
+//     const r = ns.exec(['/usr/bin/id', '-u'], { user: user.name });
+//   } finally {
+//     ns.destroy();
+//   }
+//
+// Commands run as `ip netns exec NS [runuser -u USER --] env -i K=V... argv...`: never through a
+// shell, with absolute tool paths, with a cleared environment (PATH, HOME, USER, LOGNAME, LANG=C,
+// plus what the caller adds). `ip netns exec` remounts /sys, so /sys/class/net shows the
+// namespace's interfaces. runuser -u runs the command directly as the user (no login shell,
+// no privilege kept).
+//
+// Namespace names are `xkvmt-<pid>-<random>`: sweepStaleNetns() removes those whose creating
+// process is gone, so tests running at the same time never remove each other's namespaces.
+// Namespaces still open when the process exits (or gets SIGINT/SIGTERM/SIGHUP) are removed
+// by an exit hook; destroy() in a `finally` is still the normal way.
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdirSync } from 'node:fs';
+
+export const TOOLS = {
+  ip: '/usr/sbin/ip',
+  runuser: '/usr/sbin/runuser',
+  useradd: '/usr/sbin/useradd',
+  getent: '/usr/bin/getent',
+  env: '/usr/bin/env',
+} as const;
+
+export const NETNS_PREFIX = 'xkvmt-';
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const USER_NAME = /^[a-z_][a-z0-9_-]{0,30}$/;
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface TestUser {
+  readonly name: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly home: string;
+}
+
+export interface ExecOptions {
+  /** run as this user (via runuser -u); root when absent */
+  readonly user?: string;
+  readonly cwd?: string;
+  /** added to (and overriding) PATH, HOME, USER, LOGNAME and LANG=C */
+  readonly env?: Readonly<Record<string, string>>;
+  /** stdin; /dev/null when absent */
+  readonly input?: string | Buffer;
+  /** SIGKILL after this long (default 60 s); the namespace's leftovers die at destroy() */
+  readonly timeoutMs?: number;
+}
+
+export interface ExecResult {
+  readonly status: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+}
+
+export interface SpawnInOptions {
+  readonly user?: string;
+  readonly cwd?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly stdio?: StdioOptions;
+}
+
+export interface Netns {
+  readonly name: string;
+  readonly bridges: readonly string[];
+  /** The full argv (starting with /usr/sbin/ip) that exec/spawn run for argv. */
+  command(argv: readonly string[], opts?: SpawnInOptions): string[];
+  exec(argv: readonly string[], opts?: ExecOptions): ExecResult;
+  /** Same as exec, for long-running processes; the caller owns the child. */
+  spawn(argv: readonly string[], opts?: SpawnInOptions): ChildProcess;
+  /** `ip -n NAME args...` as root; throws with ip's stderr on failure; returns stdout. */
+  ip(...args: string[]): string;
+  /** Kills what still runs inside and deletes the namespace (and so its interfaces). Idempotent. */
+  destroy(): void;
+}
+
+/** Names of the tools these helpers need that are missing here (empty when all are present). */
+export function missingTools(): string[] {
+  return Object.values(TOOLS).filter((path) => !existsSync(path));
+}
+
+function requireRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new Error(`${what} needs root (network namespaces, runuser, useradd)`);
+  const missing = missingTools();
+  if (missing.length > 0) throw new Error(`${what}: missing ${missing.join(', ')}`);
+}
+
+function run(file: string, args: readonly string[], timeoutMs = 30_000): ExecResult {
+  const r = spawnSync(file, args, {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    maxBuffer: 64 << 20,
+  });
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  if (r.error && !timedOut) throw new Error(`cannot run ${file}: ${r.error.message}`);
+  return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', timedOut };
+}
+
+function mustRun(file: string, args: readonly string[]): string {
+  const r = run(file, args);
+  if (r.status !== 0) {
+    throw new Error(`${[file, ...args].join(' ')} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+/** The passwd entry of name, or undefined when there is none. */
+export function lookupUser(name: string): TestUser | undefined {
+  if (!USER_NAME.test(name)) throw new Error(`bad user name ${JSON.stringify(name)}`);
+  const r = run(TOOLS.getent, ['passwd', name]);
+  if (r.status === 2) return undefined;
+  if (r.status !== 0) throw new Error(`getent passwd ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  const fields = r.stdout.trim().split(':');
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  const home = fields[5];
+  if (fields.length < 7 || !Number.isInteger(uid) || !Number.isInteger(gid) || home === undefined || home === '') {
+    throw new Error(`unexpected passwd entry for ${name}: ${r.stdout.trim()}`);
+  }
+  return { name, uid, gid, home };
+}
+
+/**
+ * An ordinary user called name (created, with its own group and a home directory, if missing;
+ * login shell /usr/sbin/nologin). Safe when several test processes race to create it.
+ */
+export function ensureTestUser(name: string): TestUser {
+  requireRoot('ensureTestUser');
+  let user = lookupUser(name);
+  if (user === undefined) {
+    const r = run(TOOLS.useradd, ['--create-home', '--user-group', '--shell', '/usr/sbin/nologin',
+      '--comment', 'xkvm test user', name]);
+    user = lookupUser(name);
+    // exit 9: someone else created it first, which is fine
+    if (user === undefined) throw new Error(`useradd ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  }
+  if (user.uid === 0) throw new Error(`test user ${name} is root`);
+  if (!existsSync(user.home)) {
+    mkdirSync(user.home, { recursive: true, mode: 0o750 });
+    chownSync(user.home, user.uid, user.gid);
+  }
+  return user;
+}
+
+function commandEnv(user: string | undefined, extra: Readonly<Record<string, string>> | undefined): string[] {
+  const who = user === undefined ? { name: 'root', home: '/root' } : lookupUser(user);
+  if (who === undefined) throw new Error(`no such user ${user ?? ''}`);
+  const env: Record<string, string> = {
+    PATH: DEFAULT_PATH,
+    HOME: who.home,
+    USER: who.name,
+    LOGNAME: who.name,
+    LANG: 'C',
+    ...extra,
+  };
+  return Object.entries(env).map(([k, v]) => {
+    if (!ENV_NAME.test(k) || v.includes('\0')) throw new Error(`bad environment entry ${JSON.stringify(k)}`);
+    return `${k}=${v}`;
+  });
+}
+
+function buildCommand(ns: string, argv: readonly string[], opts: SpawnInOptions): string[] {
+  const first = argv[0];
+  // env(1) would read a leading '-' as its own option and a '=' as another assignment
+  if (first === undefined || first.startsWith('-') || first.includes('=')) {
+    throw new Error(`bad command ${JSON.stringify(argv)}`);
+  }
+  if (opts.user !== undefined && !USER_NAME.test(opts.user)) throw new Error(`bad user name ${JSON.stringify(opts.user)}`);
+  const asUser = opts.user === undefined ? [] : [TOOLS.runuser, '-u', opts.user, '--'];
+  return [TOOLS.ip, 'netns', 'exec', ns, ...asUser, TOOLS.env, '-i', ...commandEnv(opts.user, opts.env), ...argv];
+}
+
+// --- bookkeeping for clean-up ----------------------------------------------------------------
+
+const live = new Set<string>();
+let hooksInstalled = false;
+
+function deleteNetns(name: string): void {
+  const pids = run(TOOLS.ip, ['netns', 'pids', name]);
+  if (pids.status === 0) {
+    for (const word of pids.stdout.split(/\s+/)) {
+      const pid = Number(word);
+      if (word === '' || !Number.isInteger(pid) || pid <= 1) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  const r = run(TOOLS.ip, ['netns', 'delete', name]);
+  if (r.status !== 0 && !/No such file|not found/i.test(r.stderr)) {
+    throw new Error(`ip netns delete ${name} failed: ${r.stderr.trim()}`);
+  }
+}
+
+function destroyAllLive(): void {
+  for (const name of [...live]) {
+    live.delete(name);
+    try {
+      deleteNetns(name);
+    } catch {
+      // best effort at exit
+    }
+  }
+}
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', destroyAllLive);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      destroyAllLive();
+      process.removeListener(sig, onSignal);
+      process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Names of the existing network namespaces. */
+export function listNetns(): string[] {
+  const out = mustRun(TOOLS.ip, ['netns', 'list']);
+  return out.split('\n').map((l) => l.trim().split(/\s+/)[0] ?? '').filter((n) => n !== '');
+}
+
+/**
+ * Deletes leftover `xkvmt-*` namespaces: those whose owner process (the pid in the name) is gone,
+ * and any not following the `xkvmt-<pid>-` pattern. Returns the names it deleted.
+ */
+export function sweepStaleNetns(): string[] {
+  requireRoot('sweepStaleNetns');
+  const removed: string[] = [];
+  for (const name of listNetns()) {
+    if (!name.startsWith(NETNS_PREFIX) || live.has(name)) continue;
+    const m = /^xkvmt-(\d+)-/.exec(name);
+    const owner = m?.[1] === undefined ? NaN : Number(m[1]);
+    if (Number.isInteger(owner) && owner !== process.pid && pidAlive(owner)) continue;
+    deleteNetns(name);
+    removed.push(name);
+  }
+  return removed;
+}
+
+export interface CreateNetnsOptions {
+  /** Linux bridges to create (and bring up) inside the namespace */
+  readonly bridges?: readonly string[];
+}
+
+export function createNetns(opts: CreateNetnsOptions = {}): Netns {
+  requireRoot('createNetns');
+  const bridges = [...(opts.bridges ?? [])];
+  for (const br of bridges) {
+    if (!IFNAME.test(br)) throw new Error(`bad bridge name ${JSON.stringify(br)}`);
+  }
+  installHooks();
+  const name = `${NETNS_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+  mustRun(TOOLS.ip, ['netns', 'add', name]);
+  live.add(name);
+  let destroyed = false;
+
+  const handle: Netns = {
+    name,
+    bridges,
+    command: (argv, o = {}) => buildCommand(name, argv, o),
+    exec(argv, o = {}) {
+      const full = buildCommand(name, argv, o);
+      const r = spawnSync(full[0] ?? TOOLS.ip, full.slice(1), {
+        ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+        ...(o.input === undefined ? {} : { input: o.input }),
+        stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        encoding: 'utf8',
+        timeout: o.timeoutMs ?? 60_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 64 << 20,
+      });
+      const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+      if (r.error && !timedOut) throw new Error(`cannot run ${full.join(' ')}: ${r.error.message}`);
+      return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', timedOut };
+    },
+    spawn(argv, o = {}) {
+      const full = buildCommand(name, argv, o);
+      return spawn(full[0] ?? TOOLS.ip, full.slice(1), {
+        ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+        stdio: o.stdio ?? ['ignore', 'pipe', 'pipe'],
+      });
+    },
+    ip: (...args) => mustRun(TOOLS.ip, ['-n', name, ...args]),
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      live.delete(name);
+      deleteNetns(name);
+    },
+  };
+
+  try {
+    handle.ip('link', 'set', 'lo', 'up');
+    for (const br of bridges) {
+      handle.ip('link', 'add', br, 'type', 'bridge');
+      handle.ip('link', 'set', br, 'up');
+    }
+  } catch (e) {
+    handle.destroy();
+    throw e;
+  }
+  return handle;
+}
