@@ -4,7 +4,9 @@
  * `--` ends options, clustered short options (`-vv`, `-dFILE`), `--long=value` and
  * `--long value`, and unambiguous prefixes of long options (`--dry` for `--dry-run`). A prefix
  * matching several options is ambiguous unless they all take arguments the same way (glibc's
- * rule), in which case the first listed wins.
+ * rule), in which case the first listed wins. (The reference lists no two options that differ
+ * only that way, so this matters for one case: `--no` is --no-dowait, as in the reference, even
+ * though --no-reboot now also starts with it; getopt(1) itself would call that ambiguous.)
  */
 import { ClientError } from '../errors.js';
 
@@ -33,15 +35,15 @@ function usageError(message: string): ClientError {
   return new ClientError('USAGE', message, { exitCode: 1 });
 }
 
-function matchLong(specs: readonly OptionSpec[], name: string): OptionSpec {
+function matchLong(specs: readonly OptionSpec[], name: string, whole: string): OptionSpec {
   const exact = specs.find((s) => s.long === name);
   if (exact) return exact;
   const prefixed = specs.filter((s) => s.long.startsWith(name));
   const first = prefixed[0];
-  if (first === undefined) throw usageError(`unrecognized option '--${name}'`);
+  if (first === undefined) throw usageError(`unrecognized option '${whole}'`);
   if (prefixed.some((s) => s.takesValue !== first.takesValue)) {
     throw usageError(
-      `option '--${name}' is ambiguous; possibilities: ${prefixed.map((s) => `'--${s.long}'`).join(' ')}`,
+      `option '${whole}' is ambiguous; possibilities: ${prefixed.map((s) => `'--${s.long}'`).join(' ')}`,
     );
   }
   return first;
@@ -59,7 +61,7 @@ export function getopt(argv: readonly string[], specs: readonly OptionSpec[]): G
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      const spec = matchLong(specs, name);
+      const spec = matchLong(specs, name, arg);
       if (!spec.takesValue) {
         if (eq !== -1) throw usageError(`option '--${spec.long}' doesn't allow an argument`);
         options.push({ name: spec.long });

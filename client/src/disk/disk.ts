@@ -112,7 +112,8 @@ function readSpec(spec: string, index: number, ctx: DiskContext): DiskSpec {
 
 function assemble(disk: DiskSpec, format: string, ctx: DiskContext): string[] {
   const { tokens, file, driver, id } = disk;
-  const serial = disk.serial ?? disk.wwn ?? basename(file);
+  // As in the reference, an empty serial= means the default.
+  const serial = disk.serial || disk.wwn || basename(file);
   let where: string;
   if (disk.bus) where = `bus=${disk.bus},unit=${disk.unit || String(disk.index)}`;
   else where = `index=${disk.indexOpt || String(disk.index)}`;

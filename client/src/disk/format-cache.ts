@@ -19,7 +19,7 @@ interface CacheData {
 function isCacheData(value: unknown): value is CacheData {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<CacheData>;
-  return v.format === FORMAT && typeof v.images === 'object' && v.images !== null
+  return v.format === FORMAT && typeof v.images === 'object' && v.images !== null && !Array.isArray(v.images)
     && Object.values(v.images).every((e) => typeof e === 'object' && e !== null && typeof e.key === 'string' && typeof e.format === 'string');
 }
 

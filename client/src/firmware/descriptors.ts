@@ -37,31 +37,44 @@ interface Descriptor {
 
 /** The firmware a descriptor offers for `arch` on `machine` (a concrete machine type name), if any. */
 export function readDescriptor(text: string, source: string, arch: string, machine: string): FlashFirmware | undefined {
-  let d: Descriptor;
+  let parsed: unknown;
   try {
-    d = JSON.parse(text) as Descriptor;
+    parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const d = parsed as Descriptor;
   const types = Array.isArray(d['interface-types']) ? d['interface-types'] : [];
   const features = Array.isArray(d.features) ? d.features : [];
-  const mapping = d.mapping;
+  const mapping = typeof d.mapping === 'object' && d.mapping !== null ? d.mapping : undefined;
   if (!types.includes('uefi') || mapping?.device !== 'flash') return undefined;
   if (features.some((f) => UNSUITABLE.includes(String(f)))) return undefined;
   const mode = mapping.mode ?? 'split';
   if (mode !== 'split' && mode !== 'combined') return undefined;
-  const fits = (d.targets ?? []).some((t) => t.architecture === arch
-    && Array.isArray(t.machines) && t.machines.some((m) => typeof m === 'string' && globMatch(m, machine)));
+  const targets: unknown[] = Array.isArray(d.targets) ? d.targets : [];
+  const fits = targets.some((t) => typeof t === 'object' && t !== null
+    && (t as { architecture?: unknown }).architecture === arch
+    && Array.isArray((t as { machines?: unknown }).machines)
+    && ((t as { machines: unknown[] }).machines).some((m) => typeof m === 'string' && globMatch(m, machine)));
   if (!fits) return undefined;
-  const code = mapping.executable?.filename;
-  const format = mapping.executable?.format ?? 'raw';
-  const vars = mapping['nvram-template']?.filename;
+  const executable = typeof mapping.executable === 'object' && mapping.executable !== null ? mapping.executable : {};
+  const template = typeof mapping['nvram-template'] === 'object' && mapping['nvram-template'] !== null ? mapping['nvram-template'] : {};
+  const code = executable.filename;
+  const format = executable.format ?? 'raw';
+  const vars = template.filename;
   if (typeof code !== 'string' || typeof format !== 'string') return undefined;
   if (mode === 'split' && typeof vars !== 'string') return undefined;
   return { source, code, varsTemplate: typeof vars === 'string' ? vars : undefined, format };
 }
 
-export function findDescriptorFirmware(arch: string, machine: string, dirs = descriptorDirs()): FlashFirmware | undefined {
+/** The first descriptor (by priority) offering usable firmware for arch and machine. */
+export function findDescriptorFirmware(
+  arch: string,
+  machine: string,
+  dirs = descriptorDirs(),
+  usable: (fw: FlashFirmware) => boolean = () => true,
+): FlashFirmware | undefined {
   const byName = new Map<string, string>();
   for (const dir of dirs) {
     let names: string[];
@@ -81,7 +94,7 @@ export function findDescriptorFirmware(arch: string, machine: string, dirs = des
       continue;
     }
     const found = readDescriptor(text, path, arch, machine);
-    if (found !== undefined) return found;
+    if (found !== undefined && usable(found)) return found;
   }
   return undefined;
 }

@@ -30,7 +30,12 @@ FALLBACKS['i386'] = FALLBACKS['x86_64']!;
 export function machineTypeFor(arch: string, passthrough: readonly string[]): string {
   let given: string | undefined;
   for (let i = 0; i < passthrough.length - 1; i++) {
-    if (passthrough[i] === '-machine' || passthrough[i] === '-M') given = passthrough[i + 1]!.split(',')[0];
+    if (passthrough[i] !== '-machine' && passthrough[i] !== '-M') continue;
+    // "-machine q35,smm=on" or "-machine type=q35,..."; "-machine accel=tcg" names no type.
+    const fields = passthrough[i + 1]!.split(',');
+    const named = fields[0] !== undefined && fields[0] !== '' && !fields[0].includes('=') ? fields[0]
+      : fields.find((f) => f.startsWith('type='))?.slice('type='.length);
+    if (named) given = named;
   }
   if (arch === 'aarch64') given ??= 'virt';
   given ??= 'pc';
@@ -39,8 +44,9 @@ export function machineTypeFor(arch: string, passthrough: readonly string[]): st
 }
 
 function findUefi(arch: string, machine: string, exists: (p: string) => boolean): FlashFirmware | undefined {
-  const described = findDescriptorFirmware(arch, machine);
-  if (described !== undefined && exists(described.code)) return described;
+  const described = findDescriptorFirmware(arch, machine, undefined,
+    (fw) => exists(fw.code) && (fw.varsTemplate === undefined || exists(fw.varsTemplate)));
+  if (described !== undefined) return described;
   for (const candidate of FALLBACKS[arch] ?? []) {
     if (exists(candidate.code) && (candidate.vars === undefined || exists(candidate.vars))) {
       return { source: candidate.code, code: candidate.code, varsTemplate: candidate.vars, format: 'raw' };

@@ -31,9 +31,9 @@ function binaryIdentity(binary: string): { path: string; key: string } | undefin
 function isCacheData(value: unknown): value is CacheData {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<CacheData>;
-  if (v.format !== FORMAT || typeof v.binaries !== 'object' || v.binaries === null) return false;
+  if (v.format !== FORMAT || typeof v.binaries !== 'object' || v.binaries === null || Array.isArray(v.binaries)) return false;
   return Object.values(v.binaries).every((entry) => typeof entry === 'object' && entry !== null
-    && typeof entry.key === 'string' && typeof entry.models === 'object' && entry.models !== null
+    && typeof entry.key === 'string' && typeof entry.models === 'object' && entry.models !== null && !Array.isArray(entry.models)
     && Object.values(entry.models).every((list) => Array.isArray(list) && list.every((n) => typeof n === 'string')));
 }
 
