@@ -1,0 +1,13 @@
+export * from './cleanup.js';
+export * from './create.js';
+export * from './delete.js';
+export * from './deps.js';
+export * from './errors.js';
+export * from './kinds.js';
+export * from './session.js';
+export * from './sysfs.js';
+export * from './tapname.js';
+export * from './tools.js';
+export type * from './runner.js';
+export { systemRunner } from './runner.js';
+export type * from './types.js';

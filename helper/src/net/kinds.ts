@@ -1,0 +1,48 @@
+import { resolveDeps } from './deps.js';
+import { NetError } from './errors.js';
+import { errorText } from './runner.js';
+import { isLinuxBridge } from './sysfs.js';
+import { ovsInstalled } from './tools.js';
+import type { BridgeKind, NetOptions } from './types.js';
+import { checkIfname, checkList, checkOvsdb } from './validate.js';
+import { vsctl } from './vsctl.js';
+
+/**
+ * The kind of each bridge: Linux when /sys/class/net/NAME/bridge exists (no process spawned);
+ * for the others ONE `ovs-vsctl list-br` (one bridge a line, so any number of OVS bridges),
+ * asked only when ovs-vsctl is installed. A name that is neither is NO_SUCH_BRIDGE naming it —
+ * also when Open vSwitch is installed but does not answer (then it has no usable bridge either);
+ * the message says so.
+ */
+export async function bridgeKinds(bridges: readonly string[], opts: NetOptions = {}): Promise<Map<string, BridgeKind>> {
+  checkList(bridges, 'bridges');
+  for (const b of bridges) checkIfname(b, 'bridge');
+  const ovsdb = checkOvsdb(opts.ovsdb);
+  const { run } = resolveDeps(opts.deps);
+
+  const kinds = new Map<string, BridgeKind>();
+  const unknown: string[] = [];
+  for (const b of bridges) {
+    if (kinds.has(b) || unknown.includes(b)) continue;
+    if (isLinuxBridge(b)) kinds.set(b, 'linux');
+    else unknown.push(b);
+  }
+  if (unknown.length === 0) return kinds;
+
+  let ovsBridges = new Set<string>();
+  let note = ovsInstalled() ? '' : '; Open vSwitch is not installed';
+  if (note === '') {
+    const r = await vsctl(run, ovsdb, [['list-br']]);
+    if (r.exitCode === 0) ovsBridges = new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== ''));
+    // An OVS that does not answer has no usable bridge: say so, it may be what the caller meant.
+    else note = `; Open vSwitch did not answer (${errorText(r.stderr)})`;
+  }
+  const missing = unknown.filter((b) => !ovsBridges.has(b));
+  if (missing.length > 0) {
+    const what = missing.length === 1 ? 'no such bridge' : 'no such bridges';
+    throw new NetError('NO_SUCH_BRIDGE', `${what}: ${missing.join(', ')} (not a Linux bridge, not an Open vSwitch bridge${note})`);
+  }
+  for (const b of unknown) kinds.set(b, 'ovs');
+  // in the order asked
+  return new Map(bridges.filter((b, i) => bridges.indexOf(b) === i).map((b) => [b, kinds.get(b) ?? 'ovs']));
+}

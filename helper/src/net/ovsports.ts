@@ -1,0 +1,65 @@
+import { NetError } from './errors.js';
+import { OWNER_KEY, SESSION_KEY, readPorts } from './ovsstate.js';
+import { errorText, type Runner } from './runner.js';
+import type { PortRef } from './types.js';
+import { vsctl } from './vsctl.js';
+
+/**
+ * `other_config:transient=true` is what `ovs-ctl --delete-transient-ports` looks for
+ * (/usr/share/openvswitch/scripts/ovs-ctl: `find port other_config:transient=true`), so ports
+ * whose taps vanished with a reboot are dropped when Open vSwitch restarts.
+ */
+export const TRANSIENT = 'other_config:transient=true';
+
+/** The ovs-vsctl commands that add each port and tag it with its owner (and session). */
+export function addPortCommands(ports: readonly PortRef[], uid: number, session: string | undefined): string[][] {
+  return ports.flatMap(({ bridge, tap }) => [
+    ['--may-exist', 'add-port', bridge, tap],
+    ['set', 'Port', tap, `external_ids:${OWNER_KEY}=${uid}`,
+      ...(session === undefined ? [] : [`external_ids:${SESSION_KEY}=${session}`]), TRANSIENT],
+  ]);
+}
+
+/** Adds and tags all ports in ONE ovs-vsctl transaction; SYSTEM_ERROR if it fails. */
+export async function addPorts(run: Runner, ovsdb: string | undefined, ports: readonly PortRef[], uid: number,
+  session: string | undefined): Promise<void> {
+  if (ports.length === 0) return;
+  const r = await vsctl(run, ovsdb, addPortCommands(ports, uid, session));
+  if (r.exitCode !== 0) {
+    throw new NetError('SYSTEM_ERROR', `Open vSwitch: adding port(s) ${ports.map((p) => `${p.tap} to ${p.bridge}`).join(', ')} `
+      + `failed: ${errorText(r.stderr)}`, { cause: r });
+  }
+}
+
+/**
+ * Removes ports in ONE ovs-vsctl transaction (`--if-exists del-port BRIDGE TAP`: a missing port
+ * is fine, a port on another bridge or a missing bridge fails the whole transaction).
+ */
+export async function delPorts(run: Runner, ovsdb: string | undefined,
+  ports: readonly PortRef[]): Promise<{ ok: boolean; stderr: string }> {
+  if (ports.length === 0) return { ok: true, stderr: '' };
+  const r = await vsctl(run, ovsdb, ports.map(({ bridge, tap }) => ['--if-exists', 'del-port', bridge, tap]));
+  return { ok: r.exitCode === 0, stderr: r.stderr };
+}
+
+/**
+ * Removes those of `ports` that are really on the bridge named and (when `owner` is given)
+ * tagged with that owner: one ovs-vsctl to read, one to remove. Returns the ports left alone.
+ */
+export async function delCheckedPorts(run: Runner, ovsdb: string | undefined, ports: readonly PortRef[],
+  owner: number | undefined): Promise<{ skipped: { tap: string; reason: string }[] }> {
+  const state = await readPorts(run, ovsdb, { names: ports.map((p) => p.tap) });
+  const here: PortRef[] = [];
+  const skipped: { tap: string; reason: string }[] = [];
+  for (const p of ports) {
+    const s = state.get(p.tap);
+    if (s === undefined) continue; // gone already
+    if (s.bridge !== p.bridge) skipped.push({ tap: p.tap, reason: `port is on ${s.bridge ?? 'no bridge'}, not ${p.bridge}` });
+    else if (owner !== undefined && s.externalIds.get(OWNER_KEY) !== String(owner)) {
+      skipped.push({ tap: p.tap, reason: `port is not tagged ${OWNER_KEY}=${owner}` });
+    } else here.push(p);
+  }
+  const r = await delPorts(run, ovsdb, here);
+  if (!r.ok) throw new NetError('SYSTEM_ERROR', `Open vSwitch: removing ports failed: ${errorText(r.stderr)}`, { cause: r });
+  return { skipped };
+}

@@ -1,0 +1,51 @@
+import { accessSync, constants } from 'node:fs';
+import { NetError } from './errors.js';
+
+/**
+ * The programs this layer runs, by absolute path only (never a PATH search), and the fixed
+ * environment they get. Debian 12 ships ip as /bin/ip and /sbin/ip; with its merged /usr those
+ * are /usr/bin/ip and /usr/sbin/ip. Other distributions have /usr/sbin/ip. The first of these
+ * fixed candidates that exists wins.
+ */
+export const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
+export const OVS_VSCTL = '/usr/bin/ovs-vsctl';
+
+/** Exactly this environment, nothing inherited. */
+export const TOOL_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+  LC_ALL: 'C',
+});
+
+/** Kill an `ip` run after this long (100 taps take ~80 ms). */
+export const IP_TIMEOUT_MS = 10_000;
+/** ovs-vsctl's own --timeout (seconds): it waits for ovs-vswitchd to apply a change. */
+export const OVS_VSCTL_TIMEOUT_S = 10;
+/** Kill an ovs-vsctl run after this long (a little more than its own timeout). */
+export const OVS_TIMEOUT_MS = (OVS_VSCTL_TIMEOUT_S + 2) * 1000;
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let ipPath: string | undefined;
+
+/** The absolute path of ip(8); a SYSTEM_ERROR when none of the candidates exists. */
+export function ipTool(): string {
+  if (ipPath === undefined) {
+    ipPath = IP_CANDIDATES.find(executable);
+    if (ipPath === undefined) {
+      throw new NetError('SYSTEM_ERROR', `ip (iproute2) is not installed: none of ${IP_CANDIDATES.join(', ')} exists`);
+    }
+  }
+  return ipPath;
+}
+
+/** Whether Open vSwitch's ovs-vsctl is installed (checked each time: it may be installed later). */
+export function ovsInstalled(): boolean {
+  return executable(OVS_VSCTL);
+}

@@ -1,0 +1,106 @@
+// Bad input is refused by the network layer itself, before it runs any program (invariants 1, 2
+// and 6, defence in depth behind the protocol's own checks). A recording runner proves it.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  NetError, bridgeKinds, createTaps, deleteTaps, listSessionPorts, ovsCleanup, randomTapName, tapInfo,
+  type NetDeps, type Nic, type Runner,
+} from '../../../helper/src/net/index.js';
+import { MAX_ITEMS_PER_REQUEST } from '../../../shared/src/protocol/limits.js';
+
+function recorder(): { deps: NetDeps; calls: string[][] } {
+  const calls: string[][] = [];
+  const run: Runner = async (req) => {
+    calls.push([req.file, ...req.args]);
+    return { exitCode: 0, stdout: '', stderr: '' };
+  };
+  return { deps: { run, tapName: randomTapName }, calls };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<NetError> {
+  try {
+    await promise;
+  } catch (e) {
+    if (e instanceof NetError) return e;
+    throw e;
+  }
+  throw new Error('expected a NetError, got success');
+}
+
+const BAD_NAMES: unknown[] = ['', 'a'.repeat(16), '-x', '.x', '..', 'a b', 'a/b', 'br0;rm', 'br#0', 'bré', 'a\nb', 5, null, undefined, {}];
+const OWNER = { uid: 1000, gid: 1000 };
+
+test('every malformed bridge name is BAD_NAME from createTaps, and no program runs', async () => {
+  for (const bad of BAD_NAMES) {
+    const { deps, calls } = recorder();
+    const err = await refusal(createTaps(['br0', bad as string], OWNER, { deps }));
+    assert.is(err.code, 'BAD_NAME', `for ${JSON.stringify(bad)}`);
+    assert.equal(calls, [], `for ${JSON.stringify(bad)}`);
+  }
+});
+
+test('a bad name is BAD_NAME from bridgeKinds, deleteTaps, ovsCleanup and tapInfo, and no program runs', async () => {
+  const { deps, calls } = recorder();
+  for (const bad of BAD_NAMES) {
+    assert.is((await refusal(bridgeKinds([bad as string], { deps }))).code, 'BAD_NAME');
+    const nic = { bridge: 'br0', tap: bad, type: 'brctl' } as Nic;
+    assert.is((await refusal(deleteTaps([nic], { deps }))).code, 'BAD_NAME');
+    assert.is((await refusal(deleteTaps([{ ...nic, tap: 'tap0', bridge: bad as string }], { deps }))).code, 'BAD_NAME');
+    assert.is((await refusal(ovsCleanup([{ bridge: 'br0', tap: bad as string }], { uid: 1 }, { deps }))).code, 'BAD_NAME');
+    assert.throws(() => tapInfo(bad as string), (e: unknown) => e instanceof NetError && e.code === 'BAD_NAME');
+  }
+  assert.equal(calls, []);
+});
+
+test('an owner that is not a valid uid or gid is BAD_REQUEST before anything runs', async () => {
+  const { deps, calls } = recorder();
+  for (const owner of [{ uid: -1, gid: 1 }, { uid: 1.5, gid: 1 }, { uid: 0xffff_ffff, gid: 1 }, { uid: 1, gid: Number.NaN }]) {
+    assert.is((await refusal(createTaps(['br0'], owner, { deps }))).code, 'BAD_REQUEST');
+  }
+  assert.is((await refusal(ovsCleanup([{ bridge: 'br0', tap: 't' }], { uid: -1 }, { deps }))).code, 'BAD_REQUEST');
+  assert.equal(calls, []);
+});
+
+test('a session tag or ovsdb address that could be read as ovs-vsctl syntax is refused', async () => {
+  const { deps, calls } = recorder();
+  for (const session of ['', 'a b', 'a=b', 'a,b', '"x"', 'x'.repeat(129)]) {
+    assert.is((await refusal(createTaps(['br0'], OWNER, { deps, session }))).code, 'BAD_REQUEST');
+    assert.is((await refusal(listSessionPorts(session, { deps }))).code, 'BAD_REQUEST');
+  }
+  for (const ovsdb of ['', 'unix:/a b', 'unix:/x\n--db=evil']) {
+    assert.is((await refusal(createTaps(['br0'], OWNER, { deps, ovsdb }))).code, 'BAD_REQUEST');
+  }
+  assert.equal(calls, []);
+});
+
+test('more bridges than a request may hold is BAD_REQUEST', async () => {
+  const { deps, calls } = recorder();
+  const many = Array.from({ length: MAX_ITEMS_PER_REQUEST + 1 }, (_, i) => `br${i}`);
+  assert.is((await refusal(createTaps(many, OWNER, { deps }))).code, 'BAD_REQUEST');
+  assert.equal(calls, []);
+});
+
+test('a nic type other than brctl or ovs is refused by deleteTaps', async () => {
+  const { deps, calls } = recorder();
+  const nic = { bridge: 'br0', tap: 'tap0', type: 'bogus' } as unknown as Nic;
+  assert.is((await refusal(deleteTaps([nic], { deps }))).code, 'BAD_REQUEST');
+  assert.equal(calls, []);
+});
+
+test('no bridges means no taps and no program run', async () => {
+  const { deps, calls } = recorder();
+  assert.equal(await createTaps([], OWNER, { deps }), []);
+  assert.equal(calls, []);
+});
+
+test('generated tap names are xkvm plus 8 lower-case base32 characters, and differ', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 1000; i += 1) {
+    const name = randomTapName();
+    assert.match(name, /^xkvm[a-z2-7]{8}$/);
+    seen.add(name);
+  }
+  assert.is(seen.size, 1000);
+});
+
+test.run();

@@ -1,0 +1,54 @@
+// Parsing what ip and ovs-vsctl print, and the ovs-vsctl commands built for adding ports.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseFailedLines } from '../../../helper/src/net/ipbatch.js';
+import { members, parseTables, strMap, uuid } from '../../../helper/src/net/ovsjson.js';
+import { addPortCommands, TRANSIENT } from '../../../helper/src/net/ovsports.js';
+import { vsctlArgs } from '../../../helper/src/net/vsctl.js';
+import { NetError } from '../../../helper/src/net/errors.js';
+
+test('the failing line of an ip batch is read from "Command failed -:N"', () => {
+  const stderr = 'ioctl(TUNSETIFF): Device or resource busy\nCommand failed -:3\n';
+  assert.equal(parseFailedLines(stderr), [3]);
+  assert.equal(parseFailedLines('Error: argument "br2" is wrong: Device does not exist\n'), []);
+  assert.equal(parseFailedLines('Cannot find device "a"\nCommand failed -:1\nCannot find device "b"\nCommand failed -:4\n'), [1, 4]);
+});
+
+test('ovs-vsctl JSON output gives one table per command, with sets of one or many members', () => {
+  const out = '{"data":[[["uuid","u1"],"tA",["map",[["xkvm-owner","1000"]]]]],"headings":["_uuid","name","external_ids"]}\n'
+    + '{"data":[["ovsbr0",["set",[["uuid","u1"],["uuid","u2"]]]],["ovsbr1",["uuid","u3"]]],"headings":["name","ports"]}\n';
+  const [ports, bridges] = parseTables(out);
+  assert.is(ports?.length, 1);
+  assert.is(uuid(ports?.[0]?.get('_uuid'), 'x'), 'u1');
+  assert.equal([...strMap(ports?.[0]?.get('external_ids'), 'x')], [['xkvm-owner', '1000']]);
+  assert.equal(members(bridges?.[0]?.get('ports')).map((m) => uuid(m, 'x')), ['u1', 'u2']);
+  assert.equal(members(bridges?.[1]?.get('ports')).map((m) => uuid(m, 'x')), ['u3']);
+  assert.equal(members(['set', []]), []);
+});
+
+test('output that is not what ovs-vsctl prints is a SYSTEM_ERROR, not a crash', () => {
+  for (const bad of ['nope', '{"data":[]}', '{"headings":["a"],"data":[[1,2]]}', '[1]']) {
+    assert.throws(() => parseTables(bad), (e: unknown) => e instanceof NetError && e.code === 'SYSTEM_ERROR');
+  }
+  assert.throws(() => strMap(['set', []], 'x'), (e: unknown) => e instanceof NetError);
+});
+
+test('ports are added with --may-exist and tagged with owner, session and other_config:transient=true', () => {
+  const commands = addPortCommands([{ bridge: 'ovsbr0', tap: 'xkvmaaaaaaaa' }, { bridge: 'ovsbr1', tap: 'xkvmbbbbbbbb' }], 1000, 's-1');
+  assert.equal(commands, [
+    ['--may-exist', 'add-port', 'ovsbr0', 'xkvmaaaaaaaa'],
+    ['set', 'Port', 'xkvmaaaaaaaa', 'external_ids:xkvm-owner=1000', 'external_ids:xkvm-session=s-1', TRANSIENT],
+    ['--may-exist', 'add-port', 'ovsbr1', 'xkvmbbbbbbbb'],
+    ['set', 'Port', 'xkvmbbbbbbbb', 'external_ids:xkvm-owner=1000', 'external_ids:xkvm-session=s-1', TRANSIENT],
+  ]);
+  assert.is(TRANSIENT, 'other_config:transient=true');
+  assert.equal(addPortCommands([{ bridge: 'b', tap: 't' }], 7, undefined)[1], ['set', 'Port', 't', 'external_ids:xkvm-owner=7', TRANSIENT]);
+});
+
+test('ovs-vsctl gets --db only when the policy names a database, and commands chained with --', () => {
+  assert.equal(vsctlArgs(undefined, [['list-br']]), ['--timeout=10', '--', 'list-br']);
+  assert.equal(vsctlArgs('unix:/run/openvswitch/db.sock', [['a'], ['b', 'c']], ['--format=json']),
+    ['--db=unix:/run/openvswitch/db.sock', '--timeout=10', '--format=json', '--', 'a', '--', 'b', 'c']);
+});
+
+test.run();

@@ -1,0 +1,86 @@
+// Shared by the network-layer suites: run a worker job in a namespace, and look at the devices
+// there. Every device check goes through `ip -j` and /sys/class/net of that namespace.
+import { fileURLToPath } from 'node:url';
+import type { Netns } from '../../support/netns.js';
+import type { Job, Outcome } from './worker.js';
+
+export const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+export function requireRoot(): void {
+  if (process.geteuid?.() !== 0) throw new Error('these suites need root: they create namespaces, taps and bridges');
+}
+
+function parseOutcome(stdout: string, stderr: string, status: number | null): Outcome {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line) as Outcome;
+  } catch {
+    throw new Error(`worker gave no result (exit ${String(status)}): ${stdout}\n${stderr}`);
+  }
+}
+
+/** Runs one job in the namespace and returns its outcome. */
+export function runJob(ns: Netns, job: Job): Outcome {
+  const r = ns.exec([process.execPath, WORKER, JSON.stringify(job)], { timeoutMs: 60_000 });
+  return parseOutcome(r.stdout, r.stderr, r.status);
+}
+
+/** Same, as a separate process running concurrently with others. */
+export function spawnJob(ns: Netns, job: Job): Promise<Outcome> {
+  const child = ns.spawn([process.execPath, WORKER, JSON.stringify(job)]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => {
+      try {
+        resolve(parseOutcome(stdout, stderr, status));
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+}
+
+/** The value of a successful outcome; throws with the error otherwise. */
+export function value<T>(o: Outcome): T {
+  if (!o.ok) throw new Error(`expected success, got ${String(o.error.code)}: ${o.error.message}`);
+  return o.value as T;
+}
+
+export interface Device {
+  readonly name: string;
+  readonly up: boolean;
+  readonly master: string | undefined;
+  readonly kind: string | undefined;
+}
+
+/** The devices in the namespace, from `ip -j -d link show`. */
+export function devices(ns: Netns): Map<string, Device> {
+  const list = JSON.parse(ns.ip('-j', '-d', 'link', 'show')) as {
+    ifname: string; flags?: string[]; master?: string; linkinfo?: { info_kind?: string };
+  }[];
+  return new Map(list.map((d) => [d.ifname, {
+    name: d.ifname, up: d.flags?.includes('UP') ?? false, master: d.master, kind: d.linkinfo?.info_kind,
+  }]));
+}
+
+/** A tap's owner and group (numbers; -1 when unset), read from the namespace's /sys. */
+export function tapOwner(ns: Netns, tap: string): { owner: number; group: number } {
+  const r = ns.exec(['/usr/bin/cat', `/sys/class/net/${tap}/owner`, `/sys/class/net/${tap}/group`]);
+  if (r.status !== 0) throw new Error(`cannot read owner of ${tap}: ${r.stderr}`);
+  const [owner, group] = r.stdout.trim().split('\n').map(Number);
+  return { owner: owner ?? NaN, group: group ?? NaN };
+}
+
+/** Names of the taps in the namespace whose names start with prefix. */
+export function tapsLike(ns: Netns, prefix: string): string[] {
+  return [...devices(ns).values()].filter((d) => d.kind === 'tun' && d.name.startsWith(prefix)).map((d) => d.name).sort();
+}
+
+/** How many calls ran a given program (by basename). */
+export function spawned(o: Outcome, program: 'ip' | 'ovs-vsctl'): number {
+  return o.calls.filter((c) => c.file.endsWith(`/${program}`)).length;
+}

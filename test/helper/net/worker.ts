@@ -1,0 +1,118 @@
+// Runs one network-layer call inside a network namespace and prints the outcome as JSON:
+//
+//   ip netns exec NS node worker.js '{"op":"create","bridges":["br0"],"owner":{"uid":1,"gid":1}}'
+//
+// (`ip netns exec` gives it the namespace's devices and /sys/class/net.) It always runs programs
+// through the real runner, wrapped to record every spawn; a job may also fix the first tap names
+// drawn (`names`) and run one command just before the first ip batch or OVS port addition
+// (`interpose`), to make a step fail for real (calls record only what the layer ran). Output: {ok, value | error, calls, ms}.
+import { spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import {
+  bridgeKinds, createTaps, deleteTaps, listSessionPorts, ovsCleanup, randomTapName, systemRunner, tapInfo,
+  type NetDeps, type Nic, type PortRef, type Runner,
+} from '../../../helper/src/net/index.js';
+
+export interface Call {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly input?: string;
+}
+
+export interface Job {
+  readonly op: 'kinds' | 'create' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'bench';
+  readonly bridges?: string[];
+  readonly owner?: { uid: number; gid: number };
+  readonly ovsdb?: string;
+  readonly session?: string;
+  readonly nics?: Nic[];
+  readonly ports?: PortRef[];
+  readonly uid?: number;
+  readonly name?: string;
+  readonly rounds?: number;
+  /** tap names the generator yields first (then random ones) */
+  readonly names?: string[];
+  /** run these commands once, just before the first call that is an ip batch / an OVS add-port */
+  readonly interpose?: { readonly before: 'ip-batch' | 'add-port'; readonly commands: string[][] };
+}
+
+export type Outcome =
+  | { ok: true; value: unknown; calls: Call[]; ms: number }
+  | { ok: false; error: { name: string; code: unknown; message: string }; calls: Call[]; ms: number };
+
+function deps(job: Job, calls: Call[]): NetDeps {
+  let interposed = false;
+  const run: Runner = async (req) => {
+    calls.push({ file: req.file, args: [...req.args], ...(req.input === undefined ? {} : { input: req.input }) });
+    const isBatch = req.args.includes('-batch');
+    const isAdd = req.args.includes('add-port');
+    if (job.interpose !== undefined && !interposed
+      && ((job.interpose.before === 'ip-batch' && isBatch) || (job.interpose.before === 'add-port' && isAdd))) {
+      interposed = true;
+      for (const [file, ...args] of job.interpose.commands) {
+        const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`interposed ${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
+      }
+    }
+    return systemRunner(req);
+  };
+  const queue = [...(job.names ?? [])];
+  return { run, tapName: () => queue.shift() ?? randomTapName() };
+}
+
+async function perform(job: Job, d: NetDeps): Promise<unknown> {
+  const base = { ovsdb: job.ovsdb, deps: d };
+  switch (job.op) {
+    case 'kinds': return Object.fromEntries(await bridgeKinds(job.bridges ?? [], base));
+    case 'create': return createTaps(job.bridges ?? [], job.owner ?? { uid: -1, gid: -1 }, { ...base, session: job.session });
+    case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
+    case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
+    case 'session': return listSessionPorts(job.session ?? '', base);
+    case 'tapinfo': return tapInfo(job.name ?? '');
+    case 'bench': return bench(job, d);
+  }
+}
+
+/** Median ms of createTaps+deleteTaps rounds, after one warm-up round, and processes per request. */
+async function bench(job: Job, d: NetDeps): Promise<unknown> {
+  const createMs: number[] = [];
+  const deleteMs: number[] = [];
+  let spawnsCreate = 0;
+  let spawnsDelete = 0;
+  const rounds = job.rounds ?? 10;
+  for (let i = 0; i <= rounds; i += 1) {
+    let spawned = 0;
+    const counting: Runner = async (req) => { spawned += 1; return d.run(req); };
+    const t0 = performance.now();
+    const nics = await createTaps(job.bridges ?? [], job.owner ?? { uid: 0, gid: 0 },
+      { ovsdb: job.ovsdb, session: 'bench', deps: { run: counting } });
+    const t1 = performance.now();
+    const madeBy = spawned;
+    await deleteTaps(nics, { ovsdb: job.ovsdb, deps: { run: counting } });
+    const t2 = performance.now();
+    if (i === 0) continue; // warm-up
+    createMs.push(t1 - t0);
+    deleteMs.push(t2 - t1);
+    spawnsCreate = madeBy;
+    spawnsDelete = spawned - madeBy;
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  return { createMs: median(createMs), deleteMs: median(deleteMs), spawnsCreate, spawnsDelete, rounds };
+}
+
+async function main(): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? '{}') as Job;
+  const calls: Call[] = [];
+  const t0 = performance.now();
+  let out: Outcome;
+  try {
+    const value = await perform(job, deps(job, calls));
+    out = { ok: true, value, calls, ms: performance.now() - t0 };
+  } catch (e) {
+    const err = e as { name?: unknown; code?: unknown; message?: unknown };
+    out = { ok: false, error: { name: String(err.name), code: err.code, message: String(err.message) }, calls, ms: performance.now() - t0 };
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+await main();
