@@ -1,0 +1,105 @@
+import { existsSync, statSync } from 'node:fs';
+import { requireRootOwnedFile } from '../policy/safety.js';
+import type { GetentRunner } from '../userdb/getent.js';
+import { ACTION_TEMPLATE, readActionTemplate } from './action.js';
+import { applyPlan, type Applied } from './apply.js';
+import { checkedPath } from './checks.js';
+import { unsafeCode } from './code-safety.js';
+import { codeLayout } from './code-trees.js';
+import { InstallError } from './errors.js';
+import { checkGroup } from './group.js';
+import { underHome } from './home.js';
+import { installReport } from './install-report.js';
+import { DEFAULT_PATHS, type InstallPaths } from './paths.js';
+import { planInstall } from './plan.js';
+import { requireRoot } from './root.js';
+
+export interface InstallOptions {
+  /** `--group NAME`: write a polkit rule letting NAME's members run the helper without a password. */
+  readonly group?: string;
+  readonly paths?: InstallPaths;
+  /** The node binary the launcher and the service run (default: this process's). */
+  readonly nodePath?: string;
+  /** The helper's compiled main module (absolute), e.g. <checkout>/dist/helper/src/main.js. */
+  readonly helperMain: string;
+  /** The effective uid to judge (tests simulate an ordinary user). */
+  readonly uid?: number;
+  /** How to look the group up (tests). */
+  readonly getent?: GetentRunner;
+  /** polkit/org.xkvm.helper.policy.in. */
+  readonly actionTemplate?: string;
+  /** Where the report goes, a line at a time. */
+  readonly out?: (line: string) => void;
+}
+
+export interface InstallResult extends Applied {
+  readonly notes: readonly string[];
+  readonly report: readonly string[];
+}
+
+const MAX_LISTED = 10;
+
+function refuseUnsafe(problems: ReturnType<typeof unsafeCode>): never {
+  const listed = problems.slice(0, MAX_LISTED).map((p) => `  ${p.path}: ${p.problem}`);
+  if (problems.length > MAX_LISTED) listed.push(`  … and ${problems.length - MAX_LISTED} more`);
+  const fixes = [...new Set(problems.map((p) => p.fix))].map((f) => `  ${f}`);
+  throw new InstallError('INSTALL_UNSAFE_CODE', [
+    'refusing to install: root would run code that users other than root can change:',
+    ...listed,
+    'expected the helper\'s code, its modules and node to be owned by root and writable only by root. Fix with:',
+    ...fixes,
+  ].join('\n'));
+}
+
+/**
+ * `xkvm-helper install [--group NAME]`: check everything first (root, the group, the code root
+ * would run), then write the launcher, the polkit action (and rule), the systemd units and, if
+ * absent, a default-deny helper.conf. Idempotent: a second run reports every file unchanged.
+ * Throws InstallError, having written nothing, when a check fails.
+ */
+export async function install(o: InstallOptions): Promise<InstallResult> {
+  const paths = o.paths ?? DEFAULT_PATHS;
+  requireRoot('install', o.uid);
+  const nodePath = checkedPath(o.nodePath ?? process.execPath, 'the node binary');
+  const helperMain = checkedPath(o.helperMain, "the helper's main module");
+  if (!existsSync(helperMain)) {
+    throw new InstallError('INSTALL_BAD_PATH', `the helper's main module ${helperMain} does not exist; expected a built checkout (run the build first)`);
+  }
+  if (!existsSync(nodePath)) {
+    throw new InstallError('INSTALL_BAD_PATH', `the node binary ${nodePath} does not exist; expected the node that should run the helper`);
+  }
+  const group = o.group === undefined ? undefined : await checkGroup(o.group, o.getent);
+  const layout = codeLayout(helperMain);
+  const problems = unsafeCode(layout, nodePath);
+  if (problems.length > 0) refuseUnsafe(problems);
+
+  const notes: string[] = [];
+  const exposed = underHome([helperMain, nodePath, ...(layout.checkout === undefined ? [] : [layout.checkout])]);
+  if (exposed.length > 0) {
+    notes.push(`under /home, /root or /run/user: ${exposed.join(', ')}. The service therefore uses ProtectHome=read-only ` +
+      'instead of ProtectHome=yes (which would hide the code). Install from a checkout under /opt or /usr/local to hide home folders.');
+  }
+  const plan = planInstall({
+    paths, nodePath, helperMain, group,
+    actionTemplate: readActionTemplate(o.actionTemplate ?? ACTION_TEMPLATE),
+    protectHome: exposed.length > 0 ? 'read-only' : 'yes',
+  });
+  const applied = applyPlan(plan, { uid: 0, gid: 0 });
+
+  const configProblem = existsSync(paths.config) ? checkConfig(paths.config) : undefined;
+  if (configProblem !== undefined) notes.push(`${paths.config}: ${configProblem}; the helper will refuse to start until it is fixed.`);
+  if (group === undefined && existsSync(paths.rule)) {
+    notes.push(`${paths.rule} (from an earlier install --group) was left as it is; uninstall or delete it to withdraw it.`);
+  }
+  const report = installReport(applied, { paths, group, systemdRunning: existsSync(paths.systemdRunning), notes });
+  for (const line of report) (o.out ?? console.log)(line);
+  return { ...applied, notes, report };
+}
+
+function checkConfig(path: string): string | undefined {
+  try {
+    return requireRootOwnedFile(path, statSync(path));
+  } catch (err) {
+    return `cannot be checked (${(err as Error).message})`;
+  }
+}

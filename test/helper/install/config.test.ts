@@ -1,0 +1,33 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DEFAULT_CONFIG } from '../../../helper/src/install/config.js';
+import { checkPolicy } from '../../../helper/src/policy/check.js';
+import { parsePolicyText } from '../../../helper/src/policy/parse.js';
+import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
+
+const policy = () => parsePolicyText(DEFAULT_CONFIG, '/etc/xkvm/helper.conf', { checkFile: acceptAnyFile });
+
+test('the default helper.conf parses and holds no directive at all', () => {
+  assert.is(policy().directives.length, 0);
+});
+
+test('the default helper.conf denies everyone every bridge', () => {
+  const result = checkPolicy(policy(), { name: 'root', uid: 0, groups: ['root', 'kvm'] }, 'br0');
+  assert.is(result.decision.allowed, false);
+});
+
+test('every example line in the default helper.conf parses once uncommented', () => {
+  const lines = DEFAULT_CONFIG.split('\n');
+  const start = lines.indexOf('# Examples:') + 1;
+  const end = lines.indexOf('#', start);
+  const examples = lines.slice(start, end).map((l) => l.slice(4).replace(/\s{2,}.*$/, ''));
+  assert.ok(examples.length >= 5, examples.join('\n'));
+  const parsed = parsePolicyText(`${examples.join('\n')}\n`, '/etc/xkvm/helper.conf', { checkFile: acceptAnyFile });
+  assert.is(parsed.directives.length, examples.length);
+});
+
+test('the default helper.conf is plain ASCII', () => {
+  assert.ok(/^[\x20-\x7e\n]*$/.test(DEFAULT_CONFIG));
+});
+
+test.run();

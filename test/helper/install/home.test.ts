@@ -1,0 +1,24 @@
+import { symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { underHome } from '../../../helper/src/install/home.js';
+import { scratch } from './support.js';
+
+test('paths under /home, /root or /run/user are the ones ProtectHome=yes would hide', () => {
+  assert.equal(underHome(['/home/alice/xkvm/main.js', '/root/xkvm', '/run/user/1000/x', '/opt/xkvm', '/usr/bin/node', '/homestead/x']),
+    ['/home/alice/xkvm/main.js', '/root/xkvm', '/run/user/1000/x']);
+});
+
+test('a symlink into a home folder counts as under it', () => {
+  const s = scratch('home');
+  try {
+    const link = join(s.dir, 'code');
+    symlinkSync('/root', link);
+    assert.equal(underHome([link]), [link]);
+  } finally {
+    s.done();
+  }
+});
+
+test.run();

@@ -1,0 +1,129 @@
+/**
+ * The real thing, as root on this machine: install into the real paths with --group, then ask
+ * the real polkitd (pkcheck) and run the real pkexec as a member and as a non-member; uninstall
+ * and check everything is gone. The launcher points at a stub main that prints what it got.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ACTION_ID } from '../../../helper/src/install/action.js';
+import { install } from '../../../helper/src/install/install.js';
+import { DEFAULT_PATHS as P } from '../../../helper/src/install/paths.js';
+import { uninstall } from '../../../helper/src/install/uninstall.js';
+import { fakeCheckout } from './support.js';
+import {
+  ensureUsers, procUid, processSpec, removeUsers, startPolkit, until, type Daemons, type TestUser,
+} from './system-support.js';
+
+const GROUP = 'xkvmt-grp';
+const MEMBER = 'xkvmt-ok';
+const OUTSIDER = 'xkvmt-no';
+const OURS = [P.launcher, P.action, P.rule, P.socketUnit, P.serviceUnit];
+
+let daemons: Daemons | undefined;
+let checkout: ReturnType<typeof fakeCheckout> | undefined;
+let member: TestUser;
+let outsider: TestUser;
+let configExisted = false;
+
+test.before(async () => {
+  if (process.geteuid?.() !== 0) throw new Error('this suite must run as root: it installs into /usr, /etc and /var');
+  const present = OURS.filter((p) => existsSync(p));
+  if (present.length > 0) {
+    throw new Error(`refusing to overwrite an existing installation (${present.join(', ')}); run xkvm-helper uninstall first`);
+  }
+  configExisted = existsSync(P.config);
+  [member, outsider] = ensureUsers(GROUP, [MEMBER], [OUTSIDER]) as [TestUser, TestUser];
+  daemons = await startPolkit();
+  checkout = fakeCheckout();
+});
+
+test.after(async () => {
+  if (OURS.some((p) => existsSync(p))) uninstall({ out: () => {} });
+  await daemons?.stop();
+  checkout?.done();
+  removeUsers(GROUP, [MEMBER, OUTSIDER]);
+});
+
+/** pkcheck's exit status for a process running as `user` (0 authorised, 1 not, 2 only after authentication). */
+async function pkcheck(user: TestUser): Promise<number | null> {
+  const sleeper = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', 'sleep', '30'], { stdio: 'ignore' });
+  try {
+    const pid = sleeper.pid ?? -1;
+    await until(`sleep to run as ${user.name}`, () => procUid(pid) === user.uid, 5000);
+    return spawnSync('pkcheck', ['--action-id', ACTION_ID, '--process', processSpec(pid, user.uid)], { timeout: 10_000 }).status;
+  } finally {
+    sleeper.kill('SIGKILL');
+  }
+}
+
+function pkexec(user: TestUser, args: readonly string[]) {
+  return spawnSync('runuser', ['-u', user.name, '--', '/usr/bin/pkexec', '--disable-internal-agent', P.launcher, ...args],
+    { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function pkcheckSettles(user: TestUser, want: number): Promise<number | null> {
+  let last: number | null = null;
+  const end = Date.now() + 10_000;
+  // polkitd reloads actions and rules when their folders change: give it a moment.
+  while (Date.now() < end) {
+    last = await pkcheck(user);
+    if (last === want) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return last;
+}
+
+test('install --group writes the real files, and polkitd knows the action with the launcher as exec.path', async () => {
+  const printed: string[] = [];
+  await install({ helperMain: checkout!.main, group: GROUP, out: (l) => printed.push(l) });
+  for (const p of OURS) assert.ok(existsSync(p), p);
+  let shown = '';
+  await until('pkaction to list the action', () => {
+    const r = spawnSync('pkaction', ['--action-id', ACTION_ID, '--verbose'], { encoding: 'utf8' });
+    shown = r.stdout;
+    return r.status === 0;
+  });
+  assert.match(shown, new RegExp(`org\\.freedesktop\\.policykit\\.exec\\.path -> ${P.launcher}`));
+  assert.match(shown, /implicit any: +no/);
+  assert.match(shown, /implicit active: +auth_admin/);
+});
+
+test('pkcheck: a member of the group is authorised without authentication', async () => {
+  assert.is(await pkcheckSettles(member, 0), 0);
+});
+
+test('pkcheck: a user outside the group is not authorised', async () => {
+  assert.is(await pkcheck(outsider), 1);
+});
+
+test('pkexec runs the launcher as root for a member, with PKEXEC_UID and only --stdio', () => {
+  const r = pkexec(member, ['--stdio']);
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout), { uid: 0, euid: 0, pkexecUid: String(member.uid), argv: ['--stdio'] });
+});
+
+test('pkexec refuses a user outside the group with status 127 and runs nothing', () => {
+  const r = pkexec(outsider, ['--stdio']);
+  assert.is(r.status, 127, r.stderr);
+  assert.is(r.stdout, '');
+});
+
+test('pkexec refuses even a member when the first argument is not --stdio (exec.argv1)', () => {
+  const r = pkexec(member, ['--config', '/tmp/mine.conf']);
+  assert.is(r.status, 127, r.stderr);
+  assert.is(r.stdout, '');
+});
+
+test('uninstall removes everything, after which the member is refused too', async () => {
+  uninstall({ out: () => {} });
+  for (const p of OURS) assert.not.ok(existsSync(p), p);
+  if (!configExisted) assert.not.ok(existsSync(P.config));
+  assert.not.ok(existsSync('/usr/local/libexec/xkvm'));
+  await until('polkitd to forget the action', () => spawnSync('pkaction', ['--action-id', ACTION_ID]).status !== 0);
+  const r = pkexec(member, ['--stdio']);
+  assert.is(r.status, 127, r.stderr);
+});
+
+test.run();
