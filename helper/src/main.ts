@@ -1,1 +1,119 @@
-export {};
+#!/usr/bin/env node
+/**
+ * xkvm-helper: the only privileged part of xkvm.
+ *
+ * Theory of operation
+ * -------------------
+ * Trust boundary. This program runs as root on behalf of unprivileged strangers. Everything that
+ * arrives on its socket or stdin is hostile until validated; under pkexec so are its arguments
+ * and environment (pkexec checks neither). It does exactly two things, make-nics and
+ * ovs-cleanup, described by a msgpack schema defined once in shared/src/protocol.
+ *
+ * Identity. The caller is whoever the kernel says: SO_PEERCRED on the Unix socket (a small
+ * N-API addon, helper/native), or, under pkexec, PKEXEC_UID checked against our parent
+ * process. Never a uid, name or pid sent in a request. Group membership comes from the user
+ * database. Sessions are keyed by the client's pid and start time, so a reused pid cannot
+ * inherit them.
+ *
+ * Decision. The policy (/etc/xkvm/helper.conf, root-owned, not writable by others) denies by
+ * default; deny lines win over allow lines; max-taps bounds what a user holds. Every request
+ * leaves one audit record (stderr/journald, and the audit-log file if set).
+ *
+ * What it must never do. Run a shell; run a program by a PATH lookup (tools are absolute, the
+ * PATH is fixed); look at an interface name before it passed the name check (1–15 bytes, safe
+ * characters, no leading '-'); delete, re-own or attach a device it did not create for that
+ * caller; "check then create" a name (ip tuntap add refuses an existing name, and that refusal
+ * is relied on); honour `--config` or anything else but `--stdio` under pkexec; let one client's
+ * bad input disturb another; outlive its purpose (socket mode exits when idle).
+ *
+ * Crash safety. Session records live in /run/xkvm/sessions. A restarted helper keeps the taps
+ * of clients still running (qemu uses them) and removes, at once, those whose clients died.
+ */
+import { ErrorCode } from '../../shared/src/protocol/codes.js';
+import { escapeForTerminal } from '../../shared/src/text/escape.js';
+import { parseArgs, UsageError, type Command } from './cli/args.js';
+import { pkexecGuard, PkexecRefusal } from './cli/pkexec-guard.js';
+
+function fail(message: string, status: number): never {
+  process.stderr.write(`xkvm-helper: ${escapeForTerminal(message)}\n`);
+  process.exit(status);
+}
+
+async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: string | undefined): Promise<void> {
+  const { serveSocket, serveStdio } = await import('./serve/serve.js');
+  const { systemdFd } = await import('./serve/listen.js');
+  const { systemNet } = await import('./service/system-net.js');
+  const { pkexecCaller, directStdioCaller } = await import('./serve/identify.js');
+  process.umask(0o022);
+  const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined };
+  if (command.stdio) {
+    await serveStdio(opts, () => (pkexecUid === undefined ? directStdioCaller() : pkexecCaller(pkexecUid)));
+    return;
+  }
+  if (command.socket !== undefined) {
+    await serveSocket(opts, { path: command.socket });
+    return;
+  }
+  const fd = systemdFd();
+  if (fd === undefined) {
+    fail('no socket to serve: run under systemd socket activation (xkvm-helper.socket), or give --socket PATH or --stdio', 2);
+  }
+  await serveSocket({ ...opts, idleMs: command.idleSeconds * 1000 }, { fd });
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  let pkexecUid: string | undefined;
+  try {
+    pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
+  } catch (error) {
+    fail((error as PkexecRefusal).message, 2);
+  }
+  if (pkexecUid !== undefined) {
+    await serve({ kind: 'serve', config: '/etc/xkvm/helper.conf', socket: undefined, stdio: true, stateDir: '/run/xkvm/sessions', idleSeconds: 60 }, pkexecUid);
+    return -1;
+  }
+  let command: Command;
+  try {
+    command = parseArgs(argv);
+  } catch (error) {
+    if ((error as Error).message === 'help shown') return 0;
+    fail(`${(error as UsageError).message} (see xkvm-helper --help)`, 2);
+  }
+  switch (command.kind) {
+    case 'serve':
+      await serve(command, undefined);
+      return -1;
+    case 'policy-check': {
+      const { policyCheck } = await import('./cli/policy-command.js');
+      return policyCheck(command.config, command.user, command.bridge);
+    }
+    case 'policy-show': {
+      const { policyShow } = await import('./cli/policy-command.js');
+      return policyShow(command.config);
+    }
+    case 'install': {
+      const { runInstall } = await import('./cli/install-command.js');
+      return runInstall(command.group);
+    }
+    case 'uninstall': {
+      const { runUninstall } = await import('./cli/install-command.js');
+      return runUninstall();
+    }
+  }
+}
+
+main().then(
+  (status) => {
+    if (status >= 0) process.exitCode = status;
+  },
+  (error: unknown) => {
+    const err = error as { code?: unknown; message?: string; stack?: string };
+    // Known error families carry a code and a message for a person; anything else is a bug.
+    if (typeof err.code === 'string' && err.code !== ErrorCode.Internal && err.message) {
+      fail(err.message, err.code.startsWith('POLICY') ? 3 : 1);
+    }
+    process.stderr.write(`xkvm-helper: internal error: ${escapeForTerminal(err.stack ?? String(error))}\n`);
+    process.exit(70);
+  },
+);

@@ -1,0 +1,69 @@
+/**
+ * The helper's command line (pinned by design.md): serve the systemd socket, `--socket PATH`,
+ * or `--stdio`; `install [--group NAME]`; `uninstall`; `policy check|show`. Parsed strictly:
+ * an unknown option or a stray argument is an error, never ignored.
+ */
+import yargs from 'yargs';
+import { DEFAULT_POLICY_FILE } from '../policy/parse.js';
+import { DEFAULT_STATE_DIR } from '../session/store.js';
+
+export type Command =
+  | { kind: 'serve'; config: string; socket: string | undefined; stdio: boolean; stateDir: string; idleSeconds: number }
+  | { kind: 'install'; group: string | undefined }
+  | { kind: 'uninstall' }
+  | { kind: 'policy-check'; config: string; user: string; bridge: string }
+  | { kind: 'policy-show'; config: string };
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function parseArgs(argv: readonly string[]): Command {
+  let command: Command | undefined;
+  const config = { type: 'string', default: DEFAULT_POLICY_FILE, describe: 'policy file', requiresArg: true } as const;
+  yargs([...argv])
+    .scriptName('xkvm-helper')
+    .usage('$0 [--config FILE] [--socket PATH | --stdio]\n\nServes make-nics and ovs-cleanup for xkvm within the policy in FILE.')
+    .command('$0', 'serve: the systemd socket (fd 3), --socket PATH, or --stdio', (y) => y
+      .option('config', config)
+      .option('socket', { type: 'string', describe: 'bind and serve this Unix socket', requiresArg: true })
+      .option('stdio', { type: 'boolean', default: false, describe: 'serve one session on stdin/stdout (pkexec)' })
+      .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'session records', requiresArg: true })
+      .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds idle before a socket-activated helper exits', requiresArg: true }),
+    (a) => {
+      if (a.stdio && a.socket !== undefined) throw new UsageError('--socket and --stdio cannot be used together');
+      if (!Number.isFinite(a['idle-timeout']) || a['idle-timeout'] < 1) throw new UsageError('--idle-timeout must be a number of seconds ≥ 1');
+      command = { kind: 'serve', config: a.config, socket: a.socket, stdio: a.stdio, stateDir: a['state-dir'], idleSeconds: a['idle-timeout'] };
+    })
+    .command('install', 'set this host up: systemd units, polkit action (and rule with --group), default-deny policy', (y) => y
+      .option('group', { type: 'string', describe: 'members of this group may use the helper through pkexec', requiresArg: true }),
+    (a) => {
+      command = { kind: 'install', group: a.group };
+    })
+    .command('uninstall', 'remove what install wrote (an edited helper.conf is kept)', (y) => y, () => {
+      command = { kind: 'uninstall' };
+    })
+    .command('policy <action>', 'audit the policy: check --user U --bridge B, or show', (y) => y
+      .positional('action', { choices: ['check', 'show'] as const, demandOption: true })
+      .option('config', config)
+      .option('user', { type: 'string', describe: 'user name or uid (check)', requiresArg: true })
+      .option('bridge', { type: 'string', describe: 'bridge name (check)', requiresArg: true }),
+    (a) => {
+      if (a.action === 'show') {
+        command = { kind: 'policy-show', config: a.config };
+        return;
+      }
+      if (a.user === undefined || a.bridge === undefined) throw new UsageError('policy check needs --user USER and --bridge BRIDGE');
+      command = { kind: 'policy-check', config: a.config, user: a.user, bridge: a.bridge };
+    })
+    .strict()
+    .help()
+    .version(false)
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error instanceof UsageError ? error : new UsageError(message || error?.message || 'bad arguments');
+    })
+    .parseSync();
+  if (command === undefined) throw new UsageError('help shown');
+  return command;
+}

@@ -1,0 +1,176 @@
+/**
+ * One client connection, whatever the transport: frames in, strict decode, validation, one
+ * request at a time, replies out. Broken framing (bad length, a frame not completed within 5 s,
+ * undecodable msgpack, a non-map) gets an error reply where possible and the connection is
+ * closed; a well-framed bad request gets an error reply and the connection stays usable. When
+ * the connection ends, however it ends, the session's taps are removed.
+ */
+import type { Readable, Writable } from 'node:stream';
+import { ErrorCode } from '../../../shared/src/protocol/codes.js';
+import { decodeBody, encodeBody } from '../../../shared/src/protocol/decode.js';
+import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
+import { FRAME_DEADLINE_MS } from '../../../shared/src/protocol/limits.js';
+import type { Reply } from '../../../shared/src/protocol/messages.js';
+import { parseRequest } from '../../../shared/src/protocol/validate.js';
+import type { AuditLog } from '../audit/audit.js';
+import type { Caller } from '../service/caller.js';
+import type { Service, Session } from '../service/service.js';
+
+/** Requests queued on one connection beyond this close it (a client must wait for replies). */
+const MAX_QUEUED = 16;
+
+export interface ConnectionOptions {
+  input: Readable;
+  output: Writable;
+  /** Close the transport. */
+  close: () => void;
+  /** Establish who is at the other end (once, before the first request is served). */
+  identify: () => Promise<Caller>;
+  service: Service;
+  audit: AuditLog;
+  newSessionId: () => string;
+  deadlineMs?: number;
+  /** Called once, after the session's taps are gone. */
+  onEnd?: () => void;
+}
+
+export class Connection {
+  readonly #o: ConnectionOptions;
+  readonly #decoder = new FrameDecoder();
+  readonly #session: Session;
+  #queue: Buffer[] = [];
+  #busy = false;
+  #ended = false;
+  #closing = false;
+  #deadline: NodeJS.Timeout | undefined;
+  #caller: Caller | undefined;
+  #identity: Promise<Caller> | undefined;
+  /** The request being served; the session ends only after it (its taps must not leak). */
+  #inflight: Promise<void> = Promise.resolve();
+
+  constructor(options: ConnectionOptions) {
+    this.#o = options;
+    this.#session = { id: options.newSessionId(), nics: [] };
+    options.input.on('data', (chunk: Buffer) => this.#receive(chunk));
+    options.input.on('end', () => this.#end('client closed the connection'));
+    options.input.on('close', () => this.#end('connection closed'));
+    options.input.on('error', (error) => this.#end(`connection error: ${error.message}`));
+    options.output.on('error', () => this.#end('connection error while replying'));
+  }
+
+  #receive(chunk: Buffer): void {
+    if (this.#closing) return;
+    let frames: Buffer[];
+    try {
+      frames = this.#decoder.push(chunk);
+    } catch (error) {
+      this.#fatal(error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.BadFrame, 'broken framing'));
+      return;
+    }
+    if (this.#decoder.pending) this.#armDeadline();
+    else this.#disarmDeadline();
+    this.#queue.push(...frames);
+    if (this.#queue.length > MAX_QUEUED) {
+      this.#fatal(new ProtocolError(ErrorCode.BadFrame, `more than ${MAX_QUEUED} requests queued without waiting for replies`));
+      return;
+    }
+    void this.#drain();
+  }
+
+  #armDeadline(): void {
+    if (this.#deadline !== undefined) return;
+    const ms = this.#o.deadlineMs ?? FRAME_DEADLINE_MS;
+    this.#deadline = setTimeout(() => {
+      this.#fatal(new ProtocolError(ErrorCode.BadFrame, `a frame was started but not completed within ${ms / 1000} s`));
+    }, ms);
+  }
+
+  #disarmDeadline(): void {
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closing) {
+        const body = this.#queue.shift()!;
+        this.#inflight = this.#serve(body).catch(() => undefined);
+        await this.#inflight;
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #serve(body: Buffer): Promise<void> {
+    let value;
+    try {
+      value = decodeBody(body);
+    } catch (error) {
+      this.#fatal(error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.BadFrame, 'undecodable frame'));
+      return;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.#fatal(new ProtocolError(ErrorCode.BadFrame, 'a frame must hold one msgpack map'));
+      return;
+    }
+    let caller: Caller;
+    try {
+      caller = await this.#identify();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.#o.audit.write({ event: 'identify', result: 'error', message });
+      this.#fatal(new ProtocolError(ErrorCode.NoIdentity, `the helper cannot tell who you are: ${message}`));
+      return;
+    }
+    let request;
+    try {
+      request = parseRequest(value);
+    } catch (error) {
+      const wire = error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.BadRequest, 'invalid request');
+      this.#o.audit.write({ event: 'request', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid }, result: 'rejected', code: wire.code, message: wire.message });
+      this.#send({ v: 1, id: wire.id ?? 0, ok: false, error: { code: wire.code, message: wire.message } });
+      return;
+    }
+    const reply = await this.#o.service.handle(request, caller, this.#session);
+    this.#send(reply);
+  }
+
+  #identify(): Promise<Caller> {
+    this.#identity ??= this.#o.identify().then((caller) => {
+      this.#caller = caller;
+      return caller;
+    });
+    return this.#identity;
+  }
+
+  #send(reply: Reply): void {
+    if (this.#closing) return;
+    this.#o.output.write(encodeFrame(encodeBody(reply)));
+  }
+
+  /** Reply with the error (id 0: the request could not be read) and close. */
+  #fatal(error: ProtocolError): void {
+    if (this.#closing) return;
+    this.#send({ v: 1, id: error.id ?? 0, ok: false, error: { code: error.code, message: error.message } });
+    this.#closing = true;
+    this.#disarmDeadline();
+    this.#o.audit.write({ event: 'connection', result: 'closed', code: error.code, message: error.message, uid: this.#caller?.uid });
+    this.#o.output.end?.();
+    setImmediate(() => this.#o.close());
+    this.#end(`closed by the helper: ${error.message}`);
+  }
+
+  #end(why: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#closing = true;
+    this.#disarmDeadline();
+    void this.#inflight
+      .then(() => this.#o.service.endSession(this.#session, this.#caller, why))
+      .finally(() => this.#o.onEnd?.());
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Where connections come from: the listening socket systemd passes (LISTEN_FDS/LISTEN_PID,
+ * fd 3), a socket bound at --socket PATH, or one session on stdin/stdout (--stdio, pkexec).
+ */
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export const SD_LISTEN_FDS_START = 3;
+
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+}
+
+/** The socket systemd passed us, if it passed exactly one to this very process. */
+export function systemdFd(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const pid = env['LISTEN_PID'];
+  const fds = env['LISTEN_FDS'];
+  // Never let children inherit the activation variables.
+  delete env['LISTEN_PID'];
+  delete env['LISTEN_FDS'];
+  delete env['LISTEN_FDNAMES'];
+  if (pid === undefined || fds === undefined) return undefined;
+  if (pid !== String(process.pid)) return undefined;
+  if (fds !== '1') throw new ListenError(`systemd passed ${fds} sockets; xkvm-helper.socket must have exactly one ListenStream`);
+  return SD_LISTEN_FDS_START;
+}
+
+function inUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+export async function listen(onConnection: (socket: Socket) => void, where: { fd: number } | { path: string }): Promise<Server> {
+  const server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, onConnection);
+  server.maxConnections = 256;
+  if ('path' in where) {
+    let stale = false;
+    try {
+      stale = lstatSync(where.path).isSocket();
+      if (!stale) throw new ListenError(`${where.path} exists and is not a socket: refusing to replace it`);
+    } catch (error) {
+      if (error instanceof ListenError) throw error;
+    }
+    if (stale) {
+      if (await inUse(where.path)) throw new ListenError(`another helper already serves ${where.path}`);
+      unlinkSync(where.path);
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen('path' in where ? { path: where.path } : { fd: where.fd }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  // Who may connect is decided by the policy, not by file mode.
+  if ('path' in where) chmodSync(where.path, 0o666);
+  return server;
+}

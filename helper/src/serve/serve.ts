@@ -1,0 +1,105 @@
+/** Assemble the helper from its parts and serve: a listening socket, or one stdio session. */
+import type { Socket } from 'node:net';
+import { AuditLog } from '../audit/audit.js';
+import { processStartTime } from '../identity/process-start.js';
+import { PolicyHolder } from '../service/policy-holder.js';
+import type { Caller } from '../service/caller.js';
+import type { NetOps } from '../service/net-ops.js';
+import { Service } from '../service/service.js';
+import { Reaper } from '../session/reaper.js';
+import { SessionStore } from '../session/store.js';
+import { Connection } from './connection.js';
+import { listen } from './listen.js';
+import { socketCaller } from './identify.js';
+
+export interface ServeOptions {
+  config: string;
+  stateDir: string;
+  net: NetOps;
+  /** Exit after this long without connections or adopted sessions (socket modes). */
+  idleMs: number | undefined;
+}
+
+function log(message: string): void {
+  process.stderr.write(`xkvm-helper: ${message}\n`);
+}
+
+function assemble(opts: ServeOptions) {
+  const policy = new PolicyHolder(opts.config);
+  const current = policy.current();
+  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
+  const store = new SessionStore(opts.stateDir);
+  const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
+  const service = new Service({ policy, net: opts.net, audit, store, helper: self, log });
+  const ovsdb = (): string | undefined => {
+    const c = policy.current();
+    return 'policy' in c ? c.policy.ovsdb?.value : undefined;
+  };
+  const reaper = new Reaper({ store, net: opts.net, audit, self, ovsdb });
+  return { policy, audit, store, service, reaper };
+}
+
+/** Serve connections on a listening socket until idle (if idleMs) or killed. */
+export async function serveSocket(opts: ServeOptions, where: { fd: number } | { path: string }): Promise<void> {
+  const { audit, store, service, reaper } = assemble(opts);
+  let open = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const armIdle = (): void => {
+    if (opts.idleMs === undefined || open > 0 || reaper.adopted > 0 || idle !== undefined) return;
+    idle = setTimeout(() => {
+      audit.write({ event: 'helper-exit', why: `idle for ${opts.idleMs! / 1000} s` });
+      server.close();
+      process.exit(0);
+    }, opts.idleMs);
+  };
+  const onConnection = (socket: Socket): void => {
+    open += 1;
+    if (idle !== undefined) clearTimeout(idle);
+    idle = undefined;
+    new Connection({
+      input: socket,
+      output: socket,
+      close: () => socket.destroy(),
+      identify: () => socketCaller(socket),
+      service,
+      audit,
+      newSessionId: () => store.newId(),
+      onEnd: () => {
+        open -= 1;
+        armIdle();
+      },
+    });
+  };
+  const server = await listen(onConnection, where);
+  reaper.onIdle = armIdle;
+  const swept = await reaper.sweep(true);
+  audit.write({ event: 'helper-start', mode: 'fd' in where ? 'systemd' : 'socket', socket: 'path' in where ? where.path : 'fd 3', config: opts.config, state: opts.stateDir, reaped: swept.removed, adopted: swept.kept });
+  armIdle();
+  const stop = (signal: NodeJS.Signals): void => {
+    audit.write({ event: 'helper-exit', why: signal });
+    server.close();
+    // Sessions end with their connections; adopted ones stay on disk for the next helper.
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+/** One session on stdin/stdout (pkexec, or run by hand); exits when it ends. */
+export async function serveStdio(opts: ServeOptions, identify: () => Promise<Caller>): Promise<void> {
+  const { audit, store, service, reaper } = assemble(opts);
+  // A stdio helper is short-lived: it removes what dead clients left, but adopts nothing.
+  await reaper.sweep(false);
+  new Connection({
+    input: process.stdin,
+    output: process.stdout,
+    close: () => {
+      process.stdin.destroy();
+    },
+    identify,
+    service,
+    audit,
+    newSessionId: () => store.newId(),
+    onEnd: () => process.exit(0),
+  });
+}

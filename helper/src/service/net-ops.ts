@@ -1,0 +1,12 @@
+/** What the service needs from the network layer (helper/src/net), as an interface for tests. */
+import type { Nic, Port } from '../../../shared/src/protocol/messages.js';
+
+export interface NetOps {
+  createTaps(bridges: string[], owner: { uid: number; gid: number }, opts: { ovsdb?: string; session?: string }): Promise<Nic[]>;
+  deleteTaps(nics: Nic[], opts: { ovsdb?: string }): Promise<void>;
+  ovsCleanup(ports: Port[], caller: { uid: number }, opts: { ovsdb?: string }): Promise<{
+    removed: Port[];
+    refused: Array<Port & { code: string; message: string }>;
+  }>;
+  tapsOwnedBy(uid: number): number;
+}

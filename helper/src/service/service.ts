@@ -1,0 +1,148 @@
+/**
+ * The two operations, for an identified caller, within the policy: make-nics (policy, quota,
+ * all-or-nothing creation, session bookkeeping) and ovs-cleanup (the caller's own ports only).
+ * Each request leaves exactly one audit record.
+ */
+import { ErrorCode } from '../../../shared/src/protocol/codes.js';
+import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import type { MakeNicsRequest, Nic, OvsCleanupRequest, Reply, Request } from '../../../shared/src/protocol/messages.js';
+import type { AuditLog } from '../audit/audit.js';
+import { decide, maxTaps } from '../policy/evaluate.js';
+import type { Policy } from '../policy/types.js';
+import type { ProcessRef, SessionStore } from '../session/store.js';
+import type { Caller } from './caller.js';
+import { toWireError } from './errors.js';
+import type { NetOps } from './net-ops.js';
+import type { PolicyHolder } from './policy-holder.js';
+
+/** The taps a connection holds with lifetime "session". */
+export interface Session {
+  id: string;
+  nics: Nic[];
+}
+
+export interface ServiceDeps {
+  policy: PolicyHolder;
+  net: NetOps;
+  audit: AuditLog;
+  store: SessionStore;
+  helper: ProcessRef;
+  log: (message: string) => void;
+}
+
+export class Service {
+  readonly #deps: ServiceDeps;
+  /** make-nics requests run one at a time so the quota check and the creation are atomic here. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(deps: ServiceDeps) {
+    this.#deps = deps;
+  }
+
+  #policy(): Policy {
+    const current = this.#deps.policy.current();
+    if ('error' in current) {
+      throw new ProtocolError(ErrorCode.Denied, `the helper's policy (${this.#deps.policy.file}) is broken, so everything is denied until an admin fixes it`);
+    }
+    this.#deps.audit.setFile(current.policy.auditLog?.value);
+    return current.policy;
+  }
+
+  async handle(request: Request, caller: Caller, session: Session): Promise<Reply> {
+    const who = { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport };
+    try {
+      const reply = request.op === 'make-nics'
+        ? await this.#serialised(() => this.#makeNics(request, caller, session))
+        : await this.#ovsCleanup(request, caller);
+      return reply;
+    } catch (error) {
+      const wire = toWireError(error, this.#deps.log);
+      this.#deps.audit.write({ event: 'request', op: request.op, caller: who, request: summary(request), decision: wire.code === ErrorCode.Denied ? 'deny' : undefined, result: 'error', code: wire.code, message: wire.message });
+      return { v: 1, id: request.id, ok: false, error: { code: wire.code, message: wire.message } };
+    }
+  }
+
+  #serialised<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #makeNics(request: MakeNicsRequest, caller: Caller, session: Session): Promise<Reply> {
+    const policy = this.#policy();
+    const lifetime = request.lifetime ?? 'session';
+    const user = { name: caller.user.name, uid: caller.uid, groups: caller.user.groups };
+    const decisions = request.bridges.map((bridge) => ({ bridge, decision: decide(policy, user, bridge) }));
+    const denied = decisions.find((d) => !d.decision.allowed);
+    if (denied !== undefined) {
+      const where = denied.decision.rule === undefined ? '' : ` (${denied.decision.rule.file}:${denied.decision.rule.line})`;
+      throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
+    }
+    const limit = maxTaps(policy, user).limit;
+    const held = this.#deps.net.tapsOwnedBy(caller.uid);
+    if (held + request.bridges.length > limit) {
+      throw new ProtocolError(ErrorCode.Quota, `${caller.user.name} holds ${held} tap(s); ${request.bridges.length} more would exceed max-taps ${limit}`);
+    }
+    const ovsdb = policy.ovsdb?.value;
+    const nics = await this.#deps.net.createTaps(request.bridges, { uid: caller.uid, gid: caller.gid }, {
+      ...(ovsdb === undefined ? {} : { ovsdb }),
+      ...(lifetime === 'session' ? { session: session.id } : {}),
+    });
+    if (lifetime === 'session') {
+      session.nics.push(...nics);
+      this.#record(session, caller);
+    }
+    this.#deps.audit.write({
+      event: 'request', op: 'make-nics', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
+      request: summary(request), decision: 'allow', rules: decisions.map((d) => d.decision.rule && `${d.decision.rule.file}:${d.decision.rule.line}`),
+      result: 'ok', lifetime, taps: nics,
+    });
+    return { v: 1, id: request.id, ok: true, nics };
+  }
+
+  async #ovsCleanup(request: OvsCleanupRequest, caller: Caller): Promise<Reply> {
+    const policy = this.#policy();
+    const ovsdb = policy.ovsdb?.value;
+    const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, ovsdb === undefined ? {} : { ovsdb });
+    this.#deps.audit.write({
+      event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
+      request: summary(request), result: removed.length > 0 || refused.length === 0 ? 'ok' : 'error', removed, refused,
+    });
+    if (removed.length === 0 && refused.length > 0) {
+      const first = refused[0]!;
+      throw new ProtocolError(first.code === 'NO_SUCH_PORT' ? ErrorCode.NoSuchPort : ErrorCode.NotOwner,
+        refused.map((r) => `${r.bridge}:${r.tap}: ${r.message}`).join('; '));
+    }
+    return { v: 1, id: request.id, ok: true, removed };
+  }
+
+  #record(session: Session, caller: Caller): void {
+    this.#deps.store.write({
+      version: 1, id: session.id, uid: caller.uid,
+      client: { pid: caller.pid, start: caller.start.toString() },
+      helper: this.#deps.helper,
+      nics: session.nics,
+    });
+  }
+
+  /** The connection ended: remove the session's taps and ports, then its record. */
+  async endSession(session: Session, caller: Caller | undefined, why: string): Promise<void> {
+    if (session.nics.length === 0) return;
+    const nics = session.nics.splice(0);
+    const current = this.#deps.policy.current();
+    const ovsdb = 'policy' in current ? current.policy.ovsdb?.value : undefined;
+    try {
+      await this.#deps.net.deleteTaps(nics, ovsdb === undefined ? {} : { ovsdb });
+      this.#deps.store.remove(session.id);
+      this.#deps.audit.write({ event: 'session-end', session: session.id, uid: caller?.uid, user: caller?.user.name, why, result: 'ok', taps: nics });
+    } catch (error) {
+      this.#deps.audit.write({ event: 'session-end', session: session.id, uid: caller?.uid, why, result: 'error', message: (error as Error).message, taps: nics });
+    }
+  }
+}
+
+function summary(request: Request): Record<string, unknown> {
+  return request.op === 'make-nics'
+    ? { id: request.id, bridges: request.bridges, lifetime: request.lifetime ?? 'session' }
+    : { id: request.id, ports: request.ports };
+}

@@ -1,0 +1,16 @@
+/** NetOps backed by the real network layer (helper/src/net): ip and ovs-vsctl. */
+import { createTaps, deleteTaps, ovsCleanup } from '../net/index.js';
+import type { NetOps } from './net-ops.js';
+import { tapsOwnedBy } from './quota.js';
+
+export const systemNet: NetOps = {
+  createTaps: (bridges, owner, opts) => createTaps(bridges, owner, opts),
+  async deleteTaps(nics, opts) {
+    await deleteTaps(nics, opts);
+  },
+  async ovsCleanup(ports, caller, opts) {
+    const result = await ovsCleanup(ports, caller, opts);
+    return { removed: [...result.removed], refused: result.refused.map((r) => ({ bridge: r.bridge, tap: r.tap, code: r.code, message: r.message })) };
+  },
+  tapsOwnedBy: (uid) => tapsOwnedBy(uid),
+};
