@@ -1,0 +1,64 @@
+/**
+ * `npm run bench`: performance figures as ratios against baselines measured in the same run
+ * (never absolute times, never in tests). Prints a table and writes bench-results.json.
+ * Needs root (it makes a network namespace with the bridges the reference checks for).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createNetns } from '../support/netns.js';
+import { REPO_ROOT } from '../support/reference.js';
+import { timeCommands, type Timing } from './measure.js';
+
+const rounds = Number(process.env['BENCH_ROUNDS'] ?? 15);
+const client = join(REPO_ROOT, 'dist', 'bin', 'xkvm.js');
+const reference = join(REPO_ROOT, '..', 'shared', 'reference', 'xkvm');
+
+const dir = mkdtempSync(join(tmpdir(), 'xkvm-bench-'));
+for (let i = 0; i < 8; i++) {
+  spawnSync('qemu-img', ['create', '-q', '-f', i % 2 ? 'raw' : 'qcow2', join(dir, `d${i}.img`), '16M']);
+}
+const bridges = Array.from({ length: 8 }, (_, i) => `br${i}`);
+const ns = createNetns({ bridges });
+const env = { ...process.env, HOME: dir, XDG_CACHE_HOME: join(dir, 'cache') };
+process.env['XDG_CACHE_HOME'] = env.XDG_CACHE_HOME;
+
+function inNs(argv: string[]): string[] {
+  return ['/usr/sbin/ip', 'netns', 'exec', ns.name, ...argv];
+}
+
+const typical = ['--dry-run', '-n', 'br0', '-n', 'user', '-d', 'd0.img', '-d', 'd1.img'];
+const big = ['--dry-run',
+  ...bridges.flatMap((b, i) => ['-n', `${b},model=${i % 2 ? 'e1000' : 'virtio'},mac=:1${i},bootindex=${i + 1},vhost=on`]),
+  ...Array.from({ length: 8 }, (_, i) => ['-d', `d${i}.img,cache=none,bootindex=${i + 10},discard_granularity=4096`]).flat()];
+
+interface Row { figure: string; ours: Timing; baseline: Timing; ratio: number; goal: string; met: boolean }
+const rows: Row[] = [];
+try {
+  // Warm the caches (device probes, image formats) once.
+  spawnSync(inNs([process.execPath, client, ...big])[0]!, inNs([process.execPath, client, ...big]).slice(1), { cwd: dir, env });
+  const [node, oursTypical] = timeCommands([
+    { label: 'node -e 1', argv: inNs([process.execPath, '-e', '1']), cwd: dir },
+    { label: 'xkvm typical dry-run', argv: inNs([process.execPath, client, ...typical]), cwd: dir },
+  ], rounds);
+  rows.push({ figure: 'typical --dry-run (bridge, user, 2 disks), warm cache', ours: oursTypical!, baseline: node!, ratio: oursTypical!.median / node!.median, goal: '≤ 1.25× node -e 1', met: oursTypical!.median / node!.median <= 1.25 });
+  const [ref, oursBig] = timeCommands([
+    { label: 'reference big dry-run', argv: inNs(['/bin/bash', reference, ...big]), cwd: dir },
+    { label: 'xkvm big dry-run', argv: inNs([process.execPath, client, ...big]), cwd: dir },
+  ], Math.max(5, Math.floor(rounds / 2)));
+  rows.push({ figure: 'big --dry-run (8 disks, 8 netdevs with options), warm cache', ours: oursBig!, baseline: ref!, ratio: oursBig!.median / ref!.median, goal: '≤ 0.5× reference', met: oursBig!.median / ref!.median <= 0.5 });
+} finally {
+  ns.destroy();
+}
+
+const fmt = (t: Timing): string => `${t.median.toFixed(1)} ms (p10 ${t.p10.toFixed(1)}, p90 ${t.p90.toFixed(1)}, n=${t.runs.length})`;
+console.log('| figure | xkvm | baseline | ratio | goal | met |\n|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.figure} | ${fmt(r.ours)} | ${r.baseline.label}: ${fmt(r.baseline)} | ${r.ratio.toFixed(2)}× | ${r.goal} | ${r.met ? 'yes' : 'NO'} |`);
+}
+const out = join(REPO_ROOT, 'bench-results.json');
+writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), rounds, rows }, null, 2)}\n`);
+console.log(`\nwritten: ${out}`);
+rmSync(dir, { recursive: true, force: true });
+
