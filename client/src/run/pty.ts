@@ -31,6 +31,8 @@ export async function runInPty(argv: readonly string[], options: PtyRunOptions =
       rows,
       cwd: process.cwd(),
       env: process.env as Record<string, string>,
+      // Bytes in, bytes out: no decoding, so the console relay is exact (and cheaper).
+      encoding: null,
     });
   } catch (error) {
     terminal.restore();
@@ -39,7 +41,7 @@ export async function runInPty(argv: readonly string[], options: PtyRunOptions =
   options.onStart?.(child.pid);
 
   const stdin = process.stdin;
-  const onInput = (data: Buffer): void => child.write(data.toString('binary'));
+  const onInput = (data: Buffer): void => child.write(data);
   const onResize = (): void => {
     const size = terminal.size();
     child.resize(size.cols, size.rows);
@@ -57,8 +59,8 @@ export async function runInPty(argv: readonly string[], options: PtyRunOptions =
     killTimer = setTimeout(() => child.kill('SIGKILL'), options.graceMs ?? 5000);
   };
 
-  // Binary-safe relay: node-pty hands out strings, so ask it for latin1-free bytes.
-  const output = child.onData((data) => {
+  // With encoding null, node-pty hands out Buffers (its typings say string).
+  const output = child.onData((data: string | Buffer) => {
     process.stdout.write(data);
   });
   if (terminal.interactive || !stdin.isTTY) {

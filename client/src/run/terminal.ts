@@ -18,6 +18,8 @@ export function takeTerminal(): TerminalState {
       raw = false;
       try {
         stdin.setRawMode(false);
+        // Firmware consoles (SeaBIOS) turn off auto-wrap; give the user's terminal it back.
+        process.stdout.write('\x1b[?7h');
       } catch {
         // terminal already gone
       }
