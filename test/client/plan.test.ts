@@ -1,0 +1,111 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseLaunchOptions } from '../../client/src/cli/options.js';
+import { makePlan, qemuArgv, type PlanEnvironment } from '../../client/src/plan.js';
+import { ProbeCache } from '../../client/src/qemu/probe-cache.js';
+import type { Accel } from '../../client/src/qemu/accel.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'xkvm-plan-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+const TCG: Accel = { kvm: false, args: ['-accel', 'tcg'], reason: '/dev/kvm does not exist' };
+const KVM: Accel = { kvm: true, args: ['-enable-kvm'] };
+
+function env(machine: string, accel: Accel, extra: NodeJS.ProcessEnv = {}): PlanEnvironment & { resolved: string[] } {
+  const resolved: string[] = [];
+  return {
+    machine,
+    env: extra,
+    accel,
+    prober: { properties: (model) => (model.startsWith('virtio-net') ? ['mac', 'bootindex'] : []) },
+    detectFormat: async () => 'qcow2',
+    bridgeExists: () => true,
+    debug: () => {},
+    resolveQemu: (name) => {
+      resolved.push(name);
+      return `/usr/bin/${name}`;
+    },
+    cache: new ProbeCache(join(dir, 'cache.json')),
+    resolved,
+  };
+}
+
+async function argv(args: string[], e: PlanEnvironment): Promise<string[]> {
+  const plan = await makePlan(parseLaunchOptions(args), e);
+  return qemuArgv(plan, plan.nets.map((n, i) => (n.connection === 'user' ? undefined : `dryruntap${i}`)));
+}
+
+test('x86_64 uses qemu-system-x86_64, -enable-kvm with KVM, and virtio-scsi-pci', async () => {
+  const e = env('x86_64', KVM);
+  assert.equal(await argv(['-n', 'user'], e), [
+    'qemu-system-x86_64', '-enable-kvm', '-device', 'virtio-scsi-pci,id=virtio-scsi-xkvm',
+    '-device', 'virtio-net-pci,netdev=net00', '-netdev', 'type=user,id=net00']);
+});
+
+test('without KVM the accelerator is TCG and the plan says why in one note', async () => {
+  const plan = await makePlan(parseLaunchOptions(['-n', 'user']), env('x86_64', TCG));
+  assert.equal(plan.head.slice(0, 3), ['qemu-system-x86_64', '-accel', 'tcg']);
+  assert.is(plan.notes.length, 1);
+  assert.match(plan.notes[0]!, 'using TCG');
+});
+
+test('i686 uses qemu-system-i386', async () => {
+  const e = env('i686', KVM);
+  assert.is((await argv(['-n', 'user'], e))[0], 'qemu-system-i386');
+});
+
+test('s390x uses ccw devices for the network and the scsi bus, and model=virtio means virtio-net-ccw', async () => {
+  const e = env('s390x', KVM);
+  const out = await argv(['-n', 'user', '-n', 'br0,model=virtio'], e);
+  assert.is(out[0], 'qemu-system-s390x');
+  assert.ok(out.includes('virtio-scsi-ccw,id=virtio-scsi-xkvm'));
+  assert.ok(out.includes('virtio-net-ccw,netdev=net00'));
+  assert.ok(out.includes('virtio-net-ccw,netdev=net01'));
+});
+
+test('ppc64le uses pseries without USB and an spapr-vscsi controller, whatever DEF_NETMODEL says', async () => {
+  const e = env('ppc64le', KVM, { DEF_NETMODEL: 'e1000' });
+  const out = await argv(['-n', 'user'], e);
+  assert.equal(out.slice(0, 6), ['qemu-system-ppc64', '-enable-kvm', '-machine', 'pseries,usb=off', '-device', 'spapr-vscsi']);
+  assert.ok(out.includes('virtio-net-pci,netdev=net00'));
+});
+
+test('aarch64 uses the virt machine with the host CPU under KVM and the max CPU under TCG', async () => {
+  assert.equal((await argv(['-n', 'user'], env('aarch64', KVM))).slice(0, 6), ['qemu-system-aarch64', '-enable-kvm', '-machine', 'virt', '-cpu', 'host']);
+  assert.equal((await argv(['-n', 'user'], env('aarch64', TCG))).slice(0, 7), ['qemu-system-aarch64', '-accel', 'tcg', '-machine', 'virt', '-cpu', 'max']);
+});
+
+test('DEF_NETMODEL and DEF_DISK_DRIVER change the defaults on x86_64, as in the reference', async () => {
+  const disk = join(dir, 'disk.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  const out = await argv(['-n', 'user', '-d', disk], env('x86_64', KVM, { DEF_NETMODEL: 'e1000', DEF_DISK_DRIVER: 'scsi-hd' }));
+  assert.ok(out.includes('e1000,netdev=net00'), out.join(' '));
+  assert.ok(out.includes('scsi-hd,drive=disk00,serial=disk.img'), out.join(' '));
+});
+
+test('--no-reboot comes right after the accelerator', async () => {
+  const out = await argv(['--no-reboot', '-n', 'user'], env('x86_64', TCG));
+  assert.equal(out.slice(0, 4), ['qemu-system-x86_64', '-accel', 'tcg', '-no-reboot']);
+});
+
+test('--kvm names the binary and no Debian package is suggested for it', async () => {
+  const e = env('x86_64', KVM);
+  const out = await argv(['--kvm', 'my-qemu', '-n', 'user'], e);
+  assert.is(out[0], 'my-qemu');
+  assert.equal(e.resolved, ['my-qemu']);
+});
+
+test('a missing bridge is refused before anything else happens, naming it and what to do', async () => {
+  const e = { ...env('x86_64', KVM), bridgeExists: (name: string) => name !== 'br9' };
+  try {
+    await makePlan(parseLaunchOptions(['-n', 'br0', '-n', 'br9']), e);
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /bridge br9 does not exist: create it .* or use --netdev user/);
+  }
+});
+
+test.run();
