@@ -56,7 +56,7 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
   }
   const fd = systemdFd();
   if (fd === undefined) {
-    fail('no socket to serve: run under systemd socket activation (xkvm-helper.socket), or give --socket PATH or --stdio', 2);
+    fail('no socket to serve: run under systemd socket activation (xkvm-helper.socket), or give --socket PATH or --stdio', EXIT.usage);
   }
   await serveSocket({ ...opts, idleMs: command.idleSeconds * 1000 }, { fd });
 }
@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   try {
     pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
   } catch (error) {
-    fail((error as PkexecRefusal).message, 2);
+    fail((error as PkexecRefusal).message, EXIT.usage);
   }
   if (pkexecUid !== undefined) {
     await serve({ kind: 'serve', config: '/etc/xkvm/helper.conf', socket: undefined, stdio: true, stateDir: '/run/xkvm/sessions', idleSeconds: 60 }, pkexecUid);
@@ -78,7 +78,7 @@ async function main(): Promise<number> {
     command = parseArgs(argv);
   } catch (error) {
     if ((error as Error).message === 'help shown') return 0;
-    fail(`${(error as UsageError).message} (see xkvm-helper --help)`, 2);
+    fail(`${(error as UsageError).message} (see xkvm-helper --help)`, EXIT.usage);
   }
   switch (command.kind) {
     case 'serve':
@@ -103,6 +103,13 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * Exit statuses: 0 success (policy check: allowed), 1 policy check: denied, 2 usage, 3 the
+ * policy cannot be used (file:line says why), 4 another error explained in one line (unknown
+ * user, socket in use, install refused, ...), 70 an internal error (a bug: details follow).
+ */
+export const EXIT = { usage: 2, policy: 3, error: 4, internal: 70 } as const;
+
 main().then(
   (status) => {
     if (status >= 0) process.exitCode = status;
@@ -111,9 +118,9 @@ main().then(
     const err = error as { code?: unknown; message?: string; stack?: string };
     // Known error families carry a code and a message for a person; anything else is a bug.
     if (typeof err.code === 'string' && err.code !== ErrorCode.Internal && err.message) {
-      fail(err.message, err.code.startsWith('POLICY') ? 3 : 1);
+      fail(err.message, err.code.startsWith('POLICY') ? EXIT.policy : EXIT.error);
     }
     process.stderr.write(`xkvm-helper: internal error: ${escapeForTerminal(err.stack ?? String(error))}\n`);
-    process.exit(70);
+    process.exit(EXIT.internal);
   },
 );

@@ -15,6 +15,23 @@ function replyError(reply: Extract<Reply, { ok: false }>, connection: HelperConn
 export interface TapSession {
   nics: Nic[];
   connection: HelperConnection;
+  location: HelperLocation;
+}
+
+/**
+ * After the socket helper went away under a running VM: connect once, so socket activation
+ * starts a new helper, which adopts this session from its record on disk (and removes the
+ * taps when this client ends). Best effort: failures are only reported.
+ */
+export async function wakeHelper(location: HelperLocation): Promise<boolean> {
+  if (location.kind !== 'socket') return false;
+  try {
+    const connection = await openConnection(location);
+    connection.close();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function makeNics(
@@ -29,7 +46,7 @@ export async function makeNics(
     if (!('nics' in reply) || reply.nics.length !== bridges.length || reply.nics.some((n, i) => n.bridge !== bridges[i])) {
       throw new ClientError('HELPER', 'the helper answered make-nics with taps for other bridges than asked');
     }
-    return { nics: reply.nics, connection };
+    return { nics: reply.nics, connection, location };
   } catch (error) {
     connection.close();
     throw error;

@@ -6,7 +6,7 @@ import { unlinkSync } from 'node:fs';
 import type { LaunchOptions } from '../cli/options.js';
 import { ClientError } from '../errors.js';
 import { copyNvramTemplate } from '../firmware/nvram.js';
-import { makeNics, type TapSession } from '../helper/session.js';
+import { makeNics, wakeHelper, type TapSession } from '../helper/session.js';
 import type { Logger } from '../log.js';
 import { qemuArgv, type LaunchPlan } from '../plan.js';
 import { shellJoin } from '../qemu/quote.js';
@@ -41,7 +41,11 @@ export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): 
   let helperLost: Error | undefined;
   session?.connection.onLost((error) => {
     helperLost = error;
-    log.info(`warning: ${error.message}; the VM's taps may be removed`);
+    log.info(`warning: ${error.message}; the VM keeps its taps`);
+    // Give a restarted helper the chance to adopt this session from its record.
+    setTimeout(() => {
+      void wakeHelper(session!.location).then((woke) => log.debug(1, woke ? 'a new helper was started' : 'no helper could be reached'));
+    }, 1000).unref();
   });
   let status: number;
   try {

@@ -9,6 +9,7 @@ export const SD_LISTEN_FDS_START = 3;
 
 export class ListenError extends Error {
   override readonly name = 'ListenError';
+  readonly code = 'LISTEN';
 }
 
 /** The socket systemd passed us, if it passed exactly one to this very process. */
