@@ -30,6 +30,8 @@ export interface ConnectionOptions {
   service: Service;
   audit: AuditLog;
   newSessionId: () => string;
+  /** The peer as the kernel reported it at accept, for audit records before identification. */
+  peer?: { uid: number; pid: number } | undefined;
   deadlineMs?: number;
   /** Called once, after the session's taps are gone. */
   onEnd?: () => void;
@@ -53,7 +55,8 @@ export class Connection {
     this.#o = options;
     this.#session = { id: options.newSessionId(), nics: [] };
     options.input.on('data', (chunk: Buffer) => this.#receive(chunk));
-    options.input.on('end', () => this.#end('client closed the connection'));
+    // A half-close ends the requests, not the replies: answer what was asked, then close.
+    options.input.on('end', () => this.#halfClosed());
     options.input.on('close', () => this.#end('connection closed'));
     options.input.on('error', (error) => this.#end(`connection error: ${error.message}`));
     options.output.on('error', () => this.#end('connection error while replying'));
@@ -68,6 +71,8 @@ export class Connection {
       this.#fatal(error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.BadFrame, 'broken framing'));
       return;
     }
+    // The 5 s limit applies to each frame: a completed frame restarts it.
+    if (frames.length > 0) this.#disarmDeadline();
     if (this.#decoder.pending) this.#armDeadline();
     else this.#disarmDeadline();
     this.#queue.push(...frames);
@@ -158,10 +163,29 @@ export class Connection {
     this.#send({ v: 1, id: error.id ?? 0, ok: false, error: { code: error.code, message: error.message } });
     this.#closing = true;
     this.#disarmDeadline();
-    this.#o.audit.write({ event: 'connection', result: 'closed', code: error.code, message: error.message, uid: this.#caller?.uid });
+    this.#o.audit.write({ event: 'connection', result: 'closed', code: error.code, message: error.message, uid: this.#caller?.uid ?? this.#o.peer?.uid, pid: this.#caller?.pid ?? this.#o.peer?.pid });
     this.#o.output.end?.();
     setImmediate(() => this.#o.close());
     this.#end(`closed by the helper: ${error.message}`);
+  }
+
+  #halfClosed(): void {
+    if (this.#closing) return;
+    if (this.#decoder.pending) {
+      this.#fatal(new ProtocolError(ErrorCode.BadFrame, 'the connection ended in the middle of a frame'));
+      return;
+    }
+    const finish = (): void => {
+      if (this.#busy || this.#queue.length > 0) {
+        setImmediate(finish);
+        return;
+      }
+      void this.#inflight.then(() => {
+        this.#o.output.end?.();
+        this.#end('client closed the connection');
+      });
+    };
+    finish();
   }
 
   #end(why: string): void {

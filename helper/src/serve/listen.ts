@@ -38,7 +38,8 @@ function inUse(path: string): Promise<boolean> {
 }
 
 export async function listen(onConnection: (socket: Socket) => void, where: { fd: number } | { path: string }): Promise<Server> {
-  const server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, onConnection);
+  // Half-open: a client may end its side after its last request and still read the replies.
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
   server.maxConnections = 256;
   if ('path' in where) {
     let stale = false;

@@ -11,6 +11,7 @@ import { SessionStore } from '../session/store.js';
 import { Connection } from './connection.js';
 import { listen } from './listen.js';
 import { socketCaller } from './identify.js';
+import { peerCredentials } from '../identity/peercred.js';
 
 export interface ServeOptions {
   config: string;
@@ -56,11 +57,19 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
     open += 1;
     if (idle !== undefined) clearTimeout(idle);
     idle = undefined;
+    let peer: { uid: number; pid: number } | undefined;
+    try {
+      const cred = peerCredentials(socket);
+      peer = { uid: cred.uid, pid: cred.pid };
+    } catch {
+      // identify() will fail for this connection and say why
+    }
     new Connection({
       input: socket,
       output: socket,
       close: () => socket.destroy(),
       identify: () => socketCaller(socket),
+      peer,
       service,
       audit,
       newSessionId: () => store.newId(),

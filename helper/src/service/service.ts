@@ -75,7 +75,9 @@ export class Service {
     const decisions = request.bridges.map((bridge) => ({ bridge, decision: decide(policy, user, bridge) }));
     const denied = decisions.find((d) => !d.decision.allowed);
     if (denied !== undefined) {
-      const where = denied.decision.rule === undefined ? '' : ` (${denied.decision.rule.file}:${denied.decision.rule.line})`;
+      const where = denied.decision.rule === undefined
+        ? ` (policy ${this.#deps.policy.file})`
+        : ` (${denied.decision.rule.file}:${denied.decision.rule.line})`;
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
     const limit = maxTaps(policy, user).limit;
@@ -104,15 +106,16 @@ export class Service {
     const policy = this.#policy();
     const ovsdb = policy.ovsdb?.value;
     const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, ovsdb === undefined ? {} : { ovsdb });
-    this.#deps.audit.write({
-      event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
-      request: summary(request), result: removed.length > 0 || refused.length === 0 ? 'ok' : 'error', removed, refused,
-    });
     if (removed.length === 0 && refused.length > 0) {
+      // handle() audits the error reply.
       const first = refused[0]!;
       throw new ProtocolError(first.code === 'NO_SUCH_PORT' ? ErrorCode.NoSuchPort : ErrorCode.NotOwner,
         refused.map((r) => `${r.bridge}:${r.tap}: ${r.message}`).join('; '));
     }
+    this.#deps.audit.write({
+      event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
+      request: summary(request), result: 'ok', removed, refused,
+    });
     return { v: 1, id: request.id, ok: true, removed };
   }
 

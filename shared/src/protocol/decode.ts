@@ -12,7 +12,7 @@ const MAX_DEPTH = 6;
 const MAX_ELEMENTS = 1024;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-const unpackr = new Unpackr({ mapsAsObjects: false, useRecords: false, int64AsType: 'bigint' });
+const unpackr = new Unpackr({ mapsAsObjects: false, useRecords: false, int64AsType: 'number' });
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -95,7 +95,8 @@ export function scanMsgpack(body: Uint8Array): void {
 function toPlain(value: unknown): WireValue {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') return value;
-  if (typeof value === 'bigint') throw bad('an integer is out of range');
+  // A 64-bit integer too big for a double: keep its magnitude, validation refuses it by range.
+  if (typeof value === 'bigint') return Number(value);
   if (Array.isArray(value)) return value.map(toPlain);
   if (value instanceof Map) {
     const out: { [key: string]: WireValue } = Object.create(null) as { [key: string]: WireValue };

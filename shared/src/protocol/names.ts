@@ -23,6 +23,7 @@ export function ifnameProblem(name: unknown): string | undefined {
 }
 
 export function describeType(value: unknown): string {
+  if (value === undefined) return 'nothing (the key is missing)';
   if (value === null) return 'nil';
   if (Array.isArray(value)) return 'an array';
   if (value instanceof Map) return 'a map';

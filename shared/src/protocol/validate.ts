@@ -4,6 +4,12 @@ import { MAX_ITEMS_PER_REQUEST, MAX_REQUEST_ID, PROTOCOL_VERSION } from './limit
 import type { Lifetime, Nic, Port, Reply, Request } from './messages.js';
 import { describeType, ifnameProblem } from './names.js';
 import type { WireValue } from './decode.js';
+import { escapeForTerminal } from '../text/escape.js';
+
+/** A caller's string inside a message: control characters escaped, at most 40 characters. */
+function quoted(text: string): string {
+  return `"${escapeForTerminal(text.length > 40 ? `${text.slice(0, 40)}…` : text)}"`;
+}
 
 type WireMap = { [key: string]: WireValue };
 
@@ -16,7 +22,7 @@ function checkKeys(map: WireMap, allowed: readonly string[], where: string, id?:
     if (!allowed.includes(key)) {
       throw new ProtocolError(
         ErrorCode.BadRequest,
-        `unknown key "${key}" in ${where} (allowed: ${allowed.join(', ')})`,
+        `unknown key ${quoted(key)} in ${where} (allowed: ${allowed.join(', ')})`,
         id === undefined ? {} : { id },
       );
     }
@@ -95,7 +101,7 @@ export function parseRequest(value: WireValue): Request {
   }
   throw new ProtocolError(
     ErrorCode.UnknownOp,
-    typeof op === 'string' ? `unknown op "${op.slice(0, 40)}" (allowed: make-nics, ovs-cleanup)` : '"op" must be a string',
+    typeof op === 'string' ? `unknown op ${quoted(op)} (allowed: make-nics, ovs-cleanup)` : '"op" must be a string',
     { id },
   );
 }
