@@ -141,6 +141,11 @@ export class Connection {
       return;
     }
     const reply = await this.#o.service.handle(request, caller, this.#session);
+    if (this.#ended && request.op === 'make-nics' && request.lifetime === 'persistent' && 'nics' in reply) {
+      // Nobody will ever learn these taps' names: do not leave them behind.
+      await this.#o.service.discard(reply.nics, caller, 'the client left before the reply');
+      return;
+    }
     this.#send(reply);
   }
 

@@ -128,6 +128,18 @@ export class Service {
     });
   }
 
+  /** Remove taps made for a request whose reply could not be delivered. */
+  async discard(nics: Nic[], caller: Caller, why: string): Promise<void> {
+    const current = this.#deps.policy.current();
+    const ovsdb = 'policy' in current ? current.policy.ovsdb?.value : undefined;
+    try {
+      await this.#deps.net.deleteTaps(nics, ovsdb === undefined ? {} : { ovsdb });
+      this.#deps.audit.write({ event: 'undelivered', uid: caller.uid, user: caller.user.name, why, result: 'removed', taps: nics });
+    } catch (error) {
+      this.#deps.audit.write({ event: 'undelivered', uid: caller.uid, why, result: 'error', message: (error as Error).message, taps: nics });
+    }
+  }
+
   /** The connection ended: remove the session's taps and ports, then its record. */
   async endSession(session: Session, caller: Caller | undefined, why: string): Promise<void> {
     if (session.nics.length === 0) return;
