@@ -31,8 +31,13 @@ async function makeNicsCommand(argv: string[]): Promise<number> {
   if (operands.length === 0) throw new ClientError('USAGE', 'make-nics: must give a bridge (xkvm tap-control make-nics BRIDGE...)');
   const bridges = operands.filter((b) => b !== 'user');
   for (const bridge of bridges) checkName(bridge, 'bridge');
-  const nics = bridges.length === 0 ? [] : (await makeNics(bridges, 'persistent')).nics;
-  // The session connection closes with the process; persistent taps stay.
+  let nics: Awaited<ReturnType<typeof makeNics>>['nics'] = [];
+  if (bridges.length > 0) {
+    const session = await makeNics(bridges, 'persistent');
+    // Persistent taps outlive the connection: close it, or the process would wait on it.
+    session.connection.close();
+    nics = session.nics;
+  }
   let k = 0;
   const lines = operands.map((b) => {
     if (b === 'user') return 'skip';

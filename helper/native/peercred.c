@@ -79,8 +79,12 @@ static napi_value peer_cred(napi_env env, napi_callback_info info) {
   return out;
 }
 
+napi_value try_lock_exclusive(napi_env env, napi_callback_info info); /* flock.c */
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
+  CHECK(napi_create_function(env, "tryLockExclusive", NAPI_AUTO_LENGTH, try_lock_exclusive, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "tryLockExclusive", fn));
   CHECK(napi_create_function(env, "peerCred", NAPI_AUTO_LENGTH, peer_cred, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "peerCred", fn));
   return exports;

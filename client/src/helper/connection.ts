@@ -48,6 +48,10 @@ export class HelperConnection {
 
   #stderrHint(): string {
     const text = this.stderr.trim();
+    if (/Not authorized/.test(text)) {
+      return ': polkit did not authorize you to run the xkvm helper; an admin can allow a group with ' +
+        '`xkvm-helper install --group GROUP` (and `allow BRIDGE @GROUP` in /etc/xkvm/helper.conf)';
+    }
     return text === '' ? '' : `: ${escapeForTerminal(text.split('\n').slice(-3).join(' | '))}`;
   }
 

@@ -27,6 +27,7 @@ export class IdentityError extends Error {
 
 interface Addon {
   peerCred(fd: number): unknown;
+  tryLockExclusive(fd: number): unknown;
 }
 
 const PACKAGE_NAME = 'xkvm';
@@ -74,7 +75,12 @@ export function loadPeerCredAddon(file: string | undefined = defaultAddonPath())
   }
   const peerCred: unknown = typeof loaded === 'object' && loaded !== null ? Reflect.get(loaded, 'peerCred') : undefined;
   if (typeof peerCred !== 'function') throw notBuilt(`${file} does not export peerCred()`);
-  return { peerCred: (fd) => Reflect.apply(peerCred, undefined, [fd]) };
+  const tryLock: unknown = typeof loaded === 'object' && loaded !== null ? Reflect.get(loaded, 'tryLockExclusive') : undefined;
+  if (typeof tryLock !== 'function') throw notBuilt(`${file} does not export tryLockExclusive(): rebuild it`);
+  return {
+    peerCred: (fd) => Reflect.apply(peerCred, undefined, [fd]),
+    tryLockExclusive: (fd) => Reflect.apply(tryLock, undefined, [fd]),
+  };
 }
 
 let addon: Addon | undefined;
@@ -122,4 +128,12 @@ export function peerCredentials(socket: Socket): PeerCredentials {
     );
   }
   return peerCredentialsFromFd(fd);
+}
+
+/** flock(fd, LOCK_EX | LOCK_NB): true when the lock is now ours, false when someone else holds it. */
+export function tryLockExclusive(fd: number): boolean {
+  addon ??= loadPeerCredAddon();
+  const result = addon.tryLockExclusive(fd);
+  if (typeof result !== 'boolean') throw new Error('tryLockExclusive returned a non-boolean');
+  return result;
 }

@@ -46,6 +46,8 @@ export class Connection {
   #ended = false;
   #closing = false;
   #deadline: NodeJS.Timeout | undefined;
+  /** The client ended its side; replies still go out (stdin emits 'close' right after 'end'). */
+  #halfClosing = false;
   #caller: Caller | undefined;
   #identity: Promise<Caller> | undefined;
   /** The request being served; the session ends only after it (its taps must not leak). */
@@ -57,7 +59,9 @@ export class Connection {
     options.input.on('data', (chunk: Buffer) => this.#receive(chunk));
     // A half-close ends the requests, not the replies: answer what was asked, then close.
     options.input.on('end', () => this.#halfClosed());
-    options.input.on('close', () => this.#end('connection closed'));
+    options.input.on('close', () => {
+      if (!this.#halfClosing) this.#end('connection closed');
+    });
     options.input.on('error', (error) => this.#end(`connection error: ${error.message}`));
     options.output.on('error', () => this.#end('connection error while replying'));
   }
@@ -176,6 +180,7 @@ export class Connection {
 
   #halfClosed(): void {
     if (this.#closing) return;
+    this.#halfClosing = true;
     if (this.#decoder.pending) {
       this.#fatal(new ProtocolError(ErrorCode.BadFrame, 'the connection ended in the middle of a frame'));
       return;
@@ -186,6 +191,7 @@ export class Connection {
         return;
       }
       void this.#inflight.then(() => {
+        this.#halfClosing = false;
         this.#o.output.end?.();
         this.#end('client closed the connection');
       });

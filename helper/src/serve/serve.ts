@@ -6,6 +6,7 @@ import { PolicyHolder } from '../service/policy-holder.js';
 import type { Caller } from '../service/caller.js';
 import type { NetOps } from '../service/net-ops.js';
 import { Service } from '../service/service.js';
+import { hostLock, quotaLockPath } from '../service/host-lock.js';
 import { Reaper } from '../session/reaper.js';
 import { SessionStore } from '../session/store.js';
 import { Connection } from './connection.js';
@@ -31,7 +32,8 @@ function assemble(opts: ServeOptions) {
   const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
   const store = new SessionStore(opts.stateDir);
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
-  const service = new Service({ policy, net: opts.net, audit, store, helper: self, log });
+  const lockFile = quotaLockPath(store.dir);
+  const service = new Service({ policy, net: opts.net, audit, store, helper: self, log, lock: () => hostLock(lockFile) });
   const ovsdb = (): string | undefined => {
     const c = policy.current();
     return 'policy' in c ? c.policy.ovsdb?.value : undefined;

@@ -28,6 +28,8 @@ export interface ServiceDeps {
   store: SessionStore;
   helper: ProcessRef;
   log: (message: string) => void;
+  /** Take the host-wide quota lock; resolves with its release. */
+  lock: () => Promise<() => void>;
 }
 
 export class Service {
@@ -81,15 +83,22 @@ export class Service {
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
     const limit = maxTaps(policy, user).limit;
-    const held = this.#deps.net.tapsOwnedBy(caller.uid);
-    if (held + request.bridges.length > limit) {
-      throw new ProtocolError(ErrorCode.Quota, `${caller.user.name} holds ${held} tap(s); ${request.bridges.length} more would exceed max-taps ${limit}`);
-    }
     const ovsdb = policy.ovsdb?.value;
-    const nics = await this.#deps.net.createTaps(request.bridges, { uid: caller.uid, gid: caller.gid }, {
-      ...(ovsdb === undefined ? {} : { ovsdb }),
-      ...(lifetime === 'session' ? { session: session.id } : {}),
-    });
+    // Count and create under one host-wide lock: other helper processes count the same taps.
+    const release = await this.#deps.lock();
+    let nics: Nic[];
+    try {
+      const held = this.#deps.net.tapsOwnedBy(caller.uid);
+      if (held + request.bridges.length > limit) {
+        throw new ProtocolError(ErrorCode.Quota, `${caller.user.name} holds ${held} tap(s); ${request.bridges.length} more would exceed max-taps ${limit}`);
+      }
+      nics = await this.#deps.net.createTaps(request.bridges, { uid: caller.uid, gid: caller.gid }, {
+        ...(ovsdb === undefined ? {} : { ovsdb }),
+        ...(lifetime === 'session' ? { session: session.id } : {}),
+      });
+    } finally {
+      release();
+    }
     if (lifetime === 'session') {
       session.nics.push(...nics);
       this.#record(session, caller);
@@ -133,7 +142,7 @@ export class Service {
     const current = this.#deps.policy.current();
     const ovsdb = 'policy' in current ? current.policy.ovsdb?.value : undefined;
     try {
-      await this.#deps.net.deleteTaps(nics, ovsdb === undefined ? {} : { ovsdb });
+      await this.#deps.net.deleteTaps(nics, { ...(ovsdb === undefined ? {} : { ovsdb }), owner: caller.uid });
       this.#deps.audit.write({ event: 'undelivered', uid: caller.uid, user: caller.user.name, why, result: 'removed', taps: nics });
     } catch (error) {
       this.#deps.audit.write({ event: 'undelivered', uid: caller.uid, why, result: 'error', message: (error as Error).message, taps: nics });
@@ -147,7 +156,7 @@ export class Service {
     const current = this.#deps.policy.current();
     const ovsdb = 'policy' in current ? current.policy.ovsdb?.value : undefined;
     try {
-      await this.#deps.net.deleteTaps(nics, ovsdb === undefined ? {} : { ovsdb });
+      await this.#deps.net.deleteTaps(nics, { ...(ovsdb === undefined ? {} : { ovsdb }), ...(caller === undefined ? {} : { owner: caller.uid }) });
       this.#deps.store.remove(session.id);
       this.#deps.audit.write({ event: 'session-end', session: session.id, uid: caller?.uid, user: caller?.user.name, why, result: 'ok', taps: nics });
     } catch (error) {

@@ -42,7 +42,7 @@ export class Reaper {
   async #remove(record: SessionRecord, why: string): Promise<void> {
     const ovsdb = this.#d.ovsdb();
     try {
-      await this.#d.net.deleteTaps(record.nics, ovsdb === undefined ? {} : { ovsdb });
+      await this.#d.net.deleteTaps(record.nics, { ...(ovsdb === undefined ? {} : { ovsdb }), owner: record.uid });
       this.#d.store.remove(record.id);
       this.#d.audit.write({ event: 'session-reaped', session: record.id, uid: record.uid, why, result: 'ok', taps: record.nics });
     } catch (error) {

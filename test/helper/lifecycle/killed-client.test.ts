@@ -1,0 +1,96 @@
+/**
+ * Invariant 4, the client's side: a session's taps and OVS ports are gone within 2 s of the end of
+ * its client process, however it ends, SIGKILL included, and its session record with them.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
+import {
+  makeScratch, startHolder, startSocketHelper, startXkvm, stop, type Scratch, type Watched,
+} from '../../support/helper-proc.js';
+import { findDescendant, isRunning, procUid, signal } from '../../support/procs.js';
+import { helperTaps, present } from '../../support/taps.js';
+import { waitFor } from '../../support/wait.js';
+import { openTun, setUp } from './support.js';
+
+let ns: Netns;
+let ovs: Ovs;
+let scratch: Scratch;
+let helper: Watched;
+let alice: TestUser;
+let bob: TestUser;
+
+function ovsPorts(bridge: string): string[] {
+  return ovs.vsctl('list-ports', bridge).split('\n').filter((l) => l !== '');
+}
+
+test.before(async () => {
+  [alice, bob] = setUp() as [TestUser, TestUser];
+  openTun();
+  ns = createNetns({ bridges: ['br0'] });
+  ovs = startOvs(ns, { bridges: ['ovsbr0'] });
+  scratch = makeScratch('kc');
+  const config = scratch.policy([`allow br0 ${alice.name} ${bob.name}`, `allow ovsbr0 ${alice.name} ${bob.name}`, `ovsdb ${ovs.db}`]);
+  helper = await startSocketHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket });
+});
+
+test.after(async () => {
+  if (helper !== undefined) await stop(helper);
+  ovs?.stop();
+  ns?.destroy();
+  scratch?.remove();
+});
+
+test('a SIGKILLed client holding taps on a Linux bridge and an OVS bridge loses both taps, the OVS port and its session record within 2 s', async () => {
+  const holder = startHolder(ns, alice.name, { socket: scratch.socket, bridges: ['br0', 'ovsbr0'] });
+  const pid = await holder.ready(15_000);
+  const { results } = await holder.result(15_000);
+  const first = results[0];
+  assert.ok(first?.ok, JSON.stringify(results));
+  const nics = first.ok ? first.nics : [];
+  assert.equal(nics.map((n) => [n.bridge, n.type]), [['br0', 'brctl'], ['ovsbr0', 'ovs']]);
+  const taps = nics.map((n) => n.tap);
+  assert.equal(present(ns, taps), taps);
+  assert.equal(ovsPorts('ovsbr0'), [taps[1]]);
+  assert.is(scratch.records().length, 1);
+  assert.is(procUid(pid), alice.uid, 'the client runs as the ordinary user');
+
+  const killed = Date.now();
+  signal(pid, 'SIGKILL');
+  const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovsPorts('ovsbr0').length === 0 && scratch.records().length === 0,
+    2000, { since: killed, what: 'taps, OVS port and session record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; ports ${ovsPorts('ovsbr0').join(',')}; records ${scratch.records().join(',')}` });
+  await holder.exited;
+  const end = await helper.audit((a) => a.event === 'session-end' && JSON.stringify(a['taps']).includes(taps[0] ?? '?'), 1000, 'the session-end record');
+  assert.is(end['result'], 'ok');
+  assert.is(end['uid'], alice.uid);
+  console.log(`killed client (script): taps and port gone ${ms} ms after SIGKILL`);
+});
+
+test('the real client running qemu on the bridge is SIGKILLed: its tap is gone within 2 s, and qemu does not outlive it for long', async () => {
+  const xkvm = startXkvm(ns, bob.name, ['-n', 'br0', '--', '-m', '64', '-nographic', '-boot', 'n'], { XKVM_HELPER_SOCKET: scratch.socket });
+  try {
+    // The tap is in use once qemu has opened it (carrier up).
+    const { value: tap } = await waitFor(() => helperTaps(ns).find((d) => d.owner === bob.name && d.attached), 30_000,
+      { what: 'qemu to hold a tap owned by the user', describe: () => `taps ${JSON.stringify(helperTaps(ns))}; stderr ${xkvm.stderr()}` });
+    assert.is(tap.master, 'br0');
+    const client = findDescendant(xkvm.pid, (p) => p.comm === 'node' && procUid(p.pid) === bob.uid);
+    const qemu = findDescendant(xkvm.pid, (p) => p.comm.startsWith('qemu-system'));
+    assert.ok(client !== undefined, 'the xkvm process');
+    assert.ok(qemu !== undefined, 'the qemu process');
+    assert.is(procUid(qemu.pid), bob.uid);
+
+    const killed = Date.now();
+    signal(client.pid, 'SIGKILL');
+    const { ms } = await waitFor(() => present(ns, [tap.name]).length === 0 && scratch.records().length === 0, 2000,
+      { since: killed, what: `tap ${tap.name} and the session record to be gone` });
+    console.log(`killed client (xkvm with qemu): tap gone ${ms} ms after SIGKILL`);
+    // The pty's hangup ends qemu (SIGHUP) when its client is gone.
+    const { ms: qemuMs } = await waitFor(() => !isRunning(qemu.pid), 5000, { since: killed, what: `qemu (pid ${qemu.pid}) to end after its client was killed` });
+    console.log(`killed client (xkvm with qemu): qemu ended ${qemuMs} ms after SIGKILL`);
+  } finally {
+    await stop(xkvm);
+  }
+});
+
+test.run();

@@ -1,0 +1,186 @@
+/**
+ * Invariant 4, the helper's side: a helper crash does not take a live session's taps (qemu still
+ * uses them); a new helper on the same state folder keeps them and removes them within 2 s of that
+ * client's end; and it removes, within 2 s of starting, the taps of clients that died while no
+ * helper ran. A client is its pid AND its start time: a live process under the same pid with
+ * another start time does not keep a session alive.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
+import {
+  makeScratch, startHolder, startSocketHelper, stop, type Holder, type Scratch, type Watched,
+} from '../../support/helper-proc.js';
+import { isRunning, procStat, signal } from '../../support/procs.js';
+import { present } from '../../support/taps.js';
+import { waitFor, within } from '../../support/wait.js';
+import { setUp } from './support.js';
+
+let ns: Netns;
+let ovs: Ovs;
+let alice: TestUser;
+let bob: TestUser;
+
+function ovsPorts(bridge: string): string[] {
+  return ovs.vsctl('list-ports', bridge).split('\n').filter((l) => l !== '');
+}
+
+test.before(() => {
+  [alice, bob] = setUp() as [TestUser, TestUser];
+  ns = createNetns({ bridges: ['br0'] });
+  ovs = startOvs(ns, { bridges: ['ovsbr0'] });
+});
+
+test.after(() => {
+  ovs?.stop();
+  ns?.destroy();
+});
+
+/** SIGKILL the helper alone (not what it may be running), and make sure it is gone. */
+async function crash(helper: Watched): Promise<void> {
+  helper.kill('SIGKILL');
+  const exit = await within(helper.exited, 5000, 'the helper to die of SIGKILL');
+  assert.is(exit.signal, 'SIGKILL');
+}
+
+function policy(scratch: Scratch): string {
+  return scratch.policy([`allow br0 ${alice.name} ${bob.name}`, `allow ovsbr0 ${alice.name} ${bob.name}`, `ovsdb ${ovs.db}`]);
+}
+
+async function holding(scratch: Scratch, user: TestUser, bridges: string[]): Promise<{ holder: Holder; pid: number; taps: string[] }> {
+  const holder = startHolder(ns, user.name, { socket: scratch.socket, bridges });
+  const pid = await holder.ready(15_000);
+  const { results } = await holder.result(15_000);
+  const first = results[0];
+  if (!first?.ok) throw new Error(`make-nics failed: ${JSON.stringify(results)}`);
+  return { holder, pid, taps: first.nics.map((n) => n.tap) };
+}
+
+test('taps of a live client survive a SIGKILLed helper; the next helper adopts them and removes them within 2 s of that client\'s end', async () => {
+  const scratch = makeScratch('kh');
+  const helpers: Watched[] = [];
+  try {
+    const config = policy(scratch);
+    const paths = { config, stateDir: scratch.state, socket: scratch.socket };
+    const first = await startSocketHelper(ns, paths);
+    helpers.push(first);
+    const { holder, pid, taps } = await holding(scratch, alice, ['br0', 'ovsbr0']);
+    const [record] = scratch.records();
+    assert.ok(record !== undefined);
+
+    await crash(first);
+    await holder.line((l) => l.includes('"lost"'), 5000, 'the client to notice the helper is gone');
+    // Nothing reaps them now: no helper runs. They are still there, and so is the record.
+    assert.ok(isRunning(pid));
+    assert.equal(present(ns, taps), taps, 'taps survive the helper');
+    assert.equal(ovsPorts('ovsbr0'), [taps[1]], 'the OVS port survives the helper');
+    assert.equal(scratch.records(), [record]);
+
+    const second = await startSocketHelper(ns, paths);
+    helpers.push(second);
+    const adopted = await second.audit((a) => a.event === 'session-adopted', 2000, 'session-adopted');
+    assert.is(adopted['session'], record.replace(/\.json$/, ''));
+    assert.is(adopted['uid'], alice.uid);
+    const start = second.audits.find((a) => a.event === 'helper-start');
+    assert.is(start?.['adopted'], 1);
+    assert.is(start?.['reaped'], 0);
+    assert.equal(present(ns, taps), taps, 'the new helper keeps the live client\'s taps');
+    assert.equal(ovsPorts('ovsbr0'), [taps[1]]);
+
+    const killed = Date.now();
+    signal(pid, 'SIGKILL');
+    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovsPorts('ovsbr0').length === 0 && scratch.records().length === 0,
+      2000, { since: killed, what: 'the adopted taps, port and record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; records ${scratch.records().join(',')}` });
+    const reaped = await second.audit((a) => a.event === 'session-reaped', 1000, 'session-reaped');
+    assert.is(reaped['result'], 'ok');
+    console.log(`killed helper: adopted taps gone ${ms} ms after their client was SIGKILLed`);
+    await holder.exited;
+  } finally {
+    for (const h of helpers) await stop(h);
+    scratch.remove();
+  }
+});
+
+test('a session whose client died while no helper ran is reaped within 2 s of a new helper starting', async () => {
+  const scratch = makeScratch('kh');
+  const helpers: Watched[] = [];
+  try {
+    const paths = { config: policy(scratch), stateDir: scratch.state, socket: scratch.socket };
+    const first = await startSocketHelper(ns, paths);
+    helpers.push(first);
+    const { holder, pid, taps } = await holding(scratch, bob, ['ovsbr0', 'br0']);
+    await crash(first);
+    signal(pid, 'SIGKILL');
+    await holder.exited;
+    assert.equal(present(ns, taps), taps, 'no helper, so the dead client\'s taps are still there');
+    assert.is(scratch.records().length, 1);
+
+    const started = Date.now();
+    const second = await startSocketHelper(ns, paths);
+    helpers.push(second);
+    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovsPorts('ovsbr0').length === 0 && scratch.records().length === 0,
+      2000, { since: started, what: 'the dead client\'s taps, port and record to be gone' });
+    const reaped = second.audits.find((a) => a.event === 'session-reaped');
+    assert.is(reaped?.['result'], 'ok', JSON.stringify(second.audits));
+    assert.is(second.audits.find((a) => a.event === 'helper-start')?.['reaped'], 1);
+    console.log(`killed helper: orphaned taps gone ${ms} ms after the new helper was started`);
+  } finally {
+    for (const h of helpers) await stop(h);
+    scratch.remove();
+  }
+});
+
+test('a record naming a live pid with another start time (a reused pid) does not keep its taps: the next helper reaps them', async () => {
+  const scratch = makeScratch('kh');
+  const helpers: Watched[] = [];
+  try {
+    const paths = { config: policy(scratch), stateDir: scratch.state, socket: scratch.socket };
+    // A tap as the helper would have made it for alice, and a record that says its client is this
+    // very (live) test process, but started at another time; its helper is long gone (pid 1 with a
+    // wrong start time).
+    const tap = `xkvmreuse${randomBytes(2).toString('hex')}`;
+    ns.ip('tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', String(alice.uid));
+    ns.ip('link', 'set', 'dev', tap, 'master', 'br0', 'up');
+    const self = procStat(process.pid);
+    assert.ok(self !== undefined);
+    const id = randomBytes(8).toString('hex');
+    mkdirSync(scratch.state, { mode: 0o700 });
+    writeFileSync(join(scratch.state, `${id}.json`), JSON.stringify({
+      version: 1, id, uid: alice.uid,
+      client: { pid: process.pid, start: String(self.start + 1n) },
+      helper: { pid: 1, start: '0' },
+      nics: [{ bridge: 'br0', tap, type: 'brctl' }],
+    }), { mode: 0o600 });
+    // Control: the same record with the right start time would be kept (adopted).
+    const liveId = randomBytes(8).toString('hex');
+    const liveTap = `xkvmlive${randomBytes(2).toString('hex')}`;
+    ns.ip('tuntap', 'add', 'dev', liveTap, 'mode', 'tap', 'user', String(alice.uid));
+    writeFileSync(join(scratch.state, `${liveId}.json`), JSON.stringify({
+      version: 1, id: liveId, uid: alice.uid,
+      client: { pid: process.pid, start: String(self.start) },
+      helper: { pid: 1, start: '0' },
+      nics: [{ bridge: 'br0', tap: liveTap, type: 'brctl' }],
+    }), { mode: 0o600 });
+
+    const started = Date.now();
+    const helper = await startSocketHelper(ns, paths);
+    helpers.push(helper);
+    const { ms } = await waitFor(() => present(ns, [tap]).length === 0 && !scratch.records().includes(`${id}.json`), 2000,
+      { since: started, what: `tap ${tap} of the impostor's session to be gone` });
+    const reaped = helper.audits.find((a) => a.event === 'session-reaped');
+    assert.is(reaped?.['session'], id);
+    assert.equal(present(ns, [liveTap]), [liveTap], 'the session whose client really lives is kept');
+    assert.equal(scratch.records(), [`${liveId}.json`]);
+    assert.is(helper.audits.find((a) => a.event === 'session-adopted')?.['session'], liveId);
+    console.log(`reused pid: impostor session reaped ${ms} ms after the helper was started`);
+  } finally {
+    for (const h of helpers) await stop(h);
+    scratch.remove();
+  }
+});
+
+test.run();

@@ -1,0 +1,84 @@
+/**
+ * Real polkit for system tests, as environment.md shows (root only): a system bus
+ * (`dbus-daemon --system --fork`) and polkitd, each started only if none answers; `stop()` ends
+ * exactly what this call started, by pid, and leaves /run/dbus as it found it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { isRunning } from './procs.js';
+import { waitFor } from './wait.js';
+
+export const DBUS_DAEMON = '/usr/bin/dbus-daemon';
+export const DBUS_SEND = '/usr/bin/dbus-send';
+export const POLKITD = '/usr/lib/polkit-1/polkitd';
+export const PKEXEC = '/usr/bin/pkexec';
+export const PKACTION = '/usr/bin/pkaction';
+const DBUS_PID_FILE = '/run/dbus/pid';
+const DBUS_SOCKET = '/run/dbus/system_bus_socket';
+
+function quiet(file: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(file, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+export function missingPolkitTools(): string[] {
+  return [DBUS_DAEMON, DBUS_SEND, POLKITD, PKEXEC, PKACTION].filter((p) => !existsSync(p));
+}
+
+function busAnswers(): boolean {
+  return quiet(DBUS_SEND, ['--system', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus',
+    'org.freedesktop.DBus.GetId']).status === 0;
+}
+
+function polkitOnBus(): boolean {
+  const r = quiet(DBUS_SEND, ['--system', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus',
+    'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.PolicyKit1']);
+  return r.status === 0 && /boolean true/.test(r.stdout);
+}
+
+/** Whether polkitd knows the action (it re-reads its action folder when it changes). */
+export function actionKnown(id: string): boolean {
+  return quiet(PKACTION, ['--action-id', id]).status === 0;
+}
+
+export interface Polkit {
+  /** What this call started (empty when both were running already). */
+  readonly started: readonly string[];
+  stop(): Promise<void>;
+}
+
+export async function startPolkit(): Promise<Polkit> {
+  const missing = missingPolkitTools();
+  if (missing.length > 0) throw new Error(`polkit is not installed: missing ${missing.join(', ')} (apt-get install polkitd pkexec dbus)`);
+  const ours: Array<{ name: string; pid: number }> = [];
+  if (!busAnswers()) {
+    rmSync(DBUS_PID_FILE, { force: true }); // stale: nothing answers
+    const r = quiet(DBUS_DAEMON, ['--system', '--fork', '--print-pid']);
+    if (r.status !== 0) throw new Error(`dbus-daemon --system failed: ${r.stderr}`);
+    ours.push({ name: 'dbus-daemon', pid: Number(r.stdout.trim()) });
+    await waitFor(busAnswers, 10_000, { what: 'the system bus', intervalMs: 50 });
+  }
+  if (!polkitOnBus()) {
+    const child = spawn(POLKITD, ['--no-debug'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    if (child.pid === undefined) throw new Error('polkitd did not start');
+    ours.push({ name: 'polkitd', pid: child.pid });
+    await waitFor(polkitOnBus, 10_000, { what: 'polkitd on the system bus', intervalMs: 50 });
+  }
+  return {
+    started: ours.map((o) => `${o.name} (pid ${o.pid})`),
+    async stop() {
+      for (const { name, pid } of ours.reverse()) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone already
+        }
+        // PID 1 here may not reap: a zombie counts as gone.
+        await waitFor(() => !isRunning(pid), 5000, { what: `${name} (pid ${pid}) to exit` });
+        if (name === 'dbus-daemon') for (const f of [DBUS_PID_FILE, DBUS_SOCKET]) rmSync(f, { force: true });
+      }
+      ours.length = 0;
+    },
+  };
+}
