@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createNetns } from '../support/netns.js';
 import { REPO_ROOT } from '../support/reference.js';
+import { benchMakeNics } from './make-nics.js';
 import { timeCommands, type Timing } from './measure.js';
 
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 15);
@@ -48,6 +49,11 @@ try {
     { label: 'xkvm big dry-run', argv: inNs([process.execPath, client, ...big]), cwd: dir },
   ], Math.max(5, Math.floor(rounds / 2)));
   rows.push({ figure: 'big --dry-run (8 disks, 8 netdevs with options), warm cache', ours: oursBig!, baseline: ref!, ratio: oursBig!.median / ref!.median, goal: '≤ 0.5× reference', met: oursBig!.median / ref!.median <= 0.5 });
+  const nics = await benchMakeNics(ns, reference, Math.max(40, rounds));
+  const p99 = (t: Timing): number => [...t.runs].sort((a, b) => a - b)[Math.floor(0.99 * (t.runs.length - 1))]!;
+  rows.push({ figure: 'make-nics round trip, warm socket helper, p50', ours: nics.single, baseline: nics.reference, ratio: nics.single.median / nics.reference.median, goal: 'p50 ≤ 0.08× reference', met: nics.single.median / nics.reference.median <= 0.08 });
+  rows.push({ figure: `make-nics, 16 concurrent sessions, p99 (${nics.errors} errors)`, ours: { ...nics.concurrent, median: p99(nics.concurrent) }, baseline: nics.single, ratio: p99(nics.concurrent) / nics.single.median, goal: 'p99 ≤ 5× single p50, no errors', met: nics.errors === 0 && p99(nics.concurrent) / nics.single.median <= 5 });
+  console.log(`helper peak RSS (VmHWM) after ${nics.single.runs.length + nics.concurrent.runs.length} requests: ${nics.helperPeakRssMiB.toFixed(1)} MiB`);
 } finally {
   ns.destroy();
 }

@@ -74,7 +74,7 @@ export interface HelperProcess {
   waitForAudit(mark: number, count: number, timeoutMs?: number): Promise<AuditEntry[]>;
   /** Replace the policy (atomically: a new file renamed over the old one). */
   setPolicy(text: string): void;
-  /** Names of the files in the state directory (session records and temporaries). */
+  /** Names of the session records (*.json) in the state directory. */
   stateFiles(): string[];
   /** True while the helper process runs. */
   alive(): boolean;
@@ -195,7 +195,8 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
       return records.slice(mark);
     },
     setPolicy: (text) => writePolicy(config, text),
-    stateFiles: () => (existsSync(stateDir) ? readdirSync(stateDir).sort() : []),
+    // Session records are the .json files (the folder also holds the helpers' quota.lock).
+    stateFiles: () => (existsSync(stateDir) ? readdirSync(stateDir).filter((n) => n.endsWith('.json')).sort() : []),
     alive: () => exit === undefined && pidAlive(pid),
     stop() {
       stopped ??= (async () => {

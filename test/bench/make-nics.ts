@@ -1,0 +1,84 @@
+/**
+ * make-nics round trips through a warm socket helper (the real one, in a network namespace),
+ * single client and 16 concurrent sessions, against the reference's `tap-control make-nics`
+ * run as root in the same namespace, in the same run.
+ */
+import { spawnSync } from 'node:child_process';
+import { openConnection, type HelperConnection } from '../../client/src/helper/connection.js';
+import type { Netns } from '../support/netns.js';
+import { startHelper } from '../support/helper-process.js';
+import { summarise, type Timing } from './measure.js';
+
+function links(ns: Netns): string[] {
+  return ns.ip('-o', 'link', 'show').split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '').filter(Boolean);
+}
+
+async function untilGone(ns: Netns, prefix: string): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (links(ns).some((l) => l.startsWith(prefix)) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
+async function roundTrip(connection: HelperConnection): Promise<number> {
+  const start = process.hrtime.bigint();
+  const reply = await connection.request({ v: 1, op: 'make-nics', bridges: ['br0'], lifetime: 'session' });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (!reply.ok) throw new Error(`make-nics failed: ${reply.error.message}`);
+  return ms;
+}
+
+export interface MakeNicsFigures {
+  single: Timing;
+  concurrent: Timing;
+  reference: Timing;
+  errors: number;
+  helperPeakRssMiB: number;
+}
+
+export async function benchMakeNics(ns: Netns, reference: string, requests: number): Promise<MakeNicsFigures> {
+  const helper = await startHelper(ns, { policy: 'allow br0 root\nmax-taps 64\n' });
+  try {
+    const location = { kind: 'socket' as const, path: helper.socket, from: 'XKVM_HELPER_SOCKET' as const };
+    const single: number[] = [];
+    for (let i = -3; i < requests; i++) {
+      const connection = await openConnection(location);
+      const ms = await roundTrip(connection);
+      connection.close();
+      await untilGone(ns, 'xkvm');
+      if (i >= 0) single.push(ms);
+    }
+    const concurrent: number[] = [];
+    let errors = 0;
+    for (let round = 0; round < Math.ceil(requests / 16); round++) {
+      const connections = await Promise.all(Array.from({ length: 16 }, () => openConnection(location)));
+      const times = await Promise.allSettled(connections.map((c) => roundTrip(c)));
+      for (const t of times) {
+        if (t.status === 'fulfilled') concurrent.push(t.value);
+        else errors += 1;
+      }
+      for (const c of connections) c.close();
+      await untilGone(ns, 'xkvm');
+    }
+    const status = spawnSync('/bin/cat', [`/proc/${helper.pid}/status`], { encoding: 'utf8' }).stdout;
+    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
+
+    const reference_: number[] = [];
+    for (let i = -1; i < Math.min(requests, 15); i++) {
+      const start = process.hrtime.bigint();
+      const r = ns.exec(['/bin/bash', reference, 'tap-control', 'make-nics', 'br0']);
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (r.status !== 0) throw new Error(`reference make-nics failed: ${r.stderr}`);
+      const tap = r.stdout.trim().split(':')[0]!;
+      ns.ip('tuntap', 'del', 'mode', 'tap', tap);
+      if (i >= 0) reference_.push(ms);
+    }
+    return {
+      single: summarise('xkvm-helper make-nics, one client', single),
+      concurrent: summarise('xkvm-helper make-nics, 16 concurrent sessions', concurrent),
+      reference: summarise('reference tap-control make-nics (root)', reference_),
+      errors,
+      helperPeakRssMiB: hwm,
+    };
+  } finally {
+    await helper.stop();
+  }
+}
