@@ -120,9 +120,17 @@ test('a user outside the group gets one clear line and a non-zero status from xk
   assert.equal(helperTaps(ns), []);
 });
 
-test('a member\'s VM through pkexec: xkvm -n br0 runs qemu (TCG) on the member\'s tap, and SIGTERM to the client removes the tap within 2 s', async () => {
-  const xkvm: Watched = startXkvm(ns, member.name, ['-n', 'br0', '--', '-m', '64', '-nographic', '-boot', 'n']);
+test('a member\'s VM through pkexec: xkvm -n br0 boots qemu (TCG) on the member\'s tap, DHCP from its MAC is seen on br0, and SIGTERM to the client removes the tap within 2 s', async () => {
+  const capture = ns.spawn(['/usr/bin/tcpdump', '-i', 'br0', '-n', '-e', '-l', 'udp port 67']);
+  let captured = '';
+  capture.stdout?.on('data', (d: Buffer) => { captured += d.toString(); });
+  capture.stderr?.on('data', (d: Buffer) => { captured += d.toString(); });
+  await waitFor(() => captured.includes('listening on'), 10_000, { what: 'tcpdump to listen on br0' });
+  const xkvm: Watched = startXkvm(ns, member.name, ['-n', 'br0,macaddr=:09', '--', '-m', '64', '-nographic', '-boot', 'n']);
   try {
+    await waitFor(() => captured.split('\n').some((l) => l.includes('52:54:00:12:34:09') && /BOOTP\/DHCP, Request/.test(l)), 90_000,
+      { what: 'a DHCP request from 52:54:00:12:34:09 on br0', describe: () => `capture ${captured.slice(-300)}; stderr ${xkvm.stderr()}` });
+    assert.match(xkvm.stdout(), 'iPXE', 'the console reaches the member through the pty');
     const { value: tap } = await waitFor(() => helperTaps(ns).find((d) => d.owner === member.name && d.attached), 30_000,
       { what: 'qemu to hold a tap owned by the member', describe: () => `taps ${JSON.stringify(helperTaps(ns))}; stderr ${xkvm.stderr()}` });
     assert.is(tap.master, 'br0');
@@ -143,6 +151,7 @@ test('a member\'s VM through pkexec: xkvm -n br0 runs qemu (TCG) on the member\'
     await waitFor(() => !isRunning(helper.pid) && !isRunning(qemu.pid), 5000, { what: 'the helper and qemu to end' });
     console.log(`pkexec session: tap gone ${ms} ms after SIGTERM to the client (client exit ${exit.code ?? exit.signal})`);
   } finally {
+    capture.kill('SIGTERM');
     await stop(xkvm);
   }
 });
