@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <node_api.h>
+#include "fd-arg.h"
 
 #define CHECK(call) do { if ((call) != napi_ok) return NULL; } while (0)
 
@@ -43,26 +44,9 @@ static napi_value set_u32(napi_env env, napi_value obj, const char *key, uint32_
 }
 
 static napi_value peer_cred(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  napi_valuetype type;
-  double d;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 1) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "peerCred: expected exactly one argument, a file descriptor");
-    return NULL;
-  }
-  CHECK(napi_typeof(env, argv[0], &type));
-  if (type != napi_number) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "peerCred: the file descriptor must be a number");
-    return NULL;
-  }
-  CHECK(napi_get_value_double(env, argv[0], &d));
-  if (!(d >= 0 && d <= INT_MAX) || d != (double)(int)d) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "peerCred: the file descriptor must be an integer from 0 to 2147483647");
-    return NULL;
-  }
-  int fd = (int)d, domain = 0;
+  napi_value out;
+  int fd, domain = 0;
+  if (!read_fd_arg(env, info, "peerCred", &fd)) return NULL;
   socklen_t len = sizeof domain;
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return throw_errno(env, "getsockopt(SO_DOMAIN)", errno);
   if (domain != AF_UNIX) return throw_errno(env, "not a Unix-domain socket", EAFNOSUPPORT);

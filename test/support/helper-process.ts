@@ -25,6 +25,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync,
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.js';
+import { isRunning } from './procs.js';
 
 /** The helper's entry point as package.json's `bin` names it, compiled. */
 export const HELPER_MAIN = fileURLToPath(new URL('../../helper/src/main.js', import.meta.url));
@@ -91,15 +92,6 @@ function writePolicy(path: string, text: string): void {
   writeFileSync(temp, text, { mode: 0o644 });
   chmodSync(temp, 0o644);
   renameSync(temp, path);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function startHelper(ns: Netns, opts: HelperOptions): Promise<HelperProcess> {
@@ -197,7 +189,7 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
     setPolicy: (text) => writePolicy(config, text),
     // Session records are the .json files (the folder also holds the helpers' quota.lock).
     stateFiles: () => (existsSync(stateDir) ? readdirSync(stateDir).filter((n) => n.endsWith('.json')).sort() : []),
-    alive: () => exit === undefined && pidAlive(pid),
+    alive: () => exit === undefined && isRunning(pid),
     stop() {
       stopped ??= (async () => {
         if (exit === undefined) {

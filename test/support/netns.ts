@@ -21,6 +21,7 @@
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { isRunning } from './procs.js';
 
 export const TOOLS = {
   ip: '/usr/sbin/ip',
@@ -232,15 +233,6 @@ function installHooks(): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Names of the existing network namespaces. */
 export function listNetns(): string[] {
   const out = mustRun(TOOLS.ip, ['netns', 'list']);
@@ -258,7 +250,7 @@ export function sweepStaleNetns(): string[] {
     if (!name.startsWith(NETNS_PREFIX) || live.has(name)) continue;
     const m = /^xkvmt-(\d+)-/.exec(name);
     const owner = m?.[1] === undefined ? NaN : Number(m[1]);
-    if (Number.isInteger(owner) && owner !== process.pid && pidAlive(owner)) continue;
+    if (Number.isInteger(owner) && owner !== process.pid && isRunning(owner)) continue;
     deleteNetns(name);
     removed.push(name);
   }
