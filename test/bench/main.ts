@@ -10,6 +10,8 @@ import { spawnSync } from 'node:child_process';
 import { createNetns } from '../support/netns.js';
 import { REPO_ROOT } from '../support/reference.js';
 import { benchMakeNics } from './make-nics.js';
+import { benchRelay } from './relay.js';
+import { benchHelperMemory } from './helper-memory.js';
 import { timeCommands, type Timing } from './measure.js';
 
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 15);
@@ -34,7 +36,7 @@ const big = ['--dry-run',
   ...bridges.flatMap((b, i) => ['-n', `${b},model=${i % 2 ? 'e1000' : 'virtio'},mac=:1${i},bootindex=${i + 1},vhost=on`]),
   ...Array.from({ length: 8 }, (_, i) => ['-d', `d${i}.img,cache=none,bootindex=${i + 10},discard_granularity=4096`]).flat()];
 
-interface Row { figure: string; ours: Timing; baseline: Timing; ratio: number; goal: string; met: boolean }
+interface Row { figure: string; ours: Timing; baseline: Timing; ratio: number; goal: string; met: boolean; unit?: string }
 const rows: Row[] = [];
 try {
   // Warm the caches (device probes, image formats) once.
@@ -53,15 +55,22 @@ try {
   const p99 = (t: Timing): number => [...t.runs].sort((a, b) => a - b)[Math.floor(0.99 * (t.runs.length - 1))]!;
   rows.push({ figure: 'make-nics round trip, warm socket helper, p50', ours: nics.single, baseline: nics.reference, ratio: nics.single.median / nics.reference.median, goal: 'p50 ≤ 0.08× reference', met: nics.single.median / nics.reference.median <= 0.08 });
   rows.push({ figure: `make-nics, 16 concurrent sessions, p99 (${nics.errors} errors)`, ours: { ...nics.concurrent, median: p99(nics.concurrent) }, baseline: nics.single, ratio: p99(nics.concurrent) / nics.single.median, goal: 'p99 ≤ 5× single p50, no errors', met: nics.errors === 0 && p99(nics.concurrent) / nics.single.median <= 5 });
+  const memory = await benchHelperMemory(ns);
+  const memRow = (label: string, value: number): Timing => ({ label, runs: [value], median: value, p10: value, p90: value });
+  rows.push({ figure: `helper peak RSS (MiB) after 1000 requests; gone ${memory.idleSeconds} s after idle: ${memory.goneAfterIdle ? 'yes' : 'NO'}`, ours: memRow('VmHWM MiB', memory.peakRssMiB), baseline: memRow('goal MiB', 80), ratio: memory.peakRssMiB / 80, goal: '≤ 80 MiB; process gone', met: memory.peakRssMiB <= 80 && memory.goneAfterIdle, unit: 'MiB' });
+  const relay = benchRelay(client, Math.max(3, Math.floor(rounds / 3)));
+  rows.push({ figure: 'console relay, 64 MiB through the pty', ours: relay.ours, baseline: relay.script, ratio: relay.ours.median / relay.script.median, goal: '≤ 1.25× script(1)', met: relay.ours.median / relay.script.median <= 1.25 });
   console.log(`helper peak RSS (VmHWM) after ${nics.single.runs.length + nics.concurrent.runs.length} requests: ${nics.helperPeakRssMiB.toFixed(1)} MiB`);
 } finally {
   ns.destroy();
 }
 
-const fmt = (t: Timing): string => `${t.median.toFixed(1)} ms (p10 ${t.p10.toFixed(1)}, p90 ${t.p90.toFixed(1)}, n=${t.runs.length})`;
+const fmt = (t: Timing, unit = 'ms'): string => (t.runs.length === 1
+  ? `${t.median.toFixed(1)} ${unit}`
+  : `${t.median.toFixed(1)} ${unit} (p10 ${t.p10.toFixed(1)}, p90 ${t.p90.toFixed(1)}, n=${t.runs.length})`);
 console.log('| figure | xkvm | baseline | ratio | goal | met |\n|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.figure} | ${fmt(r.ours)} | ${r.baseline.label}: ${fmt(r.baseline)} | ${r.ratio.toFixed(2)}× | ${r.goal} | ${r.met ? 'yes' : 'NO'} |`);
+  console.log(`| ${r.figure} | ${fmt(r.ours, r.unit)} | ${r.baseline.label}: ${fmt(r.baseline, r.unit)} | ${r.ratio.toFixed(2)}× | ${r.goal} | ${r.met ? 'yes' : 'NO'} |`);
 }
 const out = join(REPO_ROOT, 'bench-results.json');
 writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), rounds, rows }, null, 2)}\n`);
