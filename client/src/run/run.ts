@@ -6,7 +6,7 @@ import { unlinkSync } from 'node:fs';
 import type { LaunchOptions } from '../cli/options.js';
 import { ClientError } from '../errors.js';
 import { copyNvramTemplate } from '../firmware/nvram.js';
-import { makeNics, wakeHelper, type TapSession } from '../helper/session.js';
+import type { TapSession } from '../helper/session.js';
 import type { Logger } from '../log.js';
 import { qemuArgv, type LaunchPlan } from '../plan.js';
 import { shellJoin } from '../qemu/quote.js';
@@ -19,6 +19,8 @@ export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): 
   try {
     if (bridges.length > 0) {
       log.debug(1, `asking the helper for taps on: ${bridges.join(' ')}`);
+      // Only bridged runs need the helper client (and msgpack): load it only for them.
+      const { makeNics } = await import('../helper/session.js');
       session = await makeNics(bridges, 'session');
       log.debug(1, `taps: ${session.nics.map((n) => `${n.tap}:${n.type} on ${n.bridge}`).join(', ')}`);
     }
@@ -44,7 +46,7 @@ export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): 
     log.info(`warning: ${error.message}; the VM keeps its taps`);
     // Give a restarted helper the chance to adopt this session from its record.
     setTimeout(() => {
-      void wakeHelper(session!.location).then((woke) => log.debug(1, woke ? 'a new helper was started' : 'no helper could be reached'));
+      void import('../helper/session.js').then(({ wakeHelper }) => wakeHelper(session!.location)).then((woke) => log.debug(1, woke ? 'a new helper was started' : 'no helper could be reached'));
     }, 1000).unref();
   });
   let status: number;
