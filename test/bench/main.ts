@@ -15,7 +15,7 @@ import { benchHelperMemory } from './helper-memory.js';
 import { timeCommands, type Timing } from './measure.js';
 
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 15);
-const client = join(REPO_ROOT, 'dist', 'bin', 'xkvm.js');
+const client = join(REPO_ROOT, 'dist', 'bin', 'xkvm.cjs');
 const reference = join(REPO_ROOT, '..', 'shared', 'reference', 'xkvm');
 
 const dir = mkdtempSync(join(tmpdir(), 'xkvm-bench-'));

@@ -2,7 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLIENT_MAIN = fileURLToPath(new URL('../../client/src/main.js', import.meta.url));
+/** The shipped client: the bundle package.json's bin names. */
+export const CLIENT_MAIN = fileURLToPath(new URL('../../bin/xkvm.cjs', import.meta.url));
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface Finished {

@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../support/reference.js';
 import { tunDevices } from '../support/taps.js';
 import { waitFor } from '../support/wait.js';
 
-const CLIENT = join(REPO_ROOT, 'dist', 'bin', 'xkvm.js');
+const CLIENT = join(REPO_ROOT, 'dist', 'bin', 'xkvm.cjs');
 const HELPER = join(REPO_ROOT, 'dist', 'helper', 'src', 'main.js');
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
 const TCPDUMP = '/usr/bin/tcpdump';

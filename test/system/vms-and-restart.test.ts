@@ -28,7 +28,7 @@ function tapsOf(user: TestUser): string[] {
 }
 
 function clientPid(user: TestUser, marker: string): number {
-  const out = execFileSync('/usr/bin/pgrep', ['-u', String(user.uid), '-f', `xkvm.js .*${marker}`], { encoding: 'utf8' });
+  const out = execFileSync('/usr/bin/pgrep', ['-u', String(user.uid), '-f', `xkvm.cjs .*${marker}`], { encoding: 'utf8' });
   return Number(out.trim().split('\n')[0]);
 }
 
