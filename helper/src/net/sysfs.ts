@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { checkIfname } from './validate.js';
 
 /*
@@ -58,4 +58,17 @@ export function tapInfo(name: string): TapInfo {
     ...(owner === undefined ? {} : { owner }),
     ...(group === undefined ? {} : { group }),
   };
+}
+
+/** How many tap devices `uid` owns right now (every helper's taps count, persistent ones too). */
+export function tapsOwnedBy(uid: number): number {
+  let count = 0;
+  for (const name of readdirSync(SYS_NET)) {
+    try {
+      if (tapInfo(name).owner === uid) count += 1;
+    } catch {
+      // a name outside our rules is not one of our taps
+    }
+  }
+  return count;
 }

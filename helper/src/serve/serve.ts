@@ -34,11 +34,7 @@ function assemble(opts: ServeOptions) {
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
   const lockFile = quotaLockPath(store.dir);
   const service = new Service({ policy, net: opts.net, audit, store, helper: self, log, lock: () => hostLock(lockFile) });
-  const ovsdb = (): string | undefined => {
-    const c = policy.current();
-    return 'policy' in c ? c.policy.ovsdb?.value : undefined;
-  };
-  const reaper = new Reaper({ store, net: opts.net, audit, self, ovsdb });
+  const reaper = new Reaper({ store, net: opts.net, audit, self, ovsdbOption: () => policy.ovsdbOption() });
   return { policy, audit, store, service, reaper };
 }
 

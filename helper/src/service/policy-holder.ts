@@ -33,6 +33,15 @@ export class PolicyHolder {
     this.#stamp = stamp(this.#policy.files);
   }
 
+  /**
+   * The `ovsdb` option for the network layer, from the last policy read (no re-check: callers
+   * have just called current(), and removing taps must work even while the policy is broken).
+   */
+  ovsdbOption(): { ovsdb?: string } {
+    const ovsdb = this.#policy.ovsdb?.value;
+    return ovsdb === undefined ? {} : { ovsdb };
+  }
+
   /** The current policy, or the error that makes it unusable. */
   current(): { policy: Policy } | { error: Error } {
     const now = stamp(this.#policy.files.length > 0 ? this.#policy.files : [this.file]);

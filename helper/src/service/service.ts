@@ -83,7 +83,6 @@ export class Service {
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
     const limit = maxTaps(policy, user).limit;
-    const ovsdb = policy.ovsdb?.value;
     // Count and create under one host-wide lock: other helper processes count the same taps.
     const release = await this.#deps.lock();
     let nics: Nic[];
@@ -93,7 +92,7 @@ export class Service {
         throw new ProtocolError(ErrorCode.Quota, `${caller.user.name} holds ${held} tap(s); ${request.bridges.length} more would exceed max-taps ${limit}`);
       }
       nics = await this.#deps.net.createTaps(request.bridges, { uid: caller.uid, gid: caller.gid }, {
-        ...(ovsdb === undefined ? {} : { ovsdb }),
+        ...this.#deps.policy.ovsdbOption(),
         ...(lifetime === 'session' ? { session: session.id } : {}),
       });
     } finally {
@@ -112,9 +111,8 @@ export class Service {
   }
 
   async #ovsCleanup(request: OvsCleanupRequest, caller: Caller): Promise<Reply> {
-    const policy = this.#policy();
-    const ovsdb = policy.ovsdb?.value;
-    const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, ovsdb === undefined ? {} : { ovsdb });
+    this.#policy();
+    const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, this.#deps.policy.ovsdbOption());
     if (removed.length === 0 && refused.length > 0) {
       // handle() audits the error reply.
       const first = refused[0]!;
@@ -137,31 +135,29 @@ export class Service {
     });
   }
 
+  /** Delete `nics` (only if `owner` owns them) and audit the outcome; true when they are gone. */
+  async #remove(nics: Nic[], owner: Caller, audit: Record<string, unknown> & { event: string }): Promise<boolean> {
+    try {
+      await this.#deps.net.deleteTaps(nics, { ...this.#deps.policy.ovsdbOption(), owner: owner.uid });
+      this.#deps.audit.write({ ...audit, uid: owner.uid, user: owner.user.name, result: 'ok', taps: nics });
+      return true;
+    } catch (error) {
+      this.#deps.audit.write({ ...audit, uid: owner.uid, user: owner.user.name, result: 'error', message: (error as Error).message, taps: nics });
+      return false;
+    }
+  }
+
   /** Remove taps made for a request whose reply could not be delivered. */
   async discard(nics: Nic[], caller: Caller, why: string): Promise<void> {
-    const current = this.#deps.policy.current();
-    const ovsdb = 'policy' in current ? current.policy.ovsdb?.value : undefined;
-    try {
-      await this.#deps.net.deleteTaps(nics, { ...(ovsdb === undefined ? {} : { ovsdb }), owner: caller.uid });
-      this.#deps.audit.write({ event: 'undelivered', uid: caller.uid, user: caller.user.name, why, result: 'removed', taps: nics });
-    } catch (error) {
-      this.#deps.audit.write({ event: 'undelivered', uid: caller.uid, why, result: 'error', message: (error as Error).message, taps: nics });
-    }
+    await this.#remove(nics, caller, { event: 'undelivered', why });
   }
 
   /** The connection ended: remove the session's taps and ports, then its record. */
   async endSession(session: Session, caller: Caller | undefined, why: string): Promise<void> {
-    if (session.nics.length === 0) return;
+    // A session gets taps only after its caller was identified.
+    if (session.nics.length === 0 || caller === undefined) return;
     const nics = session.nics.splice(0);
-    const current = this.#deps.policy.current();
-    const ovsdb = 'policy' in current ? current.policy.ovsdb?.value : undefined;
-    try {
-      await this.#deps.net.deleteTaps(nics, { ...(ovsdb === undefined ? {} : { ovsdb }), ...(caller === undefined ? {} : { owner: caller.uid }) });
-      this.#deps.store.remove(session.id);
-      this.#deps.audit.write({ event: 'session-end', session: session.id, uid: caller?.uid, user: caller?.user.name, why, result: 'ok', taps: nics });
-    } catch (error) {
-      this.#deps.audit.write({ event: 'session-end', session: session.id, uid: caller?.uid, why, result: 'error', message: (error as Error).message, taps: nics });
-    }
+    if (await this.#remove(nics, caller, { event: 'session-end', session: session.id, why })) this.#deps.store.remove(session.id);
   }
 }
 

@@ -1,7 +1,6 @@
 /** NetOps backed by the real network layer (helper/src/net): ip and ovs-vsctl. */
-import { createTaps, deleteTaps, ovsCleanup } from '../net/index.js';
+import { createTaps, deleteTaps, ovsCleanup, tapsOwnedBy } from '../net/index.js';
 import type { NetOps } from './net-ops.js';
-import { tapsOwnedBy } from './quota.js';
 
 export const systemNet: NetOps = {
   createTaps: (bridges, owner, opts) => createTaps(bridges, owner, opts),

@@ -21,7 +21,7 @@ export interface ReaperDeps {
   net: NetOps;
   audit: AuditLog;
   self: ProcessRef;
-  ovsdb: () => string | undefined;
+  ovsdbOption: () => { ovsdb?: string };
 }
 
 export class Reaper {
@@ -40,9 +40,8 @@ export class Reaper {
   }
 
   async #remove(record: SessionRecord, why: string): Promise<void> {
-    const ovsdb = this.#d.ovsdb();
     try {
-      await this.#d.net.deleteTaps(record.nics, { ...(ovsdb === undefined ? {} : { ovsdb }), owner: record.uid });
+      await this.#d.net.deleteTaps(record.nics, { ...this.#d.ovsdbOption(), owner: record.uid });
       this.#d.store.remove(record.id);
       this.#d.audit.write({ event: 'session-reaped', session: record.id, uid: record.uid, why, result: 'ok', taps: record.nics });
     } catch (error) {
