@@ -24,5 +24,5 @@ export async function launch(argv: readonly string[], prog: string): Promise<num
     return 0;
   }
   const { run } = await import('./run/run.js');
-  return run(plan, opts, log);
+  return run(plan, log);
 }

@@ -33,6 +33,8 @@ import { ErrorCode } from '../../shared/src/protocol/codes.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
 import { pkexecGuard, PkexecRefusal } from './cli/pkexec-guard.js';
+import { DEFAULT_POLICY_FILE } from './policy/parse.js';
+import { DEFAULT_STATE_DIR } from './session/store.js';
 
 function fail(message: string, status: number): never {
   process.stderr.write(`xkvm-helper: ${escapeForTerminal(message)}\n`);
@@ -70,7 +72,8 @@ async function main(): Promise<number> {
     fail((error as PkexecRefusal).message, EXIT.usage);
   }
   if (pkexecUid !== undefined) {
-    await serve({ kind: 'serve', config: '/etc/xkvm/helper.conf', socket: undefined, stdio: true, stateDir: '/run/xkvm/sessions', idleSeconds: 60 }, pkexecUid);
+    // Under pkexec nothing is configurable: the installed defaults, always.
+    await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: 60 }, pkexecUid);
     return -1;
   }
   let command: Command;

@@ -5,15 +5,16 @@
  * KVM, showing its serial console; it powers itself off within seconds.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { defaultCacheFile } from '../qemu/probe-cache.js';
+import { join } from 'node:path';
+import { cacheDir } from '../cache/json-file.js';
 import { writeTinyGuest } from './guest-image.js';
 import { launch } from '../launch.js';
 import { ClientError } from '../errors.js';
 
 async function main(): Promise<number> {
-  const image = join(dirname(defaultCacheFile()), 'tiny-guest.img');
-  mkdirSync(dirname(image), { recursive: true });
+  const dir = cacheDir();
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const image = join(dir, 'tiny-guest.img');
   await writeTinyGuest(image);
   process.stderr.write(`xkvm demo: booting ${image} (user networking, serial console; it powers off by itself)\n`);
   const extra = process.argv.slice(2);

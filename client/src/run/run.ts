@@ -3,7 +3,6 @@
  * then qemu in a pty. Anything created before qemu starts is undone if a later step fails.
  */
 import { unlinkSync } from 'node:fs';
-import type { LaunchOptions } from '../cli/options.js';
 import { ClientError } from '../errors.js';
 import { copyNvramTemplate } from '../firmware/nvram.js';
 import type { TapSession } from '../helper/session.js';
@@ -12,7 +11,7 @@ import { qemuArgv, type LaunchPlan } from '../plan.js';
 import { shellJoin } from '../qemu/quote.js';
 import { runInPty } from './pty.js';
 
-export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): Promise<number> {
+export async function run(plan: LaunchPlan, log: Logger): Promise<number> {
   const bridges = plan.nets.filter((n) => n.connection !== 'user').map((n) => n.connection);
   let session: TapSession | undefined;
   let nvramCreated: string | undefined;
@@ -40,9 +39,7 @@ export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): 
   const argv = qemuArgv(plan, taps);
   log.debug(1, shellJoin(argv));
 
-  let helperLost: Error | undefined;
   session?.connection.onLost((error) => {
-    helperLost = error;
     log.info(`warning: ${error.message}; the VM keeps its taps`);
     // Give a restarted helper the chance to adopt this session from its record.
     setTimeout(() => {
@@ -67,6 +64,5 @@ export async function run(plan: LaunchPlan, _opts: LaunchOptions, log: Logger): 
   } finally {
     session?.connection.close();
   }
-  if (helperLost !== undefined) log.debug(1, 'the helper connection was lost while qemu ran');
   return status;
 }
