@@ -42,7 +42,7 @@ export class Connection {
   readonly #decoder = new FrameDecoder();
   readonly #session: Session;
   #queue: Buffer[] = [];
-  #busy = false;
+  #draining: Promise<void> | undefined;
   #ended = false;
   #closing = false;
   #deadline: NodeJS.Timeout | undefined;
@@ -100,17 +100,20 @@ export class Connection {
     this.#deadline = undefined;
   }
 
-  async #drain(): Promise<void> {
-    if (this.#busy) return;
-    this.#busy = true;
-    try {
-      while (this.#queue.length > 0 && !this.#closing) {
-        const body = this.#queue.shift()!;
-        this.#inflight = this.#serve(body).catch(() => undefined);
-        await this.#inflight;
-      }
-    } finally {
-      this.#busy = false;
+  /** Serve queued frames one at a time; the promise settles when the queue is empty. */
+  #drain(): Promise<void> {
+    // .finally runs as a later microtask, so the reset never precedes the assignment.
+    this.#draining ??= this.#serveQueue().finally(() => {
+      this.#draining = undefined;
+    });
+    return this.#draining;
+  }
+
+  async #serveQueue(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#closing) {
+      const body = this.#queue.shift()!;
+      this.#inflight = this.#serve(body).catch(() => undefined);
+      await this.#inflight;
     }
   }
 
@@ -185,18 +188,12 @@ export class Connection {
       this.#fatal(new ProtocolError(ErrorCode.BadFrame, 'the connection ended in the middle of a frame'));
       return;
     }
-    const finish = (): void => {
-      if (this.#busy || this.#queue.length > 0) {
-        setImmediate(finish);
-        return;
-      }
-      void this.#inflight.then(() => {
-        this.#halfClosing = false;
-        this.#o.output.end?.();
-        this.#end('client closed the connection');
-      });
-    };
-    finish();
+    // Every frame already received is served (the queue drains), then the replies' side ends.
+    void this.#drain().then(() => {
+      this.#halfClosing = false;
+      this.#o.output.end?.();
+      this.#end('client closed the connection');
+    });
   }
 
   #end(why: string): void {
