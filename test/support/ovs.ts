@@ -27,6 +27,8 @@ export interface Ovs {
   readonly db: string;
   /** `ovs-vsctl --db=DB --timeout=10 args...` as root; throws with its stderr on failure; returns stdout. */
   vsctl(...args: string[]): string;
+  /** The ports of an OVS bridge. */
+  ports(bridge: string): string[];
   /** Kills both daemons (by pidfile) and removes the directory. Idempotent. */
   stop(): void;
 }
@@ -63,6 +65,7 @@ export function startOvs(ns: Netns, opts: { bridges?: readonly string[] } = {}):
     dir,
     db,
     vsctl: (...args) => mustRun(OVS_TOOLS.vsctl, [`--db=${db}`, '--timeout=10', ...args]),
+    ports: (bridge) => mustRun(OVS_TOOLS.vsctl, [`--db=${db}`, '--timeout=10', 'list-ports', bridge]).split('\n').filter((l) => l !== ''),
     stop() {
       if (stopped) return;
       stopped = true;

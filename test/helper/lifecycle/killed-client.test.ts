@@ -4,15 +4,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
-import { startOvs, type Ovs } from '../../support/ovs.js';
+import type { Netns, TestUser } from '../../support/netns.js';
+import type { Ovs } from '../../support/ovs.js';
 import {
-  makeScratch, startHolder, startSocketHelper, startXkvm, stop, type Scratch, type Watched,
+  startHolder, startXkvm, stop, type Scratch, type Watched,
 } from '../../support/helper-proc.js';
 import { findDescendant, isRunning, procUid, signal } from '../../support/procs.js';
 import { helperTaps, present } from '../../support/taps.js';
 import { waitFor } from '../../support/wait.js';
-import { openTun, setUp } from './support.js';
+import { bridgedHelper, type BridgedHelper } from './support.js';
 
 let ns: Netns;
 let ovs: Ovs;
@@ -21,25 +21,16 @@ let helper: Watched;
 let alice: TestUser;
 let bob: TestUser;
 
-function ovsPorts(bridge: string): string[] {
-  return ovs.vsctl('list-ports', bridge).split('\n').filter((l) => l !== '');
-}
+let fixture: BridgedHelper | undefined;
 
 test.before(async () => {
-  [alice, bob] = setUp() as [TestUser, TestUser];
-  openTun();
-  ns = createNetns({ bridges: ['br0'] });
-  ovs = startOvs(ns, { bridges: ['ovsbr0'] });
-  scratch = makeScratch('kc');
-  const config = scratch.policy([`allow br0 ${alice.name} ${bob.name}`, `allow ovsbr0 ${alice.name} ${bob.name}`, `ovsdb ${ovs.db}`]);
-  helper = await startSocketHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket });
+  fixture = await bridgedHelper('kc');
+  ({ ns, ovs, scratch, helper } = fixture);
+  [alice, bob] = fixture.users;
 });
 
 test.after(async () => {
-  if (helper !== undefined) await stop(helper);
-  ovs?.stop();
-  ns?.destroy();
-  scratch?.remove();
+  await fixture?.tearDown();
 });
 
 test('a SIGKILLed client holding taps on a Linux bridge and an OVS bridge loses both taps, the OVS port and its session record within 2 s', async () => {
@@ -52,14 +43,14 @@ test('a SIGKILLed client holding taps on a Linux bridge and an OVS bridge loses 
   assert.equal(nics.map((n) => [n.bridge, n.type]), [['br0', 'brctl'], ['ovsbr0', 'ovs']]);
   const taps = nics.map((n) => n.tap);
   assert.equal(present(ns, taps), taps);
-  assert.equal(ovsPorts('ovsbr0'), [taps[1]]);
+  assert.equal(ovs.ports('ovsbr0'), [taps[1]]);
   assert.is(scratch.records().length, 1);
   assert.is(procUid(pid), alice.uid, 'the client runs as the ordinary user');
 
   const killed = Date.now();
   signal(pid, 'SIGKILL');
-  const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovsPorts('ovsbr0').length === 0 && scratch.records().length === 0,
-    2000, { since: killed, what: 'taps, OVS port and session record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; ports ${ovsPorts('ovsbr0').join(',')}; records ${scratch.records().join(',')}` });
+  const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
+    2000, { since: killed, what: 'taps, OVS port and session record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; ports ${ovs.ports('ovsbr0').join(',')}; records ${scratch.records().join(',')}` });
   await holder.exited;
   const end = await helper.audit((a) => a.event === 'session-end' && JSON.stringify(a['taps']).includes(taps[0] ?? '?'), 1000, 'the session-end record');
   assert.is(end['result'], 'ok');

@@ -25,9 +25,6 @@ let ovs: Ovs;
 let alice: TestUser;
 let bob: TestUser;
 
-function ovsPorts(bridge: string): string[] {
-  return ovs.vsctl('list-ports', bridge).split('\n').filter((l) => l !== '');
-}
 
 test.before(() => {
   [alice, bob] = setUp() as [TestUser, TestUser];
@@ -77,7 +74,7 @@ test('taps of a live client survive a SIGKILLed helper; the next helper adopts t
     // Nothing reaps them now: no helper runs. They are still there, and so is the record.
     assert.ok(isRunning(pid));
     assert.equal(present(ns, taps), taps, 'taps survive the helper');
-    assert.equal(ovsPorts('ovsbr0'), [taps[1]], 'the OVS port survives the helper');
+    assert.equal(ovs.ports('ovsbr0'), [taps[1]], 'the OVS port survives the helper');
     assert.equal(scratch.records(), [record]);
 
     const second = await startSocketHelper(ns, paths);
@@ -89,11 +86,11 @@ test('taps of a live client survive a SIGKILLed helper; the next helper adopts t
     assert.is(start?.['adopted'], 1);
     assert.is(start?.['reaped'], 0);
     assert.equal(present(ns, taps), taps, 'the new helper keeps the live client\'s taps');
-    assert.equal(ovsPorts('ovsbr0'), [taps[1]]);
+    assert.equal(ovs.ports('ovsbr0'), [taps[1]]);
 
     const killed = Date.now();
     signal(pid, 'SIGKILL');
-    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovsPorts('ovsbr0').length === 0 && scratch.records().length === 0,
+    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: killed, what: 'the adopted taps, port and record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; records ${scratch.records().join(',')}` });
     const reaped = await second.audit((a) => a.event === 'session-reaped', 1000, 'session-reaped');
     assert.is(reaped['result'], 'ok');
@@ -122,7 +119,7 @@ test('a session whose client died while no helper ran is reaped within 2 s of a 
     const started = Date.now();
     const second = await startSocketHelper(ns, paths);
     helpers.push(second);
-    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovsPorts('ovsbr0').length === 0 && scratch.records().length === 0,
+    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: started, what: 'the dead client\'s taps, port and record to be gone' });
     const reaped = second.audits.find((a) => a.event === 'session-reaped');
     assert.is(reaped?.['result'], 'ok', JSON.stringify(second.audits));

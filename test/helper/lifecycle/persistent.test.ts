@@ -5,12 +5,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
-import { startOvs, type Ovs } from '../../support/ovs.js';
-import { makeScratch, runXkvm, startHolder, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
+import type { Netns, TestUser } from '../../support/netns.js';
+import type { Ovs } from '../../support/ovs.js';
+import { runXkvm, startHolder, type Scratch, type Watched } from '../../support/helper-proc.js';
 import { within } from '../../support/wait.js';
 import { present, tunDevices } from '../../support/taps.js';
-import { openTun, setUp } from './support.js';
+import { bridgedHelper, type BridgedHelper } from './support.js';
 
 let ns: Netns;
 let ovs: Ovs;
@@ -20,26 +20,17 @@ let alice: TestUser;
 let bob: TestUser;
 let env: Record<string, string>;
 
-function ovsPorts(bridge: string): string[] {
-  return ovs.vsctl('list-ports', bridge).split('\n').filter((l) => l !== '');
-}
+let fixture: BridgedHelper | undefined;
 
 test.before(async () => {
-  [alice, bob] = setUp() as [TestUser, TestUser];
-  openTun();
-  ns = createNetns({ bridges: ['br0'] });
-  ovs = startOvs(ns, { bridges: ['ovsbr0'] });
-  scratch = makeScratch('pe');
-  const config = scratch.policy([`allow br0 ${alice.name} ${bob.name}`, `allow ovsbr0 ${alice.name} ${bob.name}`, `ovsdb ${ovs.db}`]);
-  helper = await startSocketHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket });
+  fixture = await bridgedHelper('pe');
+  ({ ns, ovs, scratch, helper } = fixture);
+  [alice, bob] = fixture.users;
   env = { XKVM_HELPER_SOCKET: scratch.socket };
 });
 
 test.after(async () => {
-  if (helper !== undefined) await stop(helper);
-  ovs?.stop();
-  ns?.destroy();
-  scratch?.remove();
+  await fixture?.tearDown();
 });
 
 test('tap-control make-nics br0 user prints TAP:brctl and skip, and the tap outlives the client, owned by the user, who deletes it without privilege', async () => {
@@ -84,7 +75,7 @@ test('tap-control ovs-cleanup removes the user\'s own OVS port, and refuses anot
   assert.ok(first?.ok, JSON.stringify(results));
   const tap = first.ok ? first.nics[0]?.tap ?? '' : '';
   assert.is(first.ok && first.nics[0]?.type, 'ovs');
-  assert.equal(ovsPorts('ovsbr0'), [tap]);
+  assert.equal(ovs.ports('ovsbr0'), [tap]);
   assert.is(tunDevices(ns).get(tap)?.owner, alice.name);
 
   const theft = await runXkvm(ns, bob.name, ['tap-control', 'ovs-cleanup', `ovsbr0:${tap}`], env);
@@ -95,12 +86,12 @@ test('tap-control ovs-cleanup removes the user\'s own OVS port, and refuses anot
   assert.match(message, /^xkvm: /);
   assert.match(message, new RegExp(`ovsbr0:${tap}`));
   assert.match(message, /NOT_OWNER|not (yours|owned|the owner)|owner/i);
-  assert.equal(ovsPorts('ovsbr0'), [tap], 'the port is still there');
+  assert.equal(ovs.ports('ovsbr0'), [tap], 'the port is still there');
   console.log(`ovs-cleanup of another user's port (exit ${theft.code}): ${message}`);
 
   const own = await runXkvm(ns, alice.name, ['tap-control', 'ovs-cleanup', `ovsbr0:${tap}`], env);
   assert.is(own.code, 0, own.stderr);
-  assert.equal(ovsPorts('ovsbr0'), []);
+  assert.equal(ovs.ports('ovsbr0'), []);
   // The tap itself stays its owner's to delete.
   assert.is(tunDevices(ns).get(tap)?.owner, alice.name);
   const del = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: alice.name });
