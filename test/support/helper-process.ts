@@ -20,15 +20,13 @@
 // re-reads it on the next request). startHelper resolves once the helper wrote its `helper-start`
 // audit record, i.e. listens and has swept the state directory. Everything it writes to stderr is
 // kept: audit records parsed, other lines as they are.
-import type { ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Netns } from './netns.js';
+import { HELPER_MAIN, makeScratch, watch } from './helper-proc.js';
 import { isRunning } from './procs.js';
 
-/** The helper's entry point as package.json's `bin` names it, compiled. */
-export const HELPER_MAIN = fileURLToPath(new URL('../../helper/src/main.js', import.meta.url));
+export { HELPER_MAIN };
 export const STRACE = '/usr/bin/strace';
 
 const AUDIT_PREFIX = 'xkvm-helper: audit ';
@@ -98,12 +96,11 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
   if (process.geteuid?.() !== 0) throw new Error('startHelper needs root: the helper makes taps and reads SO_PEERCRED');
   if (!existsSync(HELPER_MAIN)) throw new Error(`${HELPER_MAIN} is missing: run npm run build`);
   if (opts.straceOutput !== undefined && !existsSync(STRACE)) throw new Error(`${STRACE} is missing: apt-get install strace`);
-  // short: a Unix socket path must fit in 107 bytes
-  const dir = mkdtempSync('/tmp/xkvmh-');
-  chmodSync(dir, 0o755);
+  const scratch = makeScratch('h');
+  const { dir } = scratch;
   const socket = join(dir, 'helper.sock');
   const config = join(dir, 'helper.conf');
-  const stateDir = join(dir, 'sessions');
+  const stateDir = scratch.state;
   mkdirSync(stateDir, { mode: 0o700 });
   writePolicy(config, typeof opts.policy === 'function' ? opts.policy(dir) : opts.policy);
 
@@ -111,56 +108,19 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
   const argv = opts.straceOutput === undefined
     ? helperArgv
     : [STRACE, '-f', '-v', '-s', '512', '-ttt', '-e', 'trace=execve', '-o', opts.straceOutput, ...helperArgv];
-  const child: ChildProcess = ns.spawn(argv, { env: { ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
-
-  let stderr = '';
-  let partial = '';
-  const records: AuditEntry[] = [];
-  const other: string[] = [];
+  const w = watch(ns.spawn(argv, { env: { ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] }));
+  const records = w.audits as unknown as AuditEntry[];
+  const child = w.child;
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('exit', (code, signal) => {
-      exit = { code, signal };
-      resolve(exit);
-    });
-  });
-  child.on('error', (error) => {
-    other.push(`spawn error: ${error.message}`);
-  });
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (chunk: string) => {
-    stderr += chunk;
-    partial += chunk;
-    const lines = partial.split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      if (line.startsWith(AUDIT_PREFIX)) {
-        try {
-          records.push(JSON.parse(line.slice(AUDIT_PREFIX.length)) as AuditEntry);
-        } catch {
-          other.push(line);
-        }
-      } else {
-        other.push(line);
-      }
-    }
-  });
+  const exited = w.exited.then((e) => (exit = e));
 
-  let pid = 0;
-  const started = Date.now();
-  const limit = opts.startTimeoutMs ?? 15_000;
-  for (;;) {
-    const start = records.find((r) => r.event === 'helper-start');
-    if (start !== undefined) {
-      pid = start.helper;
-      break;
-    }
-    if (exit !== undefined || Date.now() - started > limit) {
-      if (exit === undefined) child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-      throw new Error(`the helper did not start (${exit === undefined ? `nothing within ${limit} ms` : `exit ${exit.code ?? exit.signal}`}):\n${stderr}`);
-    }
-    await sleep(20);
+  let pid: number;
+  try {
+    pid = (await w.audit((r) => r.event === 'helper-start', opts.startTimeoutMs ?? 15_000, 'the helper to start') as unknown as AuditEntry).helper;
+  } catch (error) {
+    w.kill('SIGKILL');
+    scratch.remove();
+    throw new Error(`the helper did not start: ${(error as Error).message}`);
   }
 
   let stopped: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
@@ -171,8 +131,8 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
     config,
     stateDir,
     pid,
-    stderr: () => stderr,
-    otherLines: () => [...other],
+    stderr: () => w.stderr(),
+    otherLines: () => w.stderr().split('\n').filter((l) => l !== '' && !l.startsWith(AUDIT_PREFIX)),
     audit: () => [...records],
     auditMark: () => records.length,
     auditSince: (mark) => records.slice(mark),
@@ -210,7 +170,7 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
           await exited;
           clearTimeout(killer);
         }
-        rmSync(dir, { recursive: true, force: true });
+        scratch.remove();
         return exit ?? { code: null, signal: null };
       })();
       return stopped;
