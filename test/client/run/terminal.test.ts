@@ -14,11 +14,14 @@ import { CLIENT_MAIN } from '../../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xkvm-tty-'));
 const fake = join(dir, 'fake-qemu');
-// Prints its size, then on each WINCH the new size; echoes each key as <KEY:x>; q quits 3.
+// Prints its size, <RAW> once in raw mode, then on each WINCH the new size; echoes each key as
+// <KEY:x>; q quits 3.
 writeFileSync(fake, `#!/bin/bash
 trap 'echo "<SIZE:$(stty size)>"' WINCH
 echo "<SIZE:$(stty size)>"
 stty raw -echo
+# Keys typed before this line would be echoed by qemu's own pty (not the client): say when it's safe.
+printf '<RAW>\\r\\n'
 # A short read timeout lets bash run the WINCH trap while waiting for keys.
 while true; do
   IFS= read -r -n1 -t 0.1 -d '' key || continue
@@ -72,10 +75,10 @@ test('qemu gets a terminal of the user\'s size, and resizes reach it', () => wit
 }));
 
 test('keys reach qemu one at a time, without waiting for Enter, and are not echoed by the client', () => withClient(async ({ term, output, exited }) => {
-  await waitFor(output, '<SIZE:');
+  await waitFor(output, '<RAW>');
   term.write('a');
   await waitFor(output, '<KEY:a>');
-  const afterStart = output().slice(output().indexOf('<SIZE:'));
+  const afterStart = output().slice(output().indexOf('<RAW>'));
   assert.not.ok(afterStart.replace('<KEY:a>', '').includes('a'), 'the key appears only in the stand-in\'s echo');
   term.write('q');
   assert.is(await exited, 3);
