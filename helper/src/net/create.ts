@@ -16,8 +16,9 @@ export interface CreateOptions extends NetOptions {
  * bridge. All or nothing: on any failure the taps and ports this call made are removed before it
  * throws; a device it did not create is never deleted or re-owned.
  *
- * Processes: one `ip -batch -`; plus one `ovs-vsctl list-br` if a bridge is not a Linux bridge;
- * plus one `ovs-vsctl` adding every OVS port. (More only after a name collision or a failure.)
+ * Programs: one ip batch (written to the helper's long-lived ip: no new process); plus one
+ * `ovs-vsctl list-br` if a bridge is not a Linux bridge; plus one `ovs-vsctl` adding every OVS
+ * port. (More only after a name collision or a failure.)
  */
 export async function createTaps(bridges: readonly string[], owner: TapOwner, opts: CreateOptions = {}): Promise<Nic[]> {
   checkList(bridges, 'bridges');

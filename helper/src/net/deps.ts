@@ -1,21 +1,39 @@
+import { IpCoprocess } from './ipcoprocess.js';
+import { spawnedBatch, type IpBatch } from './ipbatch.js';
 import { systemRunner, type Runner } from './runner.js';
 import { randomTapName } from './tapname.js';
 
 /**
  * What the operations need from the outside world. Production uses the defaults; tests pass
- * replacements through `NetOptions.deps` to count the processes a request spawns, to interpose
- * a failure between two steps, or to force a name collision. Nothing else sets it.
+ * replacements through `NetOptions.deps` to count the processes and batches a request runs, to
+ * interpose a failure between two steps, or to force a name collision. Nothing else sets it.
  */
 export interface NetDeps {
   /** Runs one program (see runner.ts). */
   readonly run: Runner;
+  /** Runs one ip batch (see ipbatch.ts); lines are checked before they get here. */
+  readonly batch: IpBatch;
   /** A fresh candidate tap name; it is validated like any other name before use. */
   readonly tapName: () => string;
 }
 
-export const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, tapName: randomTapName });
+/** The helper's one long-lived ip (see ipcoprocess.ts). */
+export const ipCoprocess = new IpCoprocess();
 
+/**
+ * Batches without -force (creating taps: latency matters) go to the long-lived ip; with -force
+ * (deleting: ip must go on past a missing tap, and a deletion waits ~30 ms in the kernel that
+ * must not hold up the next creation) each gets its own process.
+ */
+const spawned = spawnedBatch(systemRunner);
+export const systemBatch: IpBatch = (lines, opts) => (opts.force === true ? spawned(lines, opts) : ipCoprocess.run(lines));
+
+export const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
+
+/** Fills in the defaults; a test's own `run` without a `batch` also runs the batches, one process each. */
 export function resolveDeps(deps: Partial<NetDeps> | undefined): NetDeps {
   if (deps === undefined) return defaultDeps;
-  return { run: deps.run ?? defaultDeps.run, tapName: deps.tapName ?? defaultDeps.tapName };
+  const run = deps.run ?? defaultDeps.run;
+  const batch = deps.batch ?? (deps.run === undefined ? defaultDeps.batch : spawnedBatch(run));
+  return { run, batch, tapName: deps.tapName ?? defaultDeps.tapName };
 }

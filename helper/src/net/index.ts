@@ -3,6 +3,8 @@ export * from './create.js';
 export * from './delete.js';
 export * from './deps.js';
 export * from './errors.js';
+export * from './ipbatch.js';
+export * from './ipcoprocess.js';
 export * from './kinds.js';
 export * from './session.js';
 export * from './sysfs.js';

@@ -31,7 +31,7 @@ function freshName(deps: NetDeps, taken: readonly string[]): string {
 export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Promise<string[]> {
   if (taps.length === 0) return [];
   try {
-    await ipBatch(deps.run, taps.map((t) => `link del dev ${t}`), { force: true });
+    await ipBatch(deps.batch, taps.map((t) => `link del dev ${t}`), { force: true });
   } catch {
     // reported through what is left below
   }
@@ -40,7 +40,7 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
 
 /**
  * Creates one tap per bridge, owned by uid (no group), up, and (Linux bridges) attached, with one
- * `ip -batch -` run (more only after a name collision). All or nothing: on failure it deletes
+ * ip batch without -force (more only after a name collision; see deps.ts for where it runs). All or nothing: on failure it deletes
  * the taps it created and nothing else, then throws.
  *
  * The batch puts every `tuntap add` first, then the `link set` lines. `tuntap add` refuses an
@@ -69,7 +69,7 @@ export async function createLinuxTaps(bridges: readonly string[], kinds: Readonl
 
     let outcome;
     try {
-      outcome = await ipBatch(deps.run, lines.map((l) => l.text));
+      outcome = await ipBatch(deps.batch, lines.map((l) => l.text));
     } catch (e) {
       throw await failed(e, `ip did not complete: ${e instanceof Error ? e.message : String(e)}`, created, true);
     }

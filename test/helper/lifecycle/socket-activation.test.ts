@@ -3,12 +3,13 @@
  * and the first connection execs the helper with LISTEN_FDS=1/LISTEN_PID and the socket as fd 3.
  * The helper serves, and exits by itself once idle; its session taps go with the last client.
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openConnection } from '../../../client/src/helper/connection.js';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
 import { makeScratch, startActivatedHelper, startHolder, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
-import { peakRssKiB, procEnviron, procStat, signal } from '../../support/procs.js';
+import { findDescendant, isRunning, peakRssKiB, procEnviron, procStat, signal } from '../../support/procs.js';
 import { helperTaps, present } from '../../support/taps.js';
 import { waitFor, within } from '../../support/wait.js';
 import { setUp } from './support.js';
@@ -54,6 +55,13 @@ test('the first connection starts the helper with the socket systemd-style, it s
     const devs = helperTaps(ns);
     assert.equal(devs.map((d) => [d.name, d.owner, d.master, d.up]), [[tap, alice.name, 'br0', true]]);
     assert.is(scratch.records().length, 1, 'one session record while the session lives');
+    // The helper's long-lived ip does not hold the helper's listening socket (fd 3 from systemd).
+    const ip = findDescendant(helper.pid, (p) => p.comm === 'ip');
+    assert.ok(ip, 'the helper keeps an ip running');
+    const listening = readlinkSync(`/proc/${helper.pid}/fd/3`);
+    const held = readdirSync(`/proc/${ip.pid}/fd`).map((fd) => readlinkSync(`/proc/${ip.pid}/fd/${fd}`));
+    assert.match(listening, /^socket:/);
+    assert.not.ok(held.includes(listening), `${listening} in ${held.join(' ')}`);
 
     holder.release();
     const released = Date.now();
@@ -64,6 +72,7 @@ test('the first connection starts the helper with the socket systemd-style, it s
     assert.ok(helper.audits.some((a) => a.event === 'helper-exit'), JSON.stringify(helper.audits));
     assert.equal(helperTaps(ns), [], 'no tap left');
     assert.equal(scratch.records(), [], 'no session record left');
+    await waitFor(() => !isRunning(ip.pid), 2000, { what: 'the helper\'s ip to end with it' });
     console.log(`socket activation: helper exited ${exitedAfter} ms after the last client disconnected (idle-timeout ${IDLE_SECONDS} s)`);
   } finally {
     if (helper !== undefined) await stop(helper);

@@ -1,5 +1,5 @@
 // Not a test: measures createTaps/deleteTaps (warm, in-process medians) and the processes each
-// request spawns, in a namespace with a Linux bridge and an OVS bridge. Root.
+// request runs (with the long-lived ip and with one ip process per batch), in a namespace with a Linux bridge and an OVS bridge. Root.
 //   node dist/test/helper/net/bench.js [rounds]
 // For scale it also times the reference's `tap-control make-nics br0` (a whole bash run).
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,10 @@ import { createNetns } from '../../support/netns.js';
 import { startOvs } from '../../support/ovs.js';
 import { requireRoot, runJob, value } from './support.js';
 
-interface Bench { createMs: number; deleteMs: number; spawnsCreate: number; spawnsDelete: number; rounds: number }
+interface Counts { programs: number; batches: number }
+interface Bench { createMs: number; deleteMs: number; create: Counts; remove: Counts; rounds: number }
+
+const counted = (c: Counts): string => `${c.programs} programs + ${c.batches} ip batches`;
 
 requireRoot();
 const rounds = Number(process.argv[2] ?? 20);
@@ -24,9 +27,11 @@ try {
     ['8 taps, 4 Linux + 4 OVS', ['br0', 'ovsbr0', 'br0', 'ovsbr0', 'br0', 'ovsbr0', 'br0', 'ovsbr0']],
   ];
   for (const [label, bridges] of cases) {
-    const b = value<Bench>(runJob(ns, { op: 'bench', bridges, owner, ovsdb: ovs.db, rounds }));
-    console.log(`${label.padEnd(26)} create ${b.createMs.toFixed(1).padStart(6)} ms (${b.spawnsCreate} processes)`
-      + `   delete ${b.deleteMs.toFixed(1).padStart(6)} ms (${b.spawnsDelete} processes)   median of ${b.rounds}`);
+    for (const spawnBatches of [false, true]) {
+      const b = value<Bench>(runJob(ns, { op: 'bench', bridges, owner, ovsdb: ovs.db, rounds, spawnBatches }));
+      console.log(`${label.padEnd(26)} ${spawnBatches ? 'ip per batch' : 'long-lived ip'}  create ${b.createMs.toFixed(1).padStart(6)} ms (${counted(b.create)})`
+        + `   delete ${b.deleteMs.toFixed(1).padStart(6)} ms (${counted(b.remove)})   median of ${b.rounds}`);
+    }
   }
   const reference = new URL('../../../../../shared/reference/xkvm', import.meta.url).pathname;
   const times: number[] = [];

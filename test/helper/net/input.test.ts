@@ -1,10 +1,10 @@
 // Bad input is refused by the network layer itself, before it runs any program (invariants 1, 2
-// and 6, defence in depth behind the protocol's own checks). A recording runner proves it.
+// and 6, defence in depth behind the protocol's own checks). A recording runner and ip batch prove it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   NetError, bridgeKinds, createTaps, deleteTaps, listSessionPorts, ovsCleanup, randomTapName, tapInfo,
-  type NetDeps, type Nic, type Runner,
+  type IpBatch, type NetDeps, type Nic, type Runner,
 } from '../../../helper/src/net/index.js';
 import { MAX_ITEMS_PER_REQUEST } from '../../../shared/src/protocol/limits.js';
 
@@ -14,7 +14,11 @@ function recorder(): { deps: NetDeps; calls: string[][] } {
     calls.push([req.file, ...req.args]);
     return { exitCode: 0, stdout: '', stderr: '' };
   };
-  return { deps: { run, tapName: randomTapName }, calls };
+  const batch: IpBatch = async (lines) => {
+    calls.push(['ip batch', ...lines]);
+    return { ok: true, failedLines: [], stderr: '' };
+  };
+  return { deps: { run, batch, tapName: randomTapName }, calls };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<NetError> {

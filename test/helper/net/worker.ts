@@ -3,14 +3,15 @@
 //   ip netns exec NS node worker.js '{"op":"create","bridges":["br0"],"owner":{"uid":1,"gid":1}}'
 //
 // (`ip netns exec` gives it the namespace's devices and /sys/class/net.) It always runs programs
-// through the real runner, wrapped to record every spawn; a job may also fix the first tap names
+// and ip batches the way the helper does (batches without -force through the long-lived ip),
+// wrapped to record every program and batch; a job may also fix the first tap names
 // drawn (`names`) and run one command just before the first ip batch or OVS port addition
 // (`interpose`), to make a step fail for real (calls record only what the layer ran). Output: {ok, value | error, calls, ms}.
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  bridgeKinds, createTaps, deleteTaps, listSessionPorts, ovsCleanup, randomTapName, systemRunner, tapInfo,
-  type NetDeps, type Nic, type PortRef, type Runner,
+  bridgeKinds, createTaps, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, spawnedBatch, systemBatch,
+  systemRunner, tapInfo, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
 export interface Call {
@@ -32,6 +33,8 @@ export interface Job {
   readonly rounds?: number;
   /** tap names the generator yields first (then random ones) */
   readonly names?: string[];
+  /** run batches as one process each, as before the long-lived ip (bench: to compare) */
+  readonly spawnBatches?: boolean;
   /** run these commands once, just before the first call that is an ip batch / an OVS add-port */
   readonly interpose?: { readonly before: 'ip-batch' | 'add-port'; readonly commands: string[][] };
 }
@@ -42,22 +45,28 @@ export type Outcome =
 
 function deps(job: Job, calls: Call[]): NetDeps {
   let interposed = false;
+  const interpose = (before: 'ip-batch' | 'add-port'): void => {
+    if (job.interpose === undefined || interposed || job.interpose.before !== before) return;
+    interposed = true;
+    for (const [file, ...args] of job.interpose.commands) {
+      const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`interposed ${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
+    }
+  };
   const run: Runner = async (req) => {
     calls.push({ file: req.file, args: [...req.args], ...(req.input === undefined ? {} : { input: req.input }) });
-    const isBatch = req.args.includes('-batch');
-    const isAdd = req.args.includes('add-port');
-    if (job.interpose !== undefined && !interposed
-      && ((job.interpose.before === 'ip-batch' && isBatch) || (job.interpose.before === 'add-port' && isAdd))) {
-      interposed = true;
-      for (const [file, ...args] of job.interpose.commands) {
-        const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
-        if (r.status !== 0) throw new Error(`interposed ${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
-      }
-    }
+    if (req.args.includes('add-port')) interpose('add-port');
     return systemRunner(req);
   };
+  // Batches are recorded as the `ip [-force] -batch -` run they stand for, wherever they run.
+  const batch: IpBatch = async (lines, opts) => {
+    const args = opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
+    calls.push({ file: ipTool(), args, input: `${lines.join('\n')}\n` });
+    interpose('ip-batch');
+    return (job.spawnBatches === true ? spawnedBatch(systemRunner) : systemBatch)(lines, opts);
+  };
   const queue = [...(job.names ?? [])];
-  return { run, tapName: () => queue.shift() ?? randomTapName() };
+  return { run, batch, tapName: () => queue.shift() ?? randomTapName() };
 }
 
 async function perform(job: Job, d: NetDeps): Promise<unknown> {
@@ -73,31 +82,36 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
   }
 }
 
-/** Median ms of createTaps+deleteTaps rounds, after one warm-up round, and processes per request. */
+/** Median ms of createTaps+deleteTaps rounds, after one warm-up round, and programs and batches per request. */
 async function bench(job: Job, d: NetDeps): Promise<unknown> {
   const createMs: number[] = [];
   const deleteMs: number[] = [];
-  let spawnsCreate = 0;
-  let spawnsDelete = 0;
+  const counts = { programs: 0, batches: 0 };
+  const counting: NetDeps = {
+    ...d,
+    run: async (req) => { counts.programs += 1; return d.run(req); },
+    batch: async (lines, opts) => { counts.batches += 1; return d.batch(lines, opts); },
+  };
+  let create = { ...counts };
+  let remove = { ...counts };
   const rounds = job.rounds ?? 10;
   for (let i = 0; i <= rounds; i += 1) {
-    let spawned = 0;
-    const counting: Runner = async (req) => { spawned += 1; return d.run(req); };
+    counts.programs = 0;
+    counts.batches = 0;
     const t0 = performance.now();
     const nics = await createTaps(job.bridges ?? [], job.owner ?? { uid: 0, gid: 0 },
-      { ovsdb: job.ovsdb, session: 'bench', deps: { run: counting } });
+      { ovsdb: job.ovsdb, session: 'bench', deps: counting });
     const t1 = performance.now();
-    const madeBy = spawned;
-    await deleteTaps(nics, { ovsdb: job.ovsdb, deps: { run: counting } });
+    create = { ...counts };
+    await deleteTaps(nics, { ovsdb: job.ovsdb, deps: counting });
     const t2 = performance.now();
+    remove = { programs: counts.programs - create.programs, batches: counts.batches - create.batches };
     if (i === 0) continue; // warm-up
     createMs.push(t1 - t0);
     deleteMs.push(t2 - t1);
-    spawnsCreate = madeBy;
-    spawnsDelete = spawned - madeBy;
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-  return { createMs: median(createMs), deleteMs: median(deleteMs), spawnsCreate, spawnsDelete, rounds };
+  return { createMs: median(createMs), deleteMs: median(deleteMs), create, remove, rounds };
 }
 
 async function main(): Promise<void> {

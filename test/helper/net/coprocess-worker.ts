@@ -1,0 +1,59 @@
+// Runs one IpCoprocess scenario inside a network namespace and prints what happened as JSON:
+//
+//   ip netns exec NS node coprocess-worker.js '{"batches":[["tuntap add dev c1 mode tap"]], …}'
+//
+// Between batches it can kill or stop the running ip (`between`), so the tests see what the
+// helper would see when its ip dies or hangs. It never calls close(): the process must exit by
+// itself with an idle ip still running (that ip is not allowed to keep the helper alive).
+import { readFileSync, readlinkSync } from 'node:fs';
+import { IpCoprocess } from '../../../helper/src/net/index.js';
+
+export interface Scenario {
+  readonly batches: string[][];
+  /** After batch i (index), do this to the running ip. */
+  readonly between?: Record<string, 'kill' | 'stop'>;
+  readonly timeoutMs?: number;
+  readonly file?: string;
+}
+
+export interface BatchResult {
+  readonly ok?: boolean;
+  readonly failedLines?: readonly number[];
+  readonly stderr?: string;
+  readonly error?: { name: string; code: unknown; message: string };
+  readonly pid?: number;
+}
+
+export interface ScenarioResult {
+  readonly results: BatchResult[];
+  readonly starts: number;
+  /** The ip left running at the end, its environment and working directory. */
+  readonly idle?: { pid: number; environ: string[]; cwd: string };
+}
+
+const scenario = JSON.parse(process.argv[2] ?? '{}') as Scenario;
+const file = scenario.file;
+const ip = new IpCoprocess({ ...(file === undefined ? {} : { file: () => file }), ...(scenario.timeoutMs === undefined ? {} : { timeoutMs: scenario.timeoutMs }) });
+const results: BatchResult[] = [];
+for (const [i, lines] of scenario.batches.entries()) {
+  try {
+    const outcome = await ip.run(lines);
+    results.push({ ...outcome, ...(ip.pid === undefined ? {} : { pid: ip.pid }) });
+  } catch (e) {
+    const err = e as { name?: unknown; code?: unknown; message?: unknown };
+    results.push({ error: { name: String(err.name), code: err.code, message: String(err.message) } });
+  }
+  const act = scenario.between?.[String(i)];
+  if (act !== undefined && ip.pid !== undefined) {
+    process.kill(ip.pid, act === 'kill' ? 'SIGKILL' : 'SIGSTOP');
+    if (act === 'kill') await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const pid = ip.pid;
+const idle = pid === undefined ? undefined : {
+  pid,
+  environ: readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').filter((e) => e !== ''),
+  cwd: readlinkSync(`/proc/${pid}/cwd`),
+};
+const result: ScenarioResult = { results, starts: ip.starts, ...(idle === undefined ? {} : { idle }) };
+process.stdout.write(`${JSON.stringify(result)}\n`);
