@@ -26,7 +26,7 @@ export interface DeleteResult {
 
 /**
  * Removes the OVS ports of `nics` (one ovs-vsctl, `--if-exists del-port BRIDGE TAP`), then the
- * taps (one `ip -force -batch -`, so one missing tap does not stop the rest). Idempotent. Only
+ * taps (one ip batch with -force, so one missing tap does not stop the rest). Idempotent. Only
  * tun/tap devices are deleted (with `owner`, only that uid's). A port found on another bridge
  * than the one named is left alone. Does everything it can, then throws SYSTEM_ERROR if some of
  * it failed (a port that could not be removed does not keep its tap alive).

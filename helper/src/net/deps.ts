@@ -17,16 +17,16 @@ export interface NetDeps {
   readonly tapName: () => string;
 }
 
-/** The helper's one long-lived ip (see ipcoprocess.ts). */
-export const ipCoprocess = new IpCoprocess();
-
 /**
- * Batches without -force (creating taps: latency matters) go to the long-lived ip; with -force
- * (deleting: ip must go on past a missing tap, and a deletion waits ~30 ms in the kernel that
- * must not hold up the next creation) each gets its own process.
+ * The helper's long-lived ips (see ipcoprocess.ts): one creates taps, one deletes them, so that
+ * a creation never waits behind a deletion's ~30 ms in the kernel queued on the same pipe.
  */
-const spawned = spawnedBatch(systemRunner);
-export const systemBatch: IpBatch = (lines, opts) => (opts.force === true ? spawned(lines, opts) : ipCoprocess.run(lines));
+export const ipCoprocesses = Object.freeze({ create: new IpCoprocess(), remove: new IpCoprocess() });
+
+/** Batches without -force (creating taps) and with it (deleting: go on past a missing tap). */
+export const systemBatch: IpBatch = (lines, opts) => (opts.force === true
+  ? ipCoprocesses.remove.runForced(lines)
+  : ipCoprocesses.create.run(lines));
 
 export const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
 

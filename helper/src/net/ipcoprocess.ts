@@ -80,6 +80,27 @@ export class IpCoprocess {
     return next;
   }
 
+  /**
+   * Runs checked lines with `-force`'s outcome: a failing line does not stop the lines after it
+   * (they go to a new ip, the failure having ended the old one). Failures should be rare here:
+   * deleting checks first that each device exists.
+   */
+  async runForced(lines: readonly string[]): Promise<BatchOutcome> {
+    const failedLines: number[] = [];
+    let stderr = '';
+    for (let from = 0; from < lines.length;) {
+      const outcome = await this.run(lines.slice(from));
+      stderr += outcome.stderr;
+      if (outcome.ok) break;
+      const first = outcome.failedLines[0];
+      // Stopped somewhere unknown: the caller checks what is left.
+      if (first === undefined) return { ok: false, failedLines, stderr };
+      failedLines.push(from + first);
+      from += first;
+    }
+    return { ok: failedLines.length === 0, failedLines, stderr };
+  }
+
   /** Lets the running ip read EOF and exit; a later batch starts a new one. */
   close(): void {
     const child = this.#child;

@@ -25,7 +25,7 @@ function freshName(deps: NetDeps, taken: readonly string[]): string {
 }
 
 /**
- * Deletes taps this request created (one `ip -force -batch -`: a missing one does not stop the
+ * Deletes taps this request created (one ip batch with -force: a missing one does not stop the
  * rest). Returns the names still present afterwards.
  */
 export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Promise<string[]> {

@@ -60,10 +60,14 @@ export function tapInfo(name: string): TapInfo {
   };
 }
 
-/** How many tap devices `uid` owns right now (every helper's taps count, persistent ones too). */
-export function tapsOwnedBy(uid: number): number {
+/**
+ * How many tap devices `uid` owns right now (every helper's taps count, persistent ones too),
+ * leaving out the names in `except`.
+ */
+export function tapsOwnedBy(uid: number, except: ReadonlySet<string> = new Set()): number {
   let count = 0;
   for (const name of readdirSync(SYS_NET)) {
+    if (except.has(name)) continue;
     try {
       if (tapInfo(name).owner === uid) count += 1;
     } catch {

@@ -9,5 +9,6 @@ export interface NetOps {
     removed: Port[];
     refused: Array<Port & { code: string; message: string }>;
   }>;
-  tapsOwnedBy(uid: number): number;
+  /** Taps uid owns on the host, not counting the names in `except`. */
+  tapsOwnedBy(uid: number, except?: ReadonlySet<string>): number;
 }

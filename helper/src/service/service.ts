@@ -36,6 +36,12 @@ export class Service {
   readonly #deps: ServiceDeps;
   /** make-nics requests run one at a time so the quota check and the creation are atomic here. */
   #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Taps being removed right now (a deletion waits ~30 ms a tap in the kernel): they no longer
+   * count against their owner's max-taps, so a user who ends a VM and starts another is not
+   * refused for taps on their way out.
+   */
+  readonly #removing = new Set<string>();
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
@@ -87,7 +93,7 @@ export class Service {
     const release = await this.#deps.lock();
     let nics: Nic[];
     try {
-      const held = this.#deps.net.tapsOwnedBy(caller.uid);
+      const held = this.#deps.net.tapsOwnedBy(caller.uid, this.#removing);
       if (held + request.bridges.length > limit) {
         throw new ProtocolError(ErrorCode.Quota, `${caller.user.name} holds ${held} tap(s); ${request.bridges.length} more would exceed max-taps ${limit}`);
       }
@@ -137,6 +143,8 @@ export class Service {
 
   /** Delete `nics` (only if `owner` owns them) and audit the outcome; true when they are gone. */
   async #remove(nics: Nic[], owner: Caller, audit: Record<string, unknown> & { event: string }): Promise<boolean> {
+    const taps = nics.map((n) => n.tap).filter((t) => !this.#removing.has(t));
+    for (const t of taps) this.#removing.add(t);
     try {
       await this.#deps.net.deleteTaps(nics, { ...this.#deps.policy.ovsdbOption(), owner: owner.uid });
       this.#deps.audit.write({ ...audit, uid: owner.uid, user: owner.user.name, result: 'ok', taps: nics });
@@ -144,6 +152,8 @@ export class Service {
     } catch (error) {
       this.#deps.audit.write({ ...audit, uid: owner.uid, user: owner.user.name, result: 'error', message: (error as Error).message, taps: nics });
       return false;
+    } finally {
+      for (const t of taps) this.#removing.delete(t);
     }
   }
 

@@ -11,5 +11,5 @@ export const systemNet: NetOps = {
     const result = await ovsCleanup(ports, caller, opts);
     return { removed: [...result.removed], refused: result.refused.map((r) => ({ bridge: r.bridge, tap: r.tap, code: r.code, message: r.message })) };
   },
-  tapsOwnedBy: (uid) => tapsOwnedBy(uid),
+  tapsOwnedBy: (uid, except) => tapsOwnedBy(uid, except),
 };

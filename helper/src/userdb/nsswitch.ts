@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 
 /**
  * Whether group membership can come from somewhere other than /etc/group: true when the
@@ -8,10 +8,11 @@ import { readFile } from 'node:fs/promises';
  * `getent initgroups`. systemd's source is taken to add no memberships for users in the files.
  * A missing nsswitch.conf means glibc's default, files only.
  */
-export async function groupsBeyondFiles(nsswitchFile: string): Promise<boolean> {
+export function groupsBeyondFiles(nsswitchFile: string): boolean {
   let text: string;
   try {
-    text = await readFile(nsswitchFile, 'utf8');
+    // Synchronously, like the user database files (resolve.ts).
+    text = readFileSync(nsswitchFile, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     return true; // cannot tell: ask NSS rather than risk missing a group

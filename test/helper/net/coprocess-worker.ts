@@ -14,6 +14,8 @@ export interface Scenario {
   readonly between?: Record<string, 'kill' | 'stop'>;
   readonly timeoutMs?: number;
   readonly file?: string;
+  /** Run the batches with -force's outcome (runForced). */
+  readonly forced?: boolean;
 }
 
 export interface BatchResult {
@@ -37,7 +39,7 @@ const ip = new IpCoprocess({ ...(file === undefined ? {} : { file: () => file })
 const results: BatchResult[] = [];
 for (const [i, lines] of scenario.batches.entries()) {
   try {
-    const outcome = await ip.run(lines);
+    const outcome = await (scenario.forced === true ? ip.runForced(lines) : ip.run(lines));
     results.push({ ...outcome, ...(ip.pid === undefined ? {} : { pid: ip.pid }) });
   } catch (e) {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };

@@ -84,6 +84,21 @@ test('a name that exists already fails its own line with "Device or resource bus
   assert.ok(devices(ns).has('cpc2'));
 });
 
+test('with -force\'s outcome every line after a failing one still runs, and each failure is reported by its line', () => {
+  for (const t of ['cpi1', 'cpi2', 'cpi3']) ns.ip('tuntap', 'add', 'dev', t, 'mode', 'tap');
+  const out = scenario({
+    forced: true,
+    batches: [['link del dev cpi1', 'link del dev cpi-none', 'link del dev cpi2', 'link del dev cpi-none2', 'link del dev cpi3']],
+  });
+  const [r] = out.results;
+  assert.is(r?.ok, false);
+  assert.equal(r?.failedLines, [2, 4]);
+  assert.match(r?.stderr ?? '', /cpi-none2/);
+  assert.is(out.starts, 3, 'one ip, and a new one after each failure');
+  const devs = devices(ns);
+  for (const t of ['cpi1', 'cpi2', 'cpi3']) assert.not.ok(devs.has(t), `${t} deleted`);
+});
+
 test('an ip killed while idle is replaced by the next batch', () => {
   const out = scenario({ batches: [['tuntap add dev cpd1 mode tap'], ['tuntap add dev cpd2 mode tap']], between: { 0: 'kill' } });
   assert.equal(out.results.map((r) => r.ok), [true, true]);
