@@ -1,7 +1,7 @@
-import { resolveDeps } from './deps.js';
+import { resolveDeps, type NetDeps } from './deps.js';
 import { NetError } from './errors.js';
-import { bridgeKinds } from './kinds.js';
-import { createLinuxTaps, deleteOwnTaps } from './linuxtaps.js';
+import { classifyBridges, missingBridges } from './kinds.js';
+import { createLinuxTaps, deleteOwnTaps, type TapJob } from './linuxtaps.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
 import type { Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
@@ -11,34 +11,98 @@ export interface CreateOptions extends NetOptions {
   readonly session?: string | undefined;
 }
 
+/** One request: a tap per bridge for one owner, its OVS ports tagged with `session` if given. */
+export interface CreateJob {
+  readonly bridges: readonly string[];
+  readonly owner: TapOwner;
+  readonly session?: string | undefined;
+}
+
+/** A request's nics (in the order of its bridges), or why it failed (then nothing of it is left). */
+export type CreateOutcome = { readonly nics: Nic[] } | { readonly error: NetError };
+
 /**
  * One tap per bridge (same order as `bridges`), owned by owner.uid (no group: see TapOwner), up, attached to its
  * bridge. All or nothing: on any failure the taps and ports this call made are removed before it
  * throws; a device it did not create is never deleted or re-owned.
- *
- * Programs: one ip batch (written to the helper's long-lived ip: no new process); plus one
- * `ovs-vsctl list-br` if a bridge is not a Linux bridge; plus one `ovs-vsctl` adding every OVS
- * port. (More only after a name collision or a failure.)
  */
 export async function createTaps(bridges: readonly string[], owner: TapOwner, opts: CreateOptions = {}): Promise<Nic[]> {
-  checkList(bridges, 'bridges');
+  const [outcome] = await createTapsMany([{ bridges, owner, session: opts.session }], opts);
+  if (outcome === undefined) throw new NetError('SYSTEM_ERROR', 'internal error: no outcome');
+  if ('error' in outcome) throw outcome.error;
+  return outcome.nics;
+}
+
+/** A job's checked bridges, uid and session tag; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
+function checkJob(job: CreateJob): { bridges: readonly string[]; uid: number; session: string | undefined } {
+  const bridges = checkList(job.bridges, 'bridges');
   for (const b of bridges) checkIfname(b, 'bridge');
-  const uid = checkId(owner.uid, 'uid');
-  if (owner.gid !== undefined) checkId(owner.gid, 'gid');
-  const session = opts.session === undefined ? undefined : checkSession(opts.session);
+  const uid = checkId(job.owner.uid, 'uid');
+  if (job.owner.gid !== undefined) checkId(job.owner.gid, 'gid');
+  const session = job.session === undefined ? undefined : checkSession(job.session);
+  return { bridges, uid, session };
+}
+
+/**
+ * Several requests at once (the helper gathers those that arrive together): each outcome is
+ * what createTaps would give for that request alone, but all the Linux side is one ip batch.
+ *
+ * Programs: one ip batch (written to the helper's long-lived ip: no new process); plus one
+ * `ovs-vsctl list-br` if a bridge is not a Linux bridge; plus one `ovs-vsctl` a request adding
+ * its OVS ports. (More only after a name collision or a failure.)
+ */
+export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOptions = {}): Promise<CreateOutcome[]> {
+  checkList(jobs, 'requests');
   const ovsdb = checkOvsdb(opts.ovsdb);
   const deps = resolveDeps(opts.deps);
-  if (bridges.length === 0) return [];
+  const outcomes: (CreateOutcome | undefined)[] = jobs.map(() => undefined);
+  const checked = jobs.map((job, i) => {
+    try {
+      return checkJob(job);
+    } catch (error) {
+      if (!(error instanceof NetError)) throw error;
+      outcomes[i] = { error };
+      return undefined;
+    }
+  });
 
-  const kinds = await bridgeKinds(bridges, opts);
-  const taps = await createLinuxTaps(bridges, kinds, uid, deps);
-  const nics: Nic[] = bridges.map((bridge, i) => ({
-    bridge, tap: taps[i] ?? '', type: kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl',
+  const classes = await classifyBridges([...new Set(checked.flatMap((c) => c?.bridges ?? []))], opts);
+  const going: number[] = [];
+  for (const [i, c] of checked.entries()) {
+    if (c === undefined) continue;
+    const missing = missingBridges(c.bridges, classes);
+    if (missing !== undefined) outcomes[i] = { error: missing };
+    else if (c.bridges.length === 0) outcomes[i] = { nics: [] };
+    else going.push(i);
+  }
+
+  const tapJobs: TapJob[] = going.map((i) => ({ bridges: checked[i]?.bridges ?? [], uid: checked[i]?.uid ?? 0 }));
+  const made = await createLinuxTaps(tapJobs, classes.kinds, deps);
+  // The OVS side, a transaction a request, all at once (ovsdb orders them).
+  await Promise.all(going.map(async (i, k) => {
+    const result = made[k];
+    const job = checked[i];
+    if (result === undefined || job === undefined) {
+      outcomes[i] = { error: new NetError('SYSTEM_ERROR', 'internal error: no result for a request') };
+    } else if ('error' in result) {
+      outcomes[i] = result;
+    } else {
+      const nics: Nic[] = job.bridges.map((bridge, b) => ({
+        bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl',
+      }));
+      outcomes[i] = await attachOvs(nics, result.taps, job.uid, job.session, ovsdb, deps);
+    }
   }));
+  return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
+}
 
+/** Adds a request's OVS ports; on failure removes them and the request's taps (all or nothing). */
+async function attachOvs(nics: Nic[], taps: readonly string[], uid: number, session: string | undefined,
+  ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
   try {
     await addPorts(deps.run, ovsdb, ovsPorts, uid, session);
+    return { nics };
   } catch (e) {
     const problems: string[] = [];
     try {
@@ -50,9 +114,8 @@ export async function createTaps(bridges: readonly string[], owner: TapOwner, op
     }
     const left = await deleteOwnTaps(taps, deps);
     if (left.length > 0) problems.push(`could not remove ${left.join(', ')}`);
-    if (problems.length === 0) throw e;
-    const message = e instanceof Error ? e.message : String(e);
-    throw new NetError(e instanceof NetError ? e.code : 'SYSTEM_ERROR', `${message}; ${problems.join('; ')}`, { cause: e });
+    const error = e instanceof NetError ? e : new NetError('SYSTEM_ERROR', String(e), { cause: e });
+    if (problems.length === 0) return { error };
+    return { error: new NetError(error.code, `${error.message}; ${problems.join('; ')}`, { cause: e }) };
   }
-  return nics;
 }

@@ -7,15 +7,20 @@ import type { BridgeKind, NetOptions } from './types.js';
 import { checkIfname, checkList, checkOvsdb } from './validate.js';
 import { vsctl } from './vsctl.js';
 
+/** What each bridge is, and which names are no bridge at all (with why OVS did not say, if so). */
+export interface BridgeClasses {
+  readonly kinds: ReadonlyMap<string, BridgeKind>;
+  readonly missing: ReadonlySet<string>;
+  readonly note: string;
+}
+
 /**
  * The kind of each bridge: Linux when /sys/class/net/NAME/bridge exists (no process spawned);
  * for the others ONE `ovs-vsctl list-br` (one bridge a line, so any number of OVS bridges),
- * asked only when ovs-vsctl is installed. A name that is neither is NO_SUCH_BRIDGE naming it —
- * also when Open vSwitch is installed but does not answer (then it has no usable bridge either);
- * the message says so.
+ * asked only when ovs-vsctl is installed. A name that is neither is missing — also when Open
+ * vSwitch is installed but does not answer (then it has no usable bridge either); `note` says so.
  */
-export async function bridgeKinds(bridges: readonly string[], opts: NetOptions = {}): Promise<Map<string, BridgeKind>> {
-  checkList(bridges, 'bridges');
+export async function classifyBridges(bridges: readonly string[], opts: NetOptions = {}): Promise<BridgeClasses> {
   for (const b of bridges) checkIfname(b, 'bridge');
   const ovsdb = checkOvsdb(opts.ovsdb);
   const { run } = resolveDeps(opts.deps);
@@ -27,7 +32,7 @@ export async function bridgeKinds(bridges: readonly string[], opts: NetOptions =
     if (isLinuxBridge(b)) kinds.set(b, 'linux');
     else unknown.push(b);
   }
-  if (unknown.length === 0) return kinds;
+  if (unknown.length === 0) return { kinds, missing: new Set(), note: '' };
 
   let ovsBridges = new Set<string>();
   let note = ovsInstalled() ? '' : '; Open vSwitch is not installed';
@@ -37,12 +42,23 @@ export async function bridgeKinds(bridges: readonly string[], opts: NetOptions =
     // An OVS that does not answer has no usable bridge: say so, it may be what the caller meant.
     else note = `; Open vSwitch did not answer (${errorText(r.stderr)})`;
   }
-  const missing = unknown.filter((b) => !ovsBridges.has(b));
-  if (missing.length > 0) {
-    const what = missing.length === 1 ? 'no such bridge' : 'no such bridges';
-    throw new NetError('NO_SUCH_BRIDGE', `${what}: ${missing.join(', ')} (not a Linux bridge, not an Open vSwitch bridge${note})`);
-  }
-  for (const b of unknown) kinds.set(b, 'ovs');
-  // in the order asked
-  return new Map(bridges.filter((b, i) => bridges.indexOf(b) === i).map((b) => [b, kinds.get(b) ?? 'ovs']));
+  for (const b of unknown) if (ovsBridges.has(b)) kinds.set(b, 'ovs');
+  return { kinds, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
+}
+
+/** NO_SUCH_BRIDGE naming those of `bridges` that classifyBridges found missing; undefined if none. */
+export function missingBridges(bridges: readonly string[], classes: BridgeClasses): NetError | undefined {
+  const missing = bridges.filter((b, i) => classes.missing.has(b) && bridges.indexOf(b) === i);
+  if (missing.length === 0) return undefined;
+  const what = missing.length === 1 ? 'no such bridge' : 'no such bridges';
+  return new NetError('NO_SUCH_BRIDGE', `${what}: ${missing.join(', ')} (not a Linux bridge, not an Open vSwitch bridge${classes.note})`);
+}
+
+/** The kind of each bridge, in the order asked; NO_SUCH_BRIDGE naming any that is neither kind. */
+export async function bridgeKinds(bridges: readonly string[], opts: NetOptions = {}): Promise<Map<string, BridgeKind>> {
+  checkList(bridges, 'bridges');
+  const classes = await classifyBridges(bridges, opts);
+  const missing = missingBridges(bridges, classes);
+  if (missing !== undefined) throw missing;
+  return new Map(bridges.filter((b, i) => bridges.indexOf(b) === i).map((b) => [b, classes.kinds.get(b) ?? 'ovs']));
 }

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import { checkIfname } from './validate.js';
 
 /*
@@ -61,18 +62,19 @@ export function tapInfo(name: string): TapInfo {
 }
 
 /**
- * How many tap devices `uid` owns right now (every helper's taps count, persistent ones too),
- * leaving out the names in `except`.
+ * How many tap devices each uid owns right now (every helper's taps count, persistent ones too),
+ * leaving out the names in `except`. One pass over /sys/class/net: `owner` exists only for
+ * tun/tap devices, so most devices cost one failed read.
  */
-export function tapsOwnedBy(uid: number, except: ReadonlySet<string> = new Set()): number {
-  let count = 0;
+export function tapCounts(except: ReadonlySet<string> = new Set()): Map<number, number> {
+  const counts = new Map<number, number>();
   for (const name of readdirSync(SYS_NET)) {
-    if (except.has(name)) continue;
-    try {
-      if (tapInfo(name).owner === uid) count += 1;
-    } catch {
-      // a name outside our rules is not one of our taps
-    }
+    if (except.has(name) || !isValidIfname(name)) continue;
+    const owner = idAttr(name, 'owner');
+    if (owner === undefined) continue;
+    const flags = readAttr(name, 'tun_flags');
+    if (flags === undefined || !/^0x[0-9a-f]+$/i.test(flags) || (Number(flags) & IFF_TAP) === 0) continue;
+    counts.set(owner, (counts.get(owner) ?? 0) + 1);
   }
-  return count;
+  return counts;
 }

@@ -32,10 +32,25 @@ export interface ServiceDeps {
   lock: () => Promise<() => void>;
 }
 
+/** A make-nics request allowed by the policy, waiting for its taps. */
+interface Waiting {
+  readonly request: MakeNicsRequest;
+  readonly caller: Caller;
+  readonly session: Session;
+  readonly lifetime: 'session' | 'persistent';
+  readonly limit: number;
+  readonly resolve: (nics: Nic[]) => void;
+  readonly reject: (error: unknown) => void;
+}
+
 export class Service {
   readonly #deps: ServiceDeps;
-  /** make-nics requests run one at a time so the quota check and the creation are atomic here. */
-  #queue: Promise<unknown> = Promise.resolve();
+  /**
+   * make-nics requests that arrived while a batch was being made; they go together into the
+   * next one (group commit: under 16 requests at once, the last waits for two batches, not 16).
+   */
+  #waiting: Waiting[] = [];
+  #making = false;
   /**
    * Taps being removed right now (a deletion waits ~30 ms a tap in the kernel): they no longer
    * count against their owner's max-taps, so a user who ends a VM and starts another is not
@@ -60,7 +75,7 @@ export class Service {
     const who = { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport };
     try {
       const reply = request.op === 'make-nics'
-        ? await this.#serialised(() => this.#makeNics(request, caller, session))
+        ? await this.#makeNics(request, caller, session)
         : await this.#ovsCleanup(request, caller);
       return reply;
     } catch (error) {
@@ -68,12 +83,6 @@ export class Service {
       this.#deps.audit.write({ event: 'request', op: request.op, caller: who, request: summary(request), decision: wire.code === ErrorCode.Denied ? 'deny' : undefined, result: 'error', code: wire.code, message: wire.message });
       return { v: 1, id: request.id, ok: false, error: { code: wire.code, message: wire.message } };
     }
-  }
-
-  #serialised<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(work, work);
-    this.#queue = run.catch(() => undefined);
-    return run;
   }
 
   async #makeNics(request: MakeNicsRequest, caller: Caller, session: Session): Promise<Reply> {
@@ -89,21 +98,10 @@ export class Service {
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
     const limit = maxTaps(policy, user).limit;
-    // Count and create under one host-wide lock: other helper processes count the same taps.
-    const release = await this.#deps.lock();
-    let nics: Nic[];
-    try {
-      const held = this.#deps.net.tapsOwnedBy(caller.uid, this.#removing);
-      if (held + request.bridges.length > limit) {
-        throw new ProtocolError(ErrorCode.Quota, `${caller.user.name} holds ${held} tap(s); ${request.bridges.length} more would exceed max-taps ${limit}`);
-      }
-      nics = await this.#deps.net.createTaps(request.bridges, { uid: caller.uid, gid: caller.gid }, {
-        ...this.#deps.policy.ovsdbOption(),
-        ...(lifetime === 'session' ? { session: session.id } : {}),
-      });
-    } finally {
-      release();
-    }
+    const nics = await new Promise<Nic[]>((resolve, reject) => {
+      this.#waiting.push({ request, caller, session, lifetime, limit, resolve, reject });
+      if (!this.#making) void this.#makeWaiting();
+    });
     if (lifetime === 'session') {
       session.nics.push(...nics);
       this.#record(session, caller);
@@ -114,6 +112,56 @@ export class Service {
       result: 'ok', lifetime, taps: nics,
     });
     return { v: 1, id: request.id, ok: true, nics };
+  }
+
+  /** Makes the waiting requests' taps, a batch at a time, until none is waiting. */
+  async #makeWaiting(): Promise<void> {
+    this.#making = true;
+    try {
+      while (this.#waiting.length > 0) await this.#makeBatch(this.#waiting.splice(0));
+    } finally {
+      this.#making = false;
+    }
+  }
+
+  /**
+   * Count and create under one host-wide lock (other helper processes count the same taps):
+   * each request in arrival order is within its user's max-taps counting those before it in
+   * the batch, or refused with QUOTA; the rest are made together.
+   */
+  async #makeBatch(batch: Waiting[]): Promise<void> {
+    let release: (() => void) | undefined;
+    try {
+      release = await this.#deps.lock();
+      const counts = new Map(this.#deps.net.tapCounts(this.#removing));
+      const accepted: Waiting[] = [];
+      for (const w of batch) {
+        const held = counts.get(w.caller.uid) ?? 0;
+        if (held + w.request.bridges.length > w.limit) {
+          w.reject(new ProtocolError(ErrorCode.Quota, `${w.caller.user.name} holds ${held} tap(s); ${w.request.bridges.length} more would exceed max-taps ${w.limit}`));
+          continue;
+        }
+        counts.set(w.caller.uid, held + w.request.bridges.length);
+        accepted.push(w);
+      }
+      if (accepted.length === 0) return;
+      const outcomes = await this.#deps.net.createTaps(accepted.map((w) => ({
+        bridges: w.request.bridges,
+        owner: { uid: w.caller.uid, gid: w.caller.gid },
+        ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
+      })), this.#deps.policy.ovsdbOption());
+      for (const [i, w] of accepted.entries()) {
+        const outcome = outcomes[i];
+        if (outcome === undefined) w.reject(new Error('the network layer gave no outcome for a request'));
+        else if ('error' in outcome) w.reject(outcome.error);
+        else w.resolve(outcome.nics);
+      }
+    } catch (error) {
+      // Settled requests ignore this.
+      for (const w of batch) w.reject(error);
+    } finally {
+      release?.();
+    }
   }
 
   async #ovsCleanup(request: OvsCleanupRequest, caller: Caller): Promise<Reply> {

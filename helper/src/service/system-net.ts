@@ -1,9 +1,9 @@
 /** NetOps backed by the real network layer (helper/src/net): ip and ovs-vsctl. */
-import { createTaps, deleteTaps, ovsCleanup, tapsOwnedBy } from '../net/index.js';
+import { createTapsMany, deleteTaps, ovsCleanup, tapCounts } from '../net/index.js';
 import type { NetOps } from './net-ops.js';
 
 export const systemNet: NetOps = {
-  createTaps: (bridges, owner, opts) => createTaps(bridges, owner, opts),
+  createTaps: (requests, opts) => createTapsMany(requests, opts),
   async deleteTaps(nics, opts) {
     await deleteTaps(nics, opts);
   },
@@ -11,5 +11,5 @@ export const systemNet: NetOps = {
     const result = await ovsCleanup(ports, caller, opts);
     return { removed: [...result.removed], refused: result.refused.map((r) => ({ bridge: r.bridge, tap: r.tap, code: r.code, message: r.message })) };
   },
-  tapsOwnedBy: (uid, except) => tapsOwnedBy(uid, except),
+  tapCounts: (except) => tapCounts(except),
 };

@@ -10,8 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  bridgeKinds, createTaps, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, spawnedBatch, systemBatch,
-  systemRunner, tapInfo, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  bridgeKinds, createTaps, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, spawnedBatch, systemBatch,
+  systemRunner, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
 export interface Call {
@@ -21,7 +21,9 @@ export interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'bench';
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'bench';
+  /** for create-many */
+  readonly jobs?: CreateJob[];
   readonly bridges?: string[];
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
@@ -74,6 +76,9 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
   switch (job.op) {
     case 'kinds': return Object.fromEntries(await bridgeKinds(job.bridges ?? [], base));
     case 'create': return createTaps(job.bridges ?? [], job.owner ?? { uid: -1, gid: -1 }, { ...base, session: job.session });
+    case 'create-many': return (await createTapsMany(job.jobs ?? [], base)).map((o) => ('error' in o
+      ? { error: { code: o.error.code, message: o.error.message } }
+      : o));
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
     case 'session': return listSessionPorts(job.session ?? '', base);

@@ -1,0 +1,119 @@
+// Several requests made in one go (createTapsMany: what the helper does with requests that
+// arrive together), for real, each test in a fresh network namespace (root). Each request must
+// come out exactly as it would alone: its own taps, owner and bridges, or its own error with
+// nothing of it left, whatever happens to the others.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Nic } from '../../../helper/src/net/index.js';
+import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
+import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
+
+type Outcome = { nics: Nic[] } | { error: { code: string; message: string } };
+
+const ALICE = { uid: 4101, gid: 4101 };
+const BOB = { uid: 4102, gid: 4102 };
+const CAROL = { uid: 4103, gid: 4103 };
+
+function withNetns(bridges: string[], fn: (ns: Netns) => void): () => void {
+  return () => {
+    const ns = createNetns({ bridges });
+    try {
+      fn(ns);
+    } finally {
+      ns.destroy();
+    }
+  };
+}
+
+function nicsOf(o: Outcome | undefined): Nic[] {
+  if (o === undefined || 'error' in o) throw new Error(`expected taps, got ${JSON.stringify(o)}`);
+  return o.nics;
+}
+
+function errorOf(o: Outcome | undefined): { code: string; message: string } {
+  if (o === undefined || !('error' in o)) throw new Error(`expected an error, got ${JSON.stringify(o)}`);
+  return o.error;
+}
+
+test.before(() => {
+  requireRoot();
+  sweepStaleNetns();
+});
+
+test('three requests from three users get their own taps, owners and bridges, all from one ip batch', withNetns(['br0', 'br1'], (ns) => {
+  const out = runJob(ns, { op: 'create-many', jobs: [
+    { bridges: ['br0'], owner: ALICE }, { bridges: ['br1', 'br0'], owner: BOB }, { bridges: ['br1'], owner: CAROL },
+  ] });
+  const [a, b, c] = value<Outcome[]>(out).map(nicsOf);
+  assert.equal([a, b, c].map((n) => n?.map((x) => x.bridge)), [['br0'], ['br1', 'br0'], ['br1']]);
+  const devs = devices(ns);
+  for (const [nics, owner] of [[a, ALICE], [b, BOB], [c, CAROL]] as const) {
+    for (const n of nics ?? []) {
+      assert.is(devs.get(n.tap)?.master, n.bridge);
+      assert.ok(devs.get(n.tap)?.up);
+      assert.equal(tapOwner(ns, n.tap), { owner: owner.uid, group: -1 });
+    }
+  }
+  assert.is(out.calls.length, 1);
+  assert.is(tapsLike(ns, 'xkvm').length, 4);
+}));
+
+test('a request whose bridge cannot take a tap fails alone: only its tap is removed, the others keep theirs', withNetns(['br0', 'br1', 'br2'], (ns) => {
+  // br1 becomes a tap (not a bridge) between the kind check and the batch: its `master` line fails.
+  const out = runJob(ns, {
+    op: 'create-many',
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['br0', 'br1'], owner: BOB }, { bridges: ['br2'], owner: CAROL }],
+    interpose: { before: 'ip-batch', commands: [[TOOLS.ip, 'link', 'del', 'br1'], [TOOLS.ip, 'tuntap', 'add', 'dev', 'br1', 'mode', 'tap', 'user', '4242']] },
+  });
+  const [a, b, c] = value<Outcome[]>(out);
+  assert.match(errorOf(b).message, /br1/);
+  const kept = [...nicsOf(a), ...nicsOf(c)].map((n) => n.tap).sort();
+  assert.equal(tapsLike(ns, 'xkvm'), kept);
+  assert.equal(tapOwner(ns, 'br1'), { owner: 4242, group: -1 });
+  const deleted = out.calls.filter((call) => call.args.includes('-force')).map((call) => call.input ?? '').join('');
+  assert.is(deleted.match(/link del/g)?.length, 2, 'exactly bob\'s two taps were deleted');
+}));
+
+test('when a bridge vanishes and ip cannot say which line failed, each request is retried alone and only that one fails', withNetns(['br0', 'br1', 'br2'], (ns) => {
+  const out = runJob(ns, {
+    op: 'create-many',
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['br2'], owner: BOB }, { bridges: ['br1'], owner: CAROL }],
+    interpose: { before: 'ip-batch', commands: [[TOOLS.ip, 'link', 'del', 'br2']] },
+  });
+  const [a, b, c] = value<Outcome[]>(out);
+  assert.is(errorOf(b).code, 'NO_SUCH_BRIDGE');
+  assert.match(errorOf(b).message, /br2/);
+  assert.equal(tapsLike(ns, 'xkvm'), [...nicsOf(a), ...nicsOf(c)].map((n) => n.tap).sort());
+  for (const n of [...nicsOf(a), ...nicsOf(c)]) assert.is(devices(ns).get(n.tap)?.master, n.bridge);
+}));
+
+test('a name collision in one request is retried for that tap only and the batch goes on', withNetns(['br0'], (ns) => {
+  ns.ip('tuntap', 'add', 'dev', 'xkvmtaken', 'mode', 'tap', 'user', '4242');
+  const out = runJob(ns, {
+    op: 'create-many', names: ['xkvmown1', 'xkvmtaken', 'xkvmown3'],
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['br0'], owner: BOB }, { bridges: ['br0'], owner: CAROL }],
+  });
+  const [a, b, c] = value<Outcome[]>(out).map(nicsOf);
+  assert.is(a?.[0]?.tap, 'xkvmown1');
+  assert.ok(b?.[0]?.tap !== undefined && b[0].tap !== 'xkvmtaken');
+  assert.is(c?.[0]?.tap, 'xkvmown3');
+  assert.equal(tapOwner(ns, b?.[0]?.tap ?? ''), { owner: BOB.uid, group: -1 });
+  assert.equal(tapOwner(ns, 'xkvmtaken'), { owner: 4242, group: -1 });
+  assert.is(spawned(out, 'ip'), 2, 'one retry after the collision');
+}));
+
+test('a malformed or missing bridge is that request\'s own error, and no line of it reaches ip', withNetns(['br0'], (ns) => {
+  const out = runJob(ns, {
+    op: 'create-many',
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['-bad'], owner: BOB }, { bridges: ['nosuchbr'], owner: CAROL }, { bridges: [], owner: CAROL }],
+  });
+  const [a, b, c, d] = value<Outcome[]>(out);
+  assert.is(nicsOf(a).length, 1);
+  assert.is(errorOf(b).code, 'BAD_NAME');
+  assert.is(errorOf(c).code, 'NO_SUCH_BRIDGE');
+  assert.equal(nicsOf(d), []);
+  assert.is(spawned(out, 'ip'), 1);
+  assert.not.match(out.calls.find((c) => c.args.includes('-batch'))?.input ?? '', /bad|nosuchbr/);
+}));
+
+test.run();
