@@ -6,16 +6,20 @@
 import { spawnSync } from 'node:child_process';
 import { openConnection, type HelperConnection } from '../../client/src/helper/connection.js';
 import type { Netns } from '../support/netns.js';
-import { startHelper } from '../support/helper-process.js';
+import { startHelper, type HelperProcess } from '../support/helper-process.js';
 import { summarise, type Timing } from './measure.js';
 
-function links(ns: Netns): string[] {
-  return ns.ip('-o', 'link', 'show').split('\n').map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '').filter(Boolean);
-}
-
-async function untilGone(ns: Netns, prefix: string): Promise<void> {
-  const end = Date.now() + 10_000;
-  while (links(ns).some((l) => l.startsWith(prefix)) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+/**
+ * Wait until the helper has finished removing every session so far (its session-end records):
+ * a removal holds the kernel's rtnl lock through an RCU grace period (~30 ms a tap), and a
+ * creation measured meanwhile would time the previous round's removal instead.
+ */
+async function quiet(helper: HelperProcess, sessions: number): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (helper.audit().filter((a) => a.event === 'session-end').length < sessions) {
+    if (Date.now() > end) throw new Error(`the helper did not finish removing ${sessions} sessions`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function roundTrip(connection: HelperConnection): Promise<number> {
@@ -39,11 +43,13 @@ export async function benchMakeNics(ns: Netns, reference: string, requests: numb
   try {
     const location = { kind: 'socket' as const, path: helper.socket, from: 'XKVM_HELPER_SOCKET' as const };
     const single: number[] = [];
+    let sessions = 0;
     for (let i = -3; i < requests; i++) {
       const connection = await openConnection(location);
       const ms = await roundTrip(connection);
       connection.close();
-      await untilGone(ns, 'xkvm');
+      sessions += 1;
+      await quiet(helper, sessions);
       if (i >= 0) single.push(ms);
     }
     const concurrent: number[] = [];
@@ -56,7 +62,8 @@ export async function benchMakeNics(ns: Netns, reference: string, requests: numb
         else errors += 1;
       }
       for (const c of connections) c.close();
-      await untilGone(ns, 'xkvm');
+      sessions += connections.length;
+      await quiet(helper, sessions);
     }
     const status = spawnSync('/bin/cat', [`/proc/${helper.pid}/status`], { encoding: 'utf8' }).stdout;
     const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;

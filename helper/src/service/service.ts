@@ -104,7 +104,7 @@ export class Service {
     });
     if (lifetime === 'session') {
       session.nics.push(...nics);
-      this.#record(session, caller);
+      await this.#record(session, caller);
     }
     this.#deps.audit.write({
       event: 'request', op: 'make-nics', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
@@ -180,8 +180,8 @@ export class Service {
     return { v: 1, id: request.id, ok: true, removed };
   }
 
-  #record(session: Session, caller: Caller): void {
-    this.#deps.store.write({
+  #record(session: Session, caller: Caller): Promise<void> {
+    return this.#deps.store.write({
       version: 1, id: session.id, uid: caller.uid,
       client: { pid: caller.pid, start: caller.start.toString() },
       helper: this.#deps.helper,

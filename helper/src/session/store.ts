@@ -4,7 +4,8 @@
  * A helper that crashes leaves the files behind; the next helper to start keeps the taps of
  * clients still running and removes those of clients that are gone (invariant 4).
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Nic } from '../../../shared/src/protocol/messages.js';
@@ -48,11 +49,15 @@ export class SessionStore {
     return randomBytes(8).toString('hex');
   }
 
-  write(record: SessionRecord): void {
+  /**
+   * Write a record atomically (a temporary file renamed over it). On the thread pool: ~150 µs
+   * of system calls a request that would otherwise hold up every other connection's requests.
+   */
+  async write(record: SessionRecord): Promise<void> {
     const file = join(this.dir, `${record.id}.json`);
     const temp = `${file}.tmp`;
-    writeFileSync(temp, JSON.stringify(record), { mode: 0o600 });
-    renameSync(temp, file);
+    await writeFile(temp, JSON.stringify(record), { mode: 0o600 });
+    await rename(temp, file);
   }
 
   remove(id: string): void {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readCached } from './cached-file.js';
 
 /**
  * Whether group membership can come from somewhere other than /etc/group: true when the
@@ -9,14 +9,15 @@ import { readFileSync } from 'node:fs';
  * A missing nsswitch.conf means glibc's default, files only.
  */
 export function groupsBeyondFiles(nsswitchFile: string): boolean {
-  let text: string;
   try {
-    // Synchronously, like the user database files (resolve.ts).
-    text = readFileSync(nsswitchFile, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    // A missing file is '' here: glibc's default, files only.
+    return readCached(nsswitchFile, namesOtherSources);
+  } catch {
     return true; // cannot tell: ask NSS rather than risk missing a group
   }
+}
+
+function namesOtherSources(text: string): boolean {
   for (const raw of text.split('\n')) {
     const m = /^\s*group\s*:(.*)$/.exec(raw.replace(/#.*/, ''));
     if (m === null) continue;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readCached } from './cached-file.js';
 import { UserDbError } from './errors.js';
 import { groupNames, parseGroup, parsePasswd } from './files.js';
 import { parseInitgroups, systemGetent, type GetentRunner } from './getent.js';
@@ -31,15 +31,11 @@ function sources(options: UserDbOptions): Sources {
   };
 }
 
-/**
- * Read synchronously: these are small local files, and the thread pool's round trips for an
- * asynchronous read cost more than the read (about 1 ms of a make-nics request here).
- */
-function readOptional(path: string): string {
+/** A user database file, parsed; '' when it does not exist (cached until the file changes). */
+function readDb<T>(path: string, parse: (text: string) => T): T {
   try {
-    return readFileSync(path, 'utf8');
+    return readCached(path, parse);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw new UserDbError('USERDB_IO', `${path}: cannot read it (${(err as Error).message}); expected a readable file`, { cause: err });
   }
 }
@@ -64,10 +60,8 @@ async function complete(user: PasswdEntry, fromFiles: boolean, s: Sources, group
 async function find(
   s: Sources, match: (e: PasswdEntry) => boolean, key: string, missing: () => UserDbError,
 ): Promise<UserRecord> {
-  const passwdText = readOptional(s.passwdFile);
-  const groupText = readOptional(s.groupFile);
-  const groups = parseGroup(groupText);
-  const local = parsePasswd(passwdText).find(match);
+  const groups = readDb(s.groupFile, parseGroup);
+  const local = readDb(s.passwdFile, parsePasswd).find(match);
   if (local !== undefined) return complete(local, true, s, groups);
   if (s.getent !== null) {
     const remote = parsePasswd(await s.getent('passwd', [key])).find(match);

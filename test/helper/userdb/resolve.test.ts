@@ -1,7 +1,8 @@
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { userByName, userBySpec, userByUid } from '../../../helper/src/userdb/resolve.js';
-import { fakeGetent, fixture, userDbError } from './support.js';
+import { GROUP, PASSWD, fakeGetent, fixture, userDbError } from './support.js';
 
 test('a uid from the fixture files resolves to name, gid and every group', async () => {
   const f = fixture();
@@ -137,6 +138,25 @@ test('missing passwd and group files mean "ask getent", a directory is an I/O er
     const err = await userDbError(() => userByUid(0, { ...missing, passwdFile: f.dir, getent: null }));
     assert.is(err.code, 'USERDB_IO');
     assert.ok(err.message.startsWith(`${f.dir}: cannot read it (`), err.message);
+  } finally {
+    f.done();
+  }
+});
+
+test('a change to the group or passwd file is seen at the next lookup, even one that keeps the size', async () => {
+  const f = fixture();
+  try {
+    const options = { ...f.options, getent: null };
+    assert.ok((await userByName('bob', options)).groups.includes('kvm'));
+    // bob leaves kvm; "bxb" keeps the file's size, so only the change of times can tell.
+    writeFileSync(f.options.groupFile, GROUP.replace('kvm:x:106:alice,bob', 'kvm:x:106:alice,bxb'));
+    assert.not.ok((await userByName('bob', options)).groups.includes('kvm'));
+    // A file replaced by another (a new inode), as editors and useradd do.
+    writeFileSync(`${f.options.passwdFile}.new`, PASSWD.replace('bob:x:1001:1001', 'bob:x:1001:1000'));
+    renameSync(`${f.options.passwdFile}.new`, f.options.passwdFile);
+    assert.is((await userByName('bob', options)).gid, 1000);
+    rmSync(f.options.passwdFile);
+    await userDbError(() => userByName('bob', options));
   } finally {
     f.done();
   }
