@@ -52,7 +52,7 @@ function checkJob(job: CreateJob): { bridges: readonly string[]; uid: number; se
  * its OVS ports. (More only after a name collision or a failure.)
  */
 export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOptions = {}): Promise<CreateOutcome[]> {
-  checkList(jobs, 'requests');
+  if (!Array.isArray(jobs)) throw new NetError('BAD_REQUEST', 'requests: expected a list');
   const ovsdb = checkOvsdb(opts.ovsdb);
   const deps = resolveDeps(opts.deps);
   const outcomes: (CreateOutcome | undefined)[] = jobs.map(() => undefined);

@@ -32,6 +32,9 @@ export interface ServiceDeps {
   lock: () => Promise<() => void>;
 }
 
+/** Most requests in one batch (each up to 64 taps): bounds one ip batch and one wait. */
+export const MAX_BATCH = 32;
+
 /** A make-nics request allowed by the policy, waiting for its taps. */
 interface Waiting {
   readonly request: MakeNicsRequest;
@@ -118,7 +121,7 @@ export class Service {
   async #makeWaiting(): Promise<void> {
     this.#making = true;
     try {
-      while (this.#waiting.length > 0) await this.#makeBatch(this.#waiting.splice(0));
+      while (this.#waiting.length > 0) await this.#makeBatch(this.#waiting.splice(0, MAX_BATCH));
     } finally {
       this.#making = false;
     }

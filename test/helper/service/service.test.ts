@@ -11,7 +11,7 @@ import type { Caller } from '../../../helper/src/service/caller.js';
 import { NetError } from '../../../helper/src/net/errors.js';
 import type { NetOps, TapOutcome } from '../../../helper/src/service/net-ops.js';
 import { PolicyHolder } from '../../../helper/src/service/policy-holder.js';
-import { Service, type Session } from '../../../helper/src/service/service.js';
+import { MAX_BATCH, Service, type Session } from '../../../helper/src/service/service.js';
 import { SessionStore } from '../../../helper/src/session/store.js';
 
 class MemoryAudit extends AuditLog {
@@ -152,6 +152,18 @@ test('requests that arrive while a batch is being made go together into the next
   const replies = await Promise.all([first, ...rest]);
   assert.ok(replies.every((r) => r.ok), JSON.stringify(replies));
   assert.equal(batches, [1, 5]);
+});
+
+test('more requests than one batch takes are made in several, in the order they came', async () => {
+  const { service, batches, holdNextBatch } = setUp('allow br0 alice bob\nmax-taps 64\n');
+  const release = holdNextBatch();
+  const first = makeNics(service, newSession(), bob);
+  await new Promise((r) => setImmediate(r));
+  const rest = Array.from({ length: MAX_BATCH + 8 }, () => makeNics(service));
+  release();
+  const replies = await Promise.all([first, ...rest]);
+  assert.ok(replies.every((r) => r.ok), JSON.stringify(replies.find((r) => !r.ok)));
+  assert.equal(batches, [1, MAX_BATCH, 8]);
 });
 
 test('in one batch a user\'s requests count against max-taps in the order they came, and only the one over is refused', async () => {
