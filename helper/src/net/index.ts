@@ -8,6 +8,7 @@ export * from './ipcoprocess.js';
 export * from './kinds.js';
 export * from './session.js';
 export * from './sysfs.js';
+export * from './tapcount.js';
 export * from './tapname.js';
 export * from './tools.js';
 export type * from './runner.js';

@@ -62,19 +62,17 @@ export function tapInfo(name: string): TapInfo {
 }
 
 /**
- * How many tap devices each uid owns right now (every helper's taps count, persistent ones too),
- * leaving out the names in `except`. One pass over /sys/class/net: `owner` exists only for
- * tun/tap devices, so most devices cost one failed read.
+ * The owner uid of `name` if it is a tap-mode tun device with an owner; else undefined. `owner`
+ * exists only for tun/tap devices, so any other device costs one failed read.
  */
-export function tapCounts(except: ReadonlySet<string> = new Set()): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const name of readdirSync(SYS_NET)) {
-    if (except.has(name) || !isValidIfname(name)) continue;
-    const owner = idAttr(name, 'owner');
-    if (owner === undefined) continue;
-    const flags = readAttr(name, 'tun_flags');
-    if (flags === undefined || !/^0x[0-9a-f]+$/i.test(flags) || (Number(flags) & IFF_TAP) === 0) continue;
-    counts.set(owner, (counts.get(owner) ?? 0) + 1);
-  }
-  return counts;
+export function ownerOfTap(name: string): number | undefined {
+  const owner = idAttr(name, 'owner');
+  if (owner === undefined) return undefined;
+  const flags = readAttr(name, 'tun_flags');
+  return flags !== undefined && /^0x[0-9a-f]+$/i.test(flags) && (Number(flags) & IFF_TAP) !== 0 ? owner : undefined;
+}
+
+/** The names of every network device (in this namespace). */
+export function deviceNames(): string[] {
+  return readdirSync(SYS_NET).filter((name) => isValidIfname(name));
 }

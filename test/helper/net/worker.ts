@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
   bridgeKinds, createTaps, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, spawnedBatch, systemBatch,
-  systemRunner, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
 export interface Call {
@@ -21,7 +21,9 @@ export interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'bench';
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'tapcounts' | 'bench';
+  /** for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs` */
+  readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
   /** for create-many */
   readonly jobs?: CreateJob[];
   readonly bridges?: string[];
@@ -83,6 +85,17 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
     case 'session': return listSessionPorts(job.session ?? '', base);
     case 'tapinfo': return tapInfo(job.name ?? '');
+    case 'tapcounts': {
+      let clock = Date.now();
+      return (job.steps ?? []).map((step) => {
+        for (const [file, ...args] of step.commands ?? []) {
+          const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
+          if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
+        }
+        clock += step.advanceMs ?? 0;
+        return Object.fromEntries(tapCounts(new Set(step.except ?? []), clock));
+      });
+    }
     case 'bench': return bench(job, d);
   }
 }
