@@ -26,6 +26,13 @@
  * is relied on); honour `--config` or anything else but `--stdio` under pkexec; let one client's
  * bad input disturb another; outlive its purpose (socket mode exits when idle).
  *
+ * Programs. ip and ovs-vsctl only, by absolute path, with PATH=/usr/sbin:/usr/bin:/sbin:/bin
+ * LC_ALL=C and nothing else, in /. Taps are made and removed through two long-lived
+ * `ip -o -batch -` (starting a process costs more than a whole request): the helper alone
+ * writes to their stdin, only tuntap add, link set and link del lines, each built from
+ * checked names with no character ip's batch parser treats specially (helper/src/net).
+ * Requests that arrive together are made in one batch, each still all-or-nothing on its own.
+ *
  * Crash safety. Session records live in /run/xkvm/sessions. A restarted helper keeps the taps
  * of clients still running (qemu uses them) and removes, at once, those whose clients died.
  */
