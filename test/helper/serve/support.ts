@@ -254,7 +254,8 @@ export async function stillServes(bench: Bench, context: string, same?: WireConn
   while (ended() < asks.length && Date.now() < until) await sleep(5);
   const now = links(ns);
   assert.equal(taps.filter((t) => now.includes(t)), [], `${context}: session taps left 2 s after their connections closed`);
-  assert.equal(helper.stateFiles(), records, `${context}: session records left after their connections closed`);
+  // Records of sessions that were ending before (a removal takes ~30 ms a tap) may go meanwhile.
+  assert.equal(helper.stateFiles().filter((f) => !records.includes(f)), [], `${context}: session records left after their connections closed`);
   return asks.length;
 }
 
