@@ -50,7 +50,8 @@ export class Service {
   readonly #deps: ServiceDeps;
   /**
    * make-nics requests that arrived while a batch was being made; they go together into the
-   * next one (group commit: under 16 requests at once, the last waits for two batches, not 16).
+   * next one (group commit: of 16 requests at once, the last waits for a few batches, not for
+   * 15 others one by one).
    */
   #waiting: Waiting[] = [];
   #making = false;
