@@ -108,7 +108,7 @@ export class Service {
     });
     if (lifetime === 'session') {
       session.nics.push(...nics);
-      await this.#record(session, caller);
+      this.#record(session, caller);
     }
     this.#deps.audit.write({
       event: 'request', op: 'make-nics', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
@@ -184,8 +184,8 @@ export class Service {
     return { v: 1, id: request.id, ok: true, removed };
   }
 
-  #record(session: Session, caller: Caller): Promise<void> {
-    return this.#deps.store.write({
+  #record(session: Session, caller: Caller): void {
+    this.#deps.store.write({
       version: 1, id: session.id, uid: caller.uid,
       client: { pid: caller.pid, start: caller.start.toString() },
       helper: this.#deps.helper,

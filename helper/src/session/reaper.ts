@@ -65,7 +65,7 @@ export class Reaper {
         kept += 1;
         if (adopt) {
           this.#adopted.set(record.id, record);
-          await this.#d.store.write({ ...record, helper: this.#d.self });
+          this.#d.store.write({ ...record, helper: this.#d.self });
           this.#d.audit.write({ event: 'session-adopted', session: record.id, uid: record.uid, client: record.client, taps: record.nics });
         }
       }
