@@ -1,3 +1,4 @@
+import { CodedError } from '../../shared/src/errors/coded-error.js';
 /**
  * The client's error family: a stable code, one line for a person (what was wrong and what is
  * allowed), the exit status to use, and the original cause kept for -v.
@@ -15,14 +16,12 @@ export type ClientErrorCode =
   | 'HELPER'
   | 'RUN';
 
-export class ClientError extends Error {
+export class ClientError extends CodedError<ClientErrorCode> {
   override readonly name = 'ClientError';
-  readonly code: ClientErrorCode;
   readonly exitCode: number;
 
   constructor(code: ClientErrorCode, message: string, options: { cause?: unknown; exitCode?: number } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.exitCode = options.exitCode ?? 1;
   }
 }

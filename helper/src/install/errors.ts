@@ -1,3 +1,5 @@
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
+
 export type InstallErrorCode =
   /** install/uninstall was run by someone other than root. */
   | 'INSTALL_NOT_ROOT'
@@ -11,12 +13,6 @@ export type InstallErrorCode =
   | 'INSTALL_TEMPLATE';
 
 /** Why install or uninstall refused; nothing has been written when one is thrown before writing. */
-export class InstallError extends Error {
+export class InstallError extends CodedError<InstallErrorCode> {
   override readonly name = 'InstallError';
-  readonly code: InstallErrorCode;
-
-  constructor(code: InstallErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }

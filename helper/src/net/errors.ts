@@ -1,4 +1,5 @@
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
 
 /**
  * The codes this layer throws, a subset of the protocol's codes so that the server can put
@@ -13,14 +14,8 @@ export type NetErrorCode =
   | typeof ErrorCode.SystemError;
 
 /** The one error class of the network layer: a stable code, a message for a person, the cause kept. */
-export class NetError extends Error {
+export class NetError extends CodedError<NetErrorCode> {
   override readonly name = 'NetError';
-  readonly code: NetErrorCode;
-
-  constructor(code: NetErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
 
 export function isNetError(value: unknown): value is NetError {

@@ -1,3 +1,4 @@
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
 /**
  * Errors of policy loading. The message is for a person and has the form
  * `FILE:LINE: what was wrong; expected …` (just `FILE: …` when no line is involved);
@@ -21,15 +22,13 @@ export interface PolicyErrorOptions {
   readonly cause?: unknown;
 }
 
-export class PolicyError extends Error {
+export class PolicyError extends CodedError<PolicyErrorCode> {
   override readonly name = 'PolicyError';
-  readonly code: PolicyErrorCode;
   readonly file: string | undefined;
   readonly line: number | undefined;
 
   constructor(code: PolicyErrorCode, message: string, options: PolicyErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.file = options.file;
     this.line = options.line;
   }

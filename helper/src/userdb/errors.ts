@@ -1,3 +1,5 @@
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
+
 export type UserDbErrorCode =
   /** No user has this uid, in the files or through NSS. */
   | 'USERDB_NO_SUCH_UID'
@@ -11,12 +13,6 @@ export type UserDbErrorCode =
   | 'USERDB_LOOKUP_FAILED';
 
 /** Errors of user lookups: a stable code, a message for a person, the original cause kept. */
-export class UserDbError extends Error {
+export class UserDbError extends CodedError<UserDbErrorCode> {
   override readonly name = 'UserDbError';
-  readonly code: UserDbErrorCode;
-
-  constructor(code: UserDbErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-  }
 }
