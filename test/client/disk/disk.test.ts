@@ -5,18 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { planDisks, type DiskContext } from '../../../client/src/disk/disk.js';
 import { ClientError } from '../../../client/src/errors.js';
-import type { DeviceProber } from '../../../client/src/qemu/probe.js';
-
-class FakeProber implements DeviceProber {
-  readonly asked: string[] = [];
-  constructor(readonly models: Record<string, string[]>) {}
-  properties(model: string): readonly string[] {
-    this.asked.push(model);
-    const props = this.models[model];
-    if (props === undefined) throw new ClientError('QEMU_PROBE', `qemu does not know device model '${model}'`);
-    return props;
-  }
-}
+import { FakeProber } from '../support/fake-prober.js';
 
 const WITH_LOCKING = {
   'virtio-blk': ['drive', 'serial', 'bootindex', 'share-rw', 'discard_granularity', 'num-queues', 'logical_block_size'],

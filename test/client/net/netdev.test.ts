@@ -2,19 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../../../client/src/errors.js';
 import { planNetdev, splitFields, type NetdevContext } from '../../../client/src/net/netdev.js';
-import type { DeviceProber } from '../../../client/src/qemu/probe.js';
-
-/** A fixed property list per model; unknown models fail as the real prober does. */
-class FakeProber implements DeviceProber {
-  readonly asked: string[] = [];
-  constructor(readonly models: Record<string, string[]>) {}
-  properties(model: string): readonly string[] {
-    this.asked.push(model);
-    const props = this.models[model];
-    if (props === undefined) throw new ClientError('QEMU_PROBE', `qemu does not know device model '${model}'`);
-    return props;
-  }
-}
+import { FakeProber } from '../support/fake-prober.js';
 
 const MODELS = {
   'virtio-net-pci': ['addr', 'bootindex', 'mac', 'romfile', 'netdev', 'vectors', 'mq', 'host_mtu', 'x-txtimer'],
