@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
  * looks up a user for every connection, and a stat costs one system call where a read costs
  * four. Any change to the file (edit, replace, touch) changes the key.
  */
-const cache = new Map<string, { key: string; value: unknown }>();
+const cache = new Map<string, { key: string; parse: (text: string) => unknown; value: unknown }>();
 
 function keyOf(path: string): string {
   const st = statSync(path, { bigint: true, throwIfNoEntry: false });
@@ -19,7 +19,8 @@ function keyOf(path: string): string {
 export function readCached<T>(path: string, parse: (text: string) => T): T {
   const key = keyOf(path);
   const hit = cache.get(path);
-  if (hit !== undefined && hit.key === key) return hit.value as T;
+  // The same file read with another parser is another value.
+  if (hit !== undefined && hit.key === key && hit.parse === parse) return hit.value as T;
   let text = '';
   if (key !== 'missing') {
     try {
@@ -29,6 +30,6 @@ export function readCached<T>(path: string, parse: (text: string) => T): T {
     }
   }
   const value = parse(text);
-  cache.set(path, { key, value });
+  cache.set(path, { key, parse, value });
   return value;
 }
