@@ -1,5 +1,5 @@
 import { IpCoprocess } from './ipcoprocess.js';
-import { spawnedBatch, type IpBatch } from './ipbatch.js';
+import type { IpBatch } from './ipbatch.js';
 import { systemRunner, type Runner } from './runner.js';
 import { randomTapName } from './tapname.js';
 
@@ -30,10 +30,8 @@ export const systemBatch: IpBatch = (lines, opts) => (opts.force === true
 
 export const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
 
-/** Fills in the defaults; a test's own `run` without a `batch` also runs the batches, one process each. */
+/** Fills in the defaults. */
 export function resolveDeps(deps: Partial<NetDeps> | undefined): NetDeps {
   if (deps === undefined) return defaultDeps;
-  const run = deps.run ?? defaultDeps.run;
-  const batch = deps.batch ?? (deps.run === undefined ? defaultDeps.batch : spawnedBatch(run));
-  return { run, batch, tapName: deps.tapName ?? defaultDeps.tapName };
+  return { run: deps.run ?? defaultDeps.run, batch: deps.batch ?? defaultDeps.batch, tapName: deps.tapName ?? defaultDeps.tapName };
 }

@@ -1,6 +1,4 @@
 import { NetError } from './errors.js';
-import type { Runner } from './runner.js';
-import { IP_TIMEOUT_MS, ipTool } from './tools.js';
 
 /**
  * Commands for ip's batch mode, many in one process. Without `-force` ip stops at the first
@@ -16,10 +14,7 @@ export interface BatchOutcome {
   readonly stderr: string;
 }
 
-/**
- * Runs checked batch lines and reports as above. Two ways: one process per batch
- * (`spawnedBatch`), or a long-lived ip fed through a pipe (`IpCoprocess`, without -force only).
- */
+/** Runs checked batch lines and reports as above (the helper uses its long-lived ips: deps.ts). */
 export type IpBatch = (lines: readonly string[], opts: { force?: boolean }) => Promise<BatchOutcome>;
 
 const FAILED = /^Command failed -:(\d+)$/gm;
@@ -37,14 +32,4 @@ export async function ipBatch(batch: IpBatch, lines: readonly string[], opts: { 
     if (UNSAFE.test(line)) throw new NetError('SYSTEM_ERROR', `internal error: unsafe ip batch line ${JSON.stringify(line)}`);
   }
   return batch(lines, opts);
-}
-
-/** One `ip [-force] -batch -` process per batch, run by `run`. */
-export function spawnedBatch(run: Runner): IpBatch {
-  return async (lines, opts) => {
-    const args = opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
-    const r = await run({ file: ipTool(), args, input: `${lines.join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
-    const failedLines = parseFailedLines(r.stderr);
-    return { ok: r.exitCode === 0 && failedLines.length === 0, failedLines, stderr: r.stderr };
-  };
 }

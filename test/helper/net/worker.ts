@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  bridgeKinds, createTaps, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, spawnedBatch, systemBatch,
+  bridgeKinds, createTaps, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
   systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
@@ -47,6 +47,17 @@ export type Outcome =
   | { ok: true; value: unknown; calls: Call[]; ms: number }
   | { ok: false; error: { name: string; code: unknown; message: string }; calls: Call[]; ms: number };
 
+function batchArgs(opts: { force?: boolean }): string[] {
+  return opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
+}
+
+/** One `ip [-force] -batch -` process per batch: how the helper ran batches before its long-lived ips. */
+const spawnedBatch: IpBatch = async (lines, opts) => {
+  const r = await systemRunner({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
+  const failedLines = parseFailedLines(r.stderr);
+  return { ok: r.exitCode === 0 && failedLines.length === 0, failedLines, stderr: r.stderr };
+};
+
 function deps(job: Job, calls: Call[]): NetDeps {
   let interposed = false;
   const interpose = (before: 'ip-batch' | 'add-port'): void => {
@@ -64,10 +75,9 @@ function deps(job: Job, calls: Call[]): NetDeps {
   };
   // Batches are recorded as the `ip [-force] -batch -` run they stand for, wherever they run.
   const batch: IpBatch = async (lines, opts) => {
-    const args = opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
-    calls.push({ file: ipTool(), args, input: `${lines.join('\n')}\n` });
+    calls.push({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n` });
     interpose('ip-batch');
-    return (job.spawnBatches === true ? spawnedBatch(systemRunner) : systemBatch)(lines, opts);
+    return (job.spawnBatches === true ? spawnedBatch : systemBatch)(lines, opts);
   };
   const queue = [...(job.names ?? [])];
   return { run, batch, tapName: () => queue.shift() ?? randomTapName() };
