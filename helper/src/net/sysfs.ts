@@ -44,13 +44,17 @@ function idAttr(name: string, attr: string): number | undefined {
   return Number(text);
 }
 
+/** Whether `name` is a tun/tap device in tap mode (its tun_flags has IFF_TAP). */
+function inTapMode(name: string): boolean {
+  const flags = readAttr(name, 'tun_flags');
+  return flags !== undefined && /^0x[0-9a-f]+$/i.test(flags) && (Number(flags) & IFF_TAP) !== 0;
+}
+
 /** Whether `name` exists, is a tap, and who owns it, from /sys/class/net/NAME/{tun_flags,owner,group}. */
 export function tapInfo(name: string): TapInfo {
   checkIfname(name, 'tap');
   if (!existsSync(`${SYS_NET}/${name}`)) return { exists: false, isTap: false };
-  const flags = readAttr(name, 'tun_flags');
-  const isTap = flags !== undefined && /^0x[0-9a-f]+$/i.test(flags) && (Number(flags) & IFF_TAP) !== 0;
-  if (!isTap) return { exists: true, isTap: false };
+  if (!inTapMode(name)) return { exists: true, isTap: false };
   const owner = idAttr(name, 'owner');
   const group = idAttr(name, 'group');
   return {
@@ -68,8 +72,7 @@ export function tapInfo(name: string): TapInfo {
 export function ownerOfTap(name: string): number | undefined {
   const owner = idAttr(name, 'owner');
   if (owner === undefined) return undefined;
-  const flags = readAttr(name, 'tun_flags');
-  return flags !== undefined && /^0x[0-9a-f]+$/i.test(flags) && (Number(flags) & IFF_TAP) !== 0 ? owner : undefined;
+  return inTapMode(name) ? owner : undefined;
 }
 
 /** The names of every network device (in this namespace). */
