@@ -23,7 +23,6 @@ interface Pending {
 }
 
 export class HelperConnection {
-  readonly #input: Readable;
   readonly #output: Writable;
   readonly #close: () => void;
   readonly #describe: string;
@@ -36,7 +35,6 @@ export class HelperConnection {
   #onClose: Array<(error: Error) => void> = [];
 
   constructor(input: Readable, output: Writable, close: () => void, describe: string) {
-    this.#input = input;
     this.#output = output;
     this.#close = close;
     this.#describe = describe;
