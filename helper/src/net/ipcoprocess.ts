@@ -71,6 +71,9 @@ export class IpCoprocess {
 
   /** Runs checked lines (see ipBatch) as one batch, without -force. */
   run(lines: readonly string[]): Promise<BatchOutcome> {
+    // Nothing to write: an empty line would throw the line count (and so every later failure's
+    // attribution) out by one.
+    if (lines.length === 0) return Promise.resolve({ ok: true, failedLines: [], stderr: '' });
     const loud = lines.find((l) => !QUIET.test(l));
     if (loud !== undefined) {
       return Promise.reject(new NetError('SYSTEM_ERROR', `internal error: the long-lived ip takes only tuntap add, link set and link del, not ${JSON.stringify(loud)}`));

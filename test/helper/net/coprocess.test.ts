@@ -76,6 +76,13 @@ test('a failure is numbered within its own batch, stops the batch there, and the
   assert.ok(devs.has('cpb3'));
 });
 
+test('an empty batch writes nothing, so failures after it are still numbered right', () => {
+  const out = scenario({ batches: [[], ['tuntap add dev cpj1 mode tap'], [], ['link set dev cpj1 up', 'link set dev cpj-none up']] });
+  assert.equal(out.results.map((r) => r.ok), [true, true, true, false]);
+  assert.equal(out.results[3]?.failedLines, [2]);
+  assert.is(out.starts, 1);
+});
+
 test('a name that exists already fails its own line with "Device or resource busy", as a one-off ip would', () => {
   ns.ip('tuntap', 'add', 'dev', 'cpc-taken', 'mode', 'tap', 'user', '4242');
   const out = scenario({ batches: [['tuntap add dev cpc1 mode tap'], ['tuntap add dev cpc2 mode tap', 'tuntap add dev cpc-taken mode tap user 1']] });
