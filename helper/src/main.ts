@@ -40,8 +40,7 @@ import { ErrorCode } from '../../shared/src/protocol/codes.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
 import { pkexecGuard, PkexecRefusal } from './cli/pkexec-guard.js';
-import { DEFAULT_POLICY_FILE } from './policy/parse.js';
-import { DEFAULT_STATE_DIR } from './session/store.js';
+import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from './defaults.js';
 
 function fail(message: string, status: number): never {
   process.stderr.write(`xkvm-helper: ${escapeForTerminal(message)}\n`);
@@ -49,10 +48,10 @@ function fail(message: string, status: number): never {
 }
 
 async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: string | undefined): Promise<void> {
-  const { serveSocket, serveStdio } = await import('./serve/serve.js');
-  const { systemdFd } = await import('./serve/listen.js');
-  const { systemNet } = await import('./service/system-net.js');
-  const { pkexecCaller, directStdioCaller } = await import('./serve/identify.js');
+  const { serveSocket, serveStdio } = await import('./server.js');
+  const { systemdFd } = await import('./transport/listen.js');
+  const { systemNet } = await import('./requests/system-net.js');
+  const { pkexecCaller, directStdioCaller } = await import('./identity/callers.js');
   process.umask(0o022);
   const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined };
   if (command.stdio) {
@@ -80,7 +79,7 @@ async function main(): Promise<number> {
   }
   if (pkexecUid !== undefined) {
     // Under pkexec nothing is configurable: the installed defaults, always.
-    await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: 60 }, pkexecUid);
+    await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS }, pkexecUid);
     return -1;
   }
   let command: Command;

@@ -6,7 +6,7 @@
 import { connect } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { decodeBody, encodeBody } from '../../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { MAX_REQUEST_ID } from '../../../shared/src/protocol/limits.js';
 import type { MakeNicsRequest, OvsCleanupRequest, Reply } from '../../../shared/src/protocol/messages.js';
@@ -56,7 +56,7 @@ export class HelperConnection {
   #receive(chunk: Buffer): void {
     try {
       for (const body of this.#decoder.push(chunk)) {
-        const reply = parseReply(decodeBody(body));
+        const reply = parseReply(decodeMessage(body));
         const pending = this.#pending.get(reply.id);
         if (pending === undefined) throw new ClientError('HELPER', `the helper answered request ${reply.id}, which was never asked`);
         this.#pending.delete(reply.id);

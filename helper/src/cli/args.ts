@@ -4,8 +4,7 @@
  * an unknown option or a stray argument is an error, never ignored.
  */
 import yargs from 'yargs';
-import { DEFAULT_POLICY_FILE } from '../policy/parse.js';
-import { DEFAULT_STATE_DIR } from '../session/store.js';
+import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from '../defaults.js';
 
 export type Command =
   | { kind: 'serve'; config: string; socket: string | undefined; stdio: boolean; stateDir: string; idleSeconds: number }
@@ -29,7 +28,7 @@ export function parseArgs(argv: readonly string[]): Command {
       .option('socket', { type: 'string', describe: 'bind and serve this Unix socket', requiresArg: true })
       .option('stdio', { type: 'boolean', default: false, describe: 'serve one session on stdin/stdout (pkexec)' })
       .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'session records', requiresArg: true })
-      .option('idle-timeout', { type: 'number', default: 60, describe: 'seconds idle before a socket-activated helper exits', requiresArg: true }),
+      .option('idle-timeout', { type: 'number', default: DEFAULT_IDLE_SECONDS, describe: 'seconds idle before a socket-activated helper exits', requiresArg: true }),
     (a) => {
       if (a.stdio && a.socket !== undefined) throw new UsageError('--socket and --stdio cannot be used together');
       if (!Number.isFinite(a['idle-timeout']) || a['idle-timeout'] < 1) throw new UsageError('--idle-timeout must be a number of seconds ≥ 1');

@@ -3,6 +3,8 @@
  * (pkexec checks neither): only `--stdio` is accepted, and the environment is emptied before
  * anything else runs, keeping PKEXEC_UID alone, which pkexec itself set.
  */
+import { FIXED_PATH } from '../defaults.js';
+
 export interface PkexecContext {
   pkexecUid: string;
 }
@@ -18,6 +20,6 @@ export function pkexecGuard(argv: readonly string[], env: NodeJS.ProcessEnv): Pk
     throw new PkexecRefusal(`under pkexec only "--stdio" is accepted (got ${argv.length === 0 ? 'no arguments' : JSON.stringify(argv)})`);
   }
   for (const key of Object.keys(env)) delete env[key];
-  env['PATH'] = '/usr/sbin:/usr/bin:/sbin:/bin';
+  env['PATH'] = FIXED_PATH;
   return { pkexecUid };
 }

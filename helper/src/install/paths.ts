@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DEFAULT_POLICY_FILE } from '../defaults.js';
 
 /**
  * Every path `xkvm-helper install` writes, removes or names in what it writes. The defaults
@@ -34,7 +35,7 @@ export const DEFAULT_PATHS: InstallPaths = {
   socketUnit: '/etc/systemd/system/xkvm-helper.socket',
   serviceUnit: '/etc/systemd/system/xkvm-helper.service',
   socketEnableLink: '/etc/systemd/system/sockets.target.wants/xkvm-helper.socket',
-  config: '/etc/xkvm/helper.conf',
+  config: DEFAULT_POLICY_FILE,
   runDir: '/run/xkvm',
   socket: '/run/xkvm/helper.sock',
   logDir: '/var/log/xkvm',

@@ -1,6 +1,8 @@
 import { accessSync, constants } from 'node:fs';
 import { NetError } from './errors.js';
 
+export { TOOL_ENV } from '../defaults.js';
+
 /**
  * The programs this layer runs, by absolute path only (never a PATH search), and the fixed
  * environment they get. Debian 12 ships ip as /bin/ip and /sbin/ip; with its merged /usr those
@@ -10,11 +12,6 @@ import { NetError } from './errors.js';
 export const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
 export const OVS_VSCTL = '/usr/bin/ovs-vsctl';
 
-/** Exactly this environment, nothing inherited. */
-export const TOOL_ENV: Readonly<Record<string, string>> = Object.freeze({
-  PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-  LC_ALL: 'C',
-});
 
 /** Kill an `ip` run after this long (100 taps take ~80 ms). */
 export const IP_TIMEOUT_MS = 10_000;

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { DEFAULT_POLICY_FILE } from '../defaults.js';
 import { assemble } from './assemble.js';
 import { parseDirective } from './directive.js';
 import { PolicyError, where } from './errors.js';
@@ -8,7 +9,6 @@ import { splitLine } from './tokens.js';
 import type { Directive, Policy } from './types.js';
 
 /** Where the helper looks for its policy unless `--config FILE` says otherwise. */
-export const DEFAULT_POLICY_FILE = '/etc/xkvm/helper.conf';
 /** How deep includes may nest (the main file is depth 0). */
 export const MAX_INCLUDE_DEPTH = 8;
 

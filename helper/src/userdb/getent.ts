@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { TOOL_ENV } from '../defaults.js';
 import { UserDbError } from './errors.js';
 
 /** The databases the helper asks NSS about. */
@@ -13,14 +14,13 @@ export type GetentRunner = (database: GetentDatabase, keys: readonly string[]) =
 
 export const GETENT_PATH = '/usr/bin/getent';
 const TIMEOUT_MS = 5000;
-const ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 /** The real runner: getent by absolute path, no shell, fixed environment, a time limit. */
 export function systemGetent(path: string = GETENT_PATH): GetentRunner {
   return (database, keys) => new Promise((resolve, reject) => {
     // `--` so that no key, whatever it holds, is read as an option.
     execFile(path, [database, '--', ...keys], {
-      shell: false, timeout: TIMEOUT_MS, maxBuffer: 1 << 20, env: ENV, encoding: 'utf8',
+      shell: false, timeout: TIMEOUT_MS, maxBuffer: 1 << 20, env: TOOL_ENV, encoding: 'utf8',
     }, (err, stdout, stderr) => {
       if (err === null) return resolve(stdout);
       if (err.code === 2) return resolve(stdout);

@@ -16,7 +16,8 @@ const unpackr = new Unpackr({ mapsAsObjects: false, useRecords: false, int64AsTy
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export type WireValue = null | boolean | number | string | WireValue[] | { [key: string]: WireValue };
+export type WireValue = null | boolean | number | string | WireValue[] | WireMap;
+export interface WireMap { [key: string]: WireValue }
 
 function bad(message: string, cause?: unknown): ProtocolError {
   return new ProtocolError(ErrorCode.BadFrame, message, cause === undefined ? {} : { cause });
@@ -94,9 +95,9 @@ export function scanMsgpack(body: Uint8Array): void {
 
 function toPlain(value: unknown): WireValue {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  // int64AsType 'number': 64-bit integers arrive as (possibly inexact) doubles; validation
+  // refuses them by range.
   if (typeof value === 'number') return value;
-  // A 64-bit integer too big for a double: keep its magnitude, validation refuses it by range.
-  if (typeof value === 'bigint') return Number(value);
   if (Array.isArray(value)) return value.map(toPlain);
   if (value instanceof Map) {
     const out: { [key: string]: WireValue } = Object.create(null) as { [key: string]: WireValue };
@@ -120,6 +121,13 @@ export function decodeBody(body: Uint8Array): WireValue {
     throw bad('the frame is not valid msgpack', cause);
   }
   return toPlain(value);
+}
+
+/** Decode one frame body that must hold one map, as every message does (else BAD_FRAME). */
+export function decodeMessage(body: Uint8Array): WireMap {
+  const value = decodeBody(body);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('a frame must hold one msgpack map');
+  return value;
 }
 
 /** Encode a message (plain objects and arrays of strings, numbers, booleans). */

@@ -6,13 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  IdentityError,
-  defaultAddonPath,
-  loadPeerCredAddon,
-  peerCredentials,
-  peerCredentialsFromFd,
-} from '../../../helper/src/identity/peercred.js';
+import { IdentityError } from '../../../helper/src/identity/errors.js';
+import { peerCredentials, peerCredentialsFromFd } from '../../../helper/src/identity/peercred.js';
+import { AddonError, defaultAddonPath, loadAddon } from '../../../helper/src/native/addon.js';
 
 /** The error `fn` throws (fails the test when it throws nothing). */
 function thrown(fn: () => unknown): unknown {
@@ -60,7 +56,7 @@ async function withConnection<T>(
 test('the addon is built where the loader looks for it', () => {
   const path = defaultAddonPath();
   assert.ok(path?.endsWith('/helper/native/build/Release/peercred.node'), String(path));
-  assert.type(loadPeerCredAddon().peerCred, 'function');
+  assert.type(loadAddon().peerCred, 'function');
 });
 
 test('a connection from this process reports this process as the peer', async () => {
@@ -132,14 +128,14 @@ test('the addon accepts only one integer file descriptor in range', () => {
   }
 });
 
-test('a missing addon is an IdentityError that says how to build it', () => {
-  const error = thrown(() => loadPeerCredAddon('/nonexistent/peercred.node'));
-  assert.instance(error, IdentityError);
-  assert.is((error as IdentityError).code, 'NO_IDENTITY');
-  assert.match((error as IdentityError).message, /not built/);
-  assert.match((error as IdentityError).message, /npm rebuild/);
-  assert.match((error as IdentityError).message, /node helper\/native\/build\.mjs/);
-  assert.ok((error as IdentityError).cause instanceof Error);
+test('a missing addon is an AddonError that says how to build it', () => {
+  const error = thrown(() => loadAddon('/nonexistent/peercred.node'));
+  assert.instance(error, AddonError);
+  assert.is((error as AddonError).code, 'ADDON_MISSING');
+  assert.match((error as AddonError).message, /not built/);
+  assert.match((error as AddonError).message, /npm rebuild/);
+  assert.match((error as AddonError).message, /node helper\/native\/build\.mjs/);
+  assert.ok((error as AddonError).cause instanceof Error);
 });
 
 test.run();

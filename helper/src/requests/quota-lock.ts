@@ -8,11 +8,16 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
-import { tryLockExclusive } from '../identity/peercred.js';
+import { addon } from '../native/addon.js';
 
 const POLL_MS = 5;
 
-export type LockFn = (path: string) => Promise<() => void>;
+/** flock(fd, LOCK_EX | LOCK_NB): true when the lock is now ours, false when someone else holds it. */
+function tryLockExclusive(fd: number): boolean {
+  const result = addon().tryLockExclusive(fd);
+  if (typeof result !== 'boolean') throw new Error('tryLockExclusive returned a non-boolean');
+  return result;
+}
 
 export async function hostLock(path: string, deadlineMs = 10_000): Promise<() => void> {
   const fd = openSync(path, 'a', 0o600);

@@ -6,7 +6,7 @@
  */
 import { processStartTime } from '../identity/process-start.js';
 import type { AuditLog } from '../audit/audit.js';
-import type { NetOps } from '../service/net-ops.js';
+import type { NetOps } from '../requests/net-ops.js';
 import type { ProcessRef, SessionRecord, SessionStore } from './store.js';
 
 export const POLL_MS = 500;

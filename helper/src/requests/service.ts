@@ -9,11 +9,11 @@ import type { MakeNicsRequest, Nic, OvsCleanupRequest, Reply, Request } from '..
 import type { AuditLog } from '../audit/audit.js';
 import { decide, maxTaps } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
-import type { ProcessRef, SessionStore } from '../session/store.js';
-import type { Caller } from './caller.js';
-import { toWireError } from './errors.js';
+import type { ProcessRef, SessionStore } from '../records/store.js';
+import type { Caller } from '../identity/caller.js';
+import { toWireError } from './wire-error.js';
 import type { NetOps } from './net-ops.js';
-import type { PolicyHolder } from './policy-holder.js';
+import type { PolicyHolder } from '../policy/holder.js';
 
 /** The taps a connection holds with lifetime "session". */
 export interface Session {

@@ -5,18 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { peerCredentials } from '../identity/peercred.js';
-import { processStartTime } from '../identity/process-start.js';
+import { IdentityError } from './errors.js';
+import { peerCredentials } from './peercred.js';
+import { processStartTime } from './process-start.js';
 import { userByUid } from '../userdb/resolve.js';
-import type { Caller } from '../service/caller.js';
-
-export class CallerError extends Error {
-  override readonly name = 'CallerError';
-}
+import type { Caller } from './caller.js';
 
 function startOf(pid: number): bigint {
   const start = processStartTime(pid);
-  if (start === undefined) throw new CallerError(`the client process ${pid} is gone`);
+  if (start === undefined) throw new IdentityError(`the client process ${pid} is gone`);
   return start;
 }
 
@@ -41,12 +38,12 @@ function realUid(pid: number): number | undefined {
 /** Under pkexec: `pkexecUid` is PKEXEC_UID as pkexec set it. */
 export async function pkexecCaller(pkexecUid: string, parentPid: number = process.ppid): Promise<Caller> {
   if (!/^(0|[1-9][0-9]{0,9})$/.test(pkexecUid) || Number(pkexecUid) > 0x7fffffff) {
-    throw new CallerError('PKEXEC_UID is not a uid');
+    throw new IdentityError('PKEXEC_UID is not a uid');
   }
   const uid = Number(pkexecUid);
   const parentUid = realUid(parentPid);
   if (parentUid !== uid) {
-    throw new CallerError(`PKEXEC_UID ${uid} does not match the calling process ${parentPid} (uid ${parentUid ?? 'unknown'})`);
+    throw new IdentityError(`PKEXEC_UID ${uid} does not match the calling process ${parentPid} (uid ${parentUid ?? 'unknown'})`);
   }
   const user = await userByUid(uid);
   return { uid, gid: user.gid, pid: parentPid, start: startOf(parentPid), user, transport: 'pkexec' };

@@ -7,15 +7,15 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
-import { decodeBody, encodeBody } from '../../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { FRAME_DEADLINE_MS } from '../../../shared/src/protocol/limits.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseRequest } from '../../../shared/src/protocol/validate.js';
 import type { AuditLog } from '../audit/audit.js';
-import type { Caller } from '../service/caller.js';
-import type { Service, Session } from '../service/service.js';
+import type { Caller } from '../identity/caller.js';
+import type { Service, Session } from '../requests/service.js';
 
 /** Requests queued on one connection beyond this close it (a client must wait for replies). */
 const MAX_QUEUED = 16;
@@ -120,13 +120,9 @@ export class Connection {
   async #serve(body: Buffer): Promise<void> {
     let value;
     try {
-      value = decodeBody(body);
+      value = decodeMessage(body);
     } catch (error) {
       this.#fatal(error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.BadFrame, 'undecodable frame'));
-      return;
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.#fatal(new ProtocolError(ErrorCode.BadFrame, 'a frame must hold one msgpack map'));
       return;
     }
     let caller: Caller;

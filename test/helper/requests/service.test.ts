@@ -7,12 +7,12 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Nic, Reply } from '../../../shared/src/protocol/messages.js';
 import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
-import type { Caller } from '../../../helper/src/service/caller.js';
+import type { Caller } from '../../../helper/src/identity/caller.js';
 import { NetError } from '../../../helper/src/net/errors.js';
-import type { NetOps, TapOutcome } from '../../../helper/src/service/net-ops.js';
-import { PolicyHolder } from '../../../helper/src/service/policy-holder.js';
-import { MAX_BATCH, Service, type Session } from '../../../helper/src/service/service.js';
-import { SessionStore } from '../../../helper/src/session/store.js';
+import type { NetOps, TapOutcome } from '../../../helper/src/requests/net-ops.js';
+import { PolicyHolder } from '../../../helper/src/policy/holder.js';
+import { MAX_BATCH, Service, type Session } from '../../../helper/src/requests/service.js';
+import { SessionStore } from '../../../helper/src/records/store.js';
 
 class MemoryAudit extends AuditLog {
   readonly records: AuditRecord[] = [];

@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Nic } from '../../../shared/src/protocol/messages.js';
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
-
-export const DEFAULT_STATE_DIR = '/run/xkvm/sessions';
+import { DEFAULT_STATE_DIR } from '../defaults.js';
 
 export interface ProcessRef {
   pid: number;

@@ -1,18 +1,18 @@
 /** Assemble the helper from its parts and serve: a listening socket, or one stdio session. */
 import type { Socket } from 'node:net';
-import { AuditLog } from '../audit/audit.js';
-import { processStartTime } from '../identity/process-start.js';
-import { PolicyHolder } from '../service/policy-holder.js';
-import type { Caller } from '../service/caller.js';
-import type { NetOps } from '../service/net-ops.js';
-import { Service } from '../service/service.js';
-import { hostLock, quotaLockPath } from '../service/host-lock.js';
-import { Reaper } from '../session/reaper.js';
-import { SessionStore } from '../session/store.js';
-import { Connection } from './connection.js';
-import { listen } from './listen.js';
-import { socketCaller } from './identify.js';
-import { peerCredentials } from '../identity/peercred.js';
+import { AuditLog } from './audit/audit.js';
+import { processStartTime } from './identity/process-start.js';
+import { PolicyHolder } from './policy/holder.js';
+import type { Caller } from './identity/caller.js';
+import type { NetOps } from './requests/net-ops.js';
+import { Service } from './requests/service.js';
+import { hostLock, quotaLockPath } from './requests/quota-lock.js';
+import { Reaper } from './records/reaper.js';
+import { SessionStore } from './records/store.js';
+import { Connection } from './transport/connection.js';
+import { listen } from './transport/listen.js';
+import { socketCaller } from './identity/callers.js';
+import { peerCredentials } from './identity/peercred.js';
 
 export interface ServeOptions {
   config: string;

@@ -1,4 +1,4 @@
-// Shared by the hostile-input suites against the real helper (test/helper/serve/*.test.ts):
+// Shared by the hostile-input suites against the real helper (test/helper/server/*.test.ts):
 // a namespace with bridges and a helper serving a socket (`openBench`), a hand-rolled msgpack
 // encoder that can write anything (forbidden keys, invalid UTF-8, extension types, lying counts),
 // checks that a reply is a clear sentence, and `hostile()`, which sends bytes and checks the

@@ -4,8 +4,8 @@
  * (fail closed), and says so in the audit log.
  */
 import { statSync } from 'node:fs';
-import { loadPolicy, type ParseOptions } from '../policy/parse.js';
-import type { Policy } from '../policy/types.js';
+import { loadPolicy, type ParseOptions } from './parse.js';
+import type { Policy } from './types.js';
 
 function stamp(files: readonly string[]): string {
   return files.map((f) => {

@@ -1,0 +1,15 @@
+/**
+ * The helper's built-in defaults, in one place. Under pkexec these are the only values used
+ * (nothing the caller passes can change them).
+ */
+
+/** The policy file. */
+export const DEFAULT_POLICY_FILE = '/etc/xkvm/helper.conf';
+/** Session records and the quota lock. */
+export const DEFAULT_STATE_DIR = '/run/xkvm/sessions';
+/** A socket-activated helper exits after this long without connections or adopted sessions. */
+export const DEFAULT_IDLE_SECONDS = 60;
+/** The PATH of every program the helper runs (each is run by absolute path all the same). */
+export const FIXED_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+/** Exactly this environment for every program the helper runs, nothing inherited. */
+export const TOOL_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: FIXED_PATH, LC_ALL: 'C' });
