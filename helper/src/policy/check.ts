@@ -5,8 +5,8 @@ import type { Policy, PolicyUser, RuleSource } from './types.js';
 
 /**
  * Exit statuses of `xkvm-helper policy check`: 0 when the user may use the bridge, 1 when not
- * (including an invalid bridge name). Anything that stops the check itself (unknown user,
- * unreadable or invalid policy) is the command line's to report, with status 2.
+ * (including an invalid bridge name). What stops the check itself is thrown and reported by
+ * main.ts with its own status: 3 when the policy cannot be used, 4 for an unknown user.
  */
 export const CHECK_EXIT = { allow: 0, deny: 1 } as const;
 

@@ -1,5 +1,5 @@
 /**
- * Crash safety (invariant 4). At start, every session record whose helper is gone is looked at:
+ * Crash safety (docs/protocol.md, invariant 4). At start, every session record whose helper is gone is looked at:
  * if its client is gone too, its taps are removed now; if its client still runs, its taps are
  * kept (qemu uses them) and, when `adopt` is set, watched: they are removed within a poll
  * interval of the client's end. Processes are compared by pid AND start time.

@@ -2,7 +2,7 @@
  * Session state on disk (default /run/xkvm/sessions): one JSON file per session naming the
  * client process (pid and start time), the helper serving it (pid and start time) and its taps.
  * A helper that crashes leaves the files behind; the next helper to start keeps the taps of
- * clients still running and removes those of clients that are gone (invariant 4).
+ * clients still running and removes those of clients that are gone (docs/protocol.md, invariant 4).
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

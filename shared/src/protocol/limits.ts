@@ -1,4 +1,4 @@
-/** Numbers pinned by the wire contract (design.md, "Helper: contract"). */
+/** Numbers pinned by the wire contract (docs/protocol.md, "Wire format"). */
 export const PROTOCOL_VERSION = 1;
 /** Largest frame body in bytes; the smallest is 1. */
 export const MAX_FRAME_BYTES = 65536;

@@ -1,4 +1,4 @@
-/** The two requests and their replies, exactly as design.md pins them. */
+/** The two requests and their replies, exactly as docs/protocol.md pins them. */
 export type Lifetime = 'session' | 'persistent';
 export type NicType = 'brctl' | 'ovs';
 
