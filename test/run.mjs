@@ -2,14 +2,19 @@
 // Runs the compiled uvu suites (dist/test/**/*.test.js) and ends with one plain line,
 // "tests: N passed, M failed", that CI reads. Arguments narrow the run to folders below
 // test/ (e.g. `node test/run.mjs client shared`). Nothing is skipped silently: a suite that
-// cannot run fails.
+// cannot run fails. `--unit` keeps only the unit suites (*.unit.test.ts, beside the suites of the
+// same source): they need no root, network namespace, qemu, root-owned file or native addon, so
+// they run as an ordinary user (`npm run test:unit`); without it every suite runs, each once.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../dist/test/', import.meta.url));
-const only = process.argv.slice(2);
+const sources = fileURLToPath(new URL('./', import.meta.url));
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const only = args.filter((a) => a !== '--unit');
 
 function find(dir) {
   let out = [];
@@ -22,12 +27,17 @@ function find(dir) {
 }
 
 let files = find(root);
+// tsc -b leaves the output of a renamed or deleted suite behind: run only what has a source.
+const stale = files.filter((f) => !existsSync(join(sources, relative(root, f).replace(/\.js$/, '.ts'))));
+if (stale.length > 0) console.log(`not run: ${stale.map((f) => relative(root, f)).join(', ')} (compiled, but the source is gone)`);
+files = files.filter((f) => !stale.includes(f));
+if (unitOnly) files = files.filter((f) => f.endsWith('.unit.test.js'));
 if (only.length > 0) {
   files = files.filter((f) => only.some((o) => relative(root, f).startsWith(o.replace(/\/$/, '') + '/')
     || relative(root, f) === o));
 }
 if (files.length === 0) {
-  console.error(`no test files found under ${root} ${only.join(' ')}`);
+  console.error(`no ${unitOnly ? 'unit ' : ''}test files found under ${root} ${only.join(' ')}`);
   process.exit(1);
 }
 

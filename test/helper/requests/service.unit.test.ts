@@ -11,6 +11,7 @@ import type { Caller } from '../../../helper/src/identity/caller.js';
 import { NetError } from '../../../helper/src/net/errors.js';
 import type { NetOps, TapOutcome } from '../../../helper/src/requests/net-ops.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
+import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
 import { MAX_BATCH, Service, type Session } from '../../../helper/src/requests/service.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
 
@@ -95,7 +96,7 @@ function setUp(policy: string): StandIn & { service: Service; audit: MemoryAudit
   const standIn = standInNet();
   const audit = new MemoryAudit();
   const service = new Service({
-    policy: new PolicyHolder(file), net: standIn.net, audit, store: new SessionStore(join(dir, 'state')),
+    policy: new PolicyHolder(file, { checkFile: acceptAnyFile }), net: standIn.net, audit, store: new SessionStore(join(dir, 'state')),
     helper: { pid: process.pid, start: '1' }, log: () => undefined, lock: async () => () => undefined,
   });
   return { ...standIn, service, audit };

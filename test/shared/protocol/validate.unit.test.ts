@@ -1,0 +1,90 @@
+// Request validation (shared/src/protocol/validate.ts) on the tables the real-helper validation
+// suite sends over a socket (test/helper/server/cases.ts), put through decodeMessage and
+// parseRequest directly: each decodes as a map and is refused with the same code, the request's id
+// when it is readable, and a sentence naming what is wrong. Bodies come from the hand-rolled
+// encoder of test/helper/server/support.ts, not the wire's own.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeMessage } from '../../../shared/src/protocol/decode.js';
+import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import type { Request } from '../../../shared/src/protocol/messages.js';
+import { parseRequest } from '../../../shared/src/protocol/validate.js';
+import { badNames, badRequests, nameUses, quotedInReplies } from '../../helper/server/cases.js';
+import { assertSentence, mp, Raw, type MpValue } from '../../helper/server/support.js';
+
+const ID = 4242;
+
+function parse(value: MpValue): Request {
+  return parseRequest(decodeMessage(mp(value)));
+}
+
+/** Why parseRequest refuses `value` (fails the test if it is accepted or something else is thrown). */
+function refusal(value: MpValue): ProtocolError {
+  const decoded = decodeMessage(mp(value));
+  try {
+    parseRequest(decoded);
+  } catch (error) {
+    if (error instanceof ProtocolError) return error;
+    throw error;
+  }
+  throw new Error(`expected a refusal, the request was accepted: ${JSON.stringify(decoded)}`);
+}
+
+for (const c of badRequests) {
+  const codes = typeof c.code === 'string' ? [c.code] : c.code;
+  test(`${c.what} is refused with ${codes.join('/')}${c.idReadable ? ' carrying its id' : ' without an id'}`, () => {
+    const error = refusal(c.build(ID));
+    assert.ok(codes.includes(error.code), `code ${error.code} (${error.message}), expected ${codes.join(' or ')}`);
+    assert.is(error.id, c.idReadable ? ID : undefined);
+    if (c.mentions !== undefined) assert.match(error.message, c.mentions);
+    assertSentence(error.message, c.what);
+  });
+}
+
+for (const [what, name] of badNames) {
+  test(`an interface name ${what} is refused with BAD_NAME, carrying the id, as a bridge, a port's bridge and a port's tap`, () => {
+    for (const use of nameUses) {
+      const error = refusal(use.build(ID, name));
+      assert.is(error.code, 'BAD_NAME', `${use.field.source}: ${error.message}`);
+      assert.is(error.id, ID);
+      assert.match(error.message, use.field);
+      assertSentence(error.message, `${what}, ${use.field.source}`);
+    }
+  });
+}
+
+for (const c of quotedInReplies) {
+  test(`${c.what}: the refusal quotes it without control characters and at a bounded length`, () => {
+    const error = refusal(c.build(ID));
+    assert.is(error.code, c.code);
+    assertSentence(error.message, c.what);
+  });
+}
+
+// What the tables refuse, just inside the limits: each must be accepted, exactly as sent.
+test('a make-nics request is read as exactly its fields, with lifetime only when sent', () => {
+  assert.equal(parse({ v: 1, id: 7, op: 'make-nics', bridges: ['br0', 'br1'] }), { v: 1, id: 7, op: 'make-nics', bridges: ['br0', 'br1'] });
+  assert.equal(parse({ v: 1, id: 7, op: 'make-nics', bridges: ['br0'], lifetime: 'persistent' }),
+    { v: 1, id: 7, op: 'make-nics', bridges: ['br0'], lifetime: 'persistent' });
+});
+
+test('an ovs-cleanup request is read as exactly its ports', () => {
+  assert.equal(parse({ v: 1, id: 8, op: 'ovs-cleanup', ports: [{ bridge: 'ovsbr0', tap: 'xkvm1a2b3c' }] }),
+    { v: 1, id: 8, op: 'ovs-cleanup', ports: [{ bridge: 'ovsbr0', tap: 'xkvm1a2b3c' }] });
+});
+
+test('ids 0 and 2^32-1 are accepted, whatever integer width carries them', () => {
+  const u64 = (n: number): Raw => new Raw(Buffer.from([0xcf, 0, 0, 0, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]));
+  for (const id of [0, 0xffff_ffff]) {
+    assert.is(parse({ v: 1, id, op: 'make-nics', bridges: ['br0'] }).id, id);
+    assert.is(parse({ v: 1, id: u64(id), op: 'make-nics', bridges: ['br0'] }).id, id);
+  }
+});
+
+test('64 bridges and names of 15 bytes are accepted', () => {
+  const bridges = Array.from({ length: 64 }, (_, i) => `br${i}`);
+  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges }), { v: 1, id: 9, op: 'make-nics', bridges });
+  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] }), { v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] });
+});
+
+test.run();
