@@ -41,6 +41,7 @@ import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
 import { pkexecGuard } from './cli/pkexec-guard.js';
 import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from './defaults.js';
+import { errorDetails } from './errors/details.js';
 import { EXIT, exitStatus } from './errors/table.js';
 
 async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: string | undefined): Promise<void> {
@@ -108,8 +109,7 @@ async function main(): Promise<number> {
 function report(error: unknown): never {
   const status = exitStatus(error);
   if (status === EXIT.internal || !(error instanceof CodedError)) {
-    const details = error instanceof Error ? error.stack ?? error.message : String(error);
-    process.stderr.write(`xkvm-helper: internal error: ${escapeForTerminal(details)}\n`);
+    process.stderr.write(`xkvm-helper: internal error: ${errorDetails(error)}\n`);
     process.exit(EXIT.internal);
   }
   const hint = error instanceof UsageError ? ' (see xkvm-helper --help)' : '';

@@ -5,7 +5,7 @@
  */
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
-import { escapeForTerminal } from '../../../shared/src/text/escape.js';
+import { errorDetails } from '../errors/details.js';
 import { wireCode } from '../errors/table.js';
 
 /** What a caller is told when the helper failed in a way it cannot explain to them. */
@@ -15,6 +15,6 @@ export function toWireError(error: unknown, log: (message: string) => void): Pro
   if (error instanceof ProtocolError) return error;
   const code = wireCode(error);
   if (code !== ErrorCode.Internal && error instanceof Error) return new ProtocolError(code, error.message, { cause: error });
-  log(`internal error: ${escapeForTerminal(error instanceof Error ? error.stack ?? error.message : String(error))}`);
+  log(`internal error: ${errorDetails(error)}`);
   return new ProtocolError(ErrorCode.Internal, INTERNAL_MESSAGE);
 }
