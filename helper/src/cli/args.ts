@@ -25,7 +25,6 @@ export class UsageError extends CodedError<'USAGE'> {
 }
 
 /** The parsed command; `help` when --help was asked for (yargs has printed it). */
-
 export function parseArgs(argv: readonly string[]): Command {
   let command: Command | undefined;
   const config = { type: 'string', default: DEFAULT_POLICY_FILE, describe: 'policy file', requiresArg: true } as const;
