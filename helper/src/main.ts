@@ -33,6 +33,11 @@
  * checked names with no character ip's batch parser treats specially (helper/src/net).
  * Requests that arrive together are made in one batch, each still all-or-nothing on its own.
  *
+ * Errors. Every failure the helper foresees is a CodedError of its family (policy, user database,
+ * network, identity, install, command line, ...); one table (errors/table.ts) gives each code its
+ * exit status and the code its error reply carries. Anything else is a bug: its details go to the
+ * log only, the caller gets INTERNAL, the command exits 70.
+ *
  * Crash safety. Session records live in /run/xkvm/sessions. A restarted helper keeps the taps
  * of clients still running (qemu uses them) and removes, at once, those whose clients died.
  */
