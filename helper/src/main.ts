@@ -33,19 +33,21 @@
  * checked names with no character ip's batch parser treats specially (helper/src/net).
  * Requests that arrive together are made in one batch, each still all-or-nothing on its own.
  *
+ * Errors. Every failure the helper foresees is a CodedError of its family (policy, user database,
+ * network, identity, install, command line, ...); one table (errors/table.ts) gives each code its
+ * exit status and the code its error reply carries. Anything else is a bug: its details go to the
+ * log only, the caller gets INTERNAL, the command exits 70.
+ *
  * Crash safety. Session records live in /run/xkvm/sessions. A restarted helper keeps the taps
  * of clients still running (qemu uses them) and removes, at once, those whose clients died.
  */
-import { ErrorCode } from '../../shared/src/protocol/codes.js';
+import { CodedError } from '../../shared/src/errors/coded-error.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
-import { pkexecGuard, PkexecRefusal } from './cli/pkexec-guard.js';
+import { pkexecGuard } from './cli/pkexec-guard.js';
 import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from './defaults.js';
-
-function fail(message: string, status: number): never {
-  process.stderr.write(`xkvm-helper: ${escapeForTerminal(message)}\n`);
-  process.exit(status);
-}
+import { errorDetails } from './errors/details.js';
+import { EXIT, exitStatus } from './errors/table.js';
 
 async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: string | undefined): Promise<void> {
   const { serveSocket, serveStdio } = await import('./server.js');
@@ -64,32 +66,24 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
   }
   const fd = systemdFd();
   if (fd === undefined) {
-    fail('no socket to serve: run under systemd socket activation (xkvm-helper.socket), or give --socket PATH or --stdio', EXIT.usage);
+    throw new UsageError('no socket to serve: run under systemd socket activation (xkvm-helper.socket), or give --socket PATH or --stdio');
   }
   await serveSocket({ ...opts, idleMs: command.idleSeconds * 1000 }, { fd });
 }
 
+/** Runs the command; resolves with the exit status, or -1 while serving (the process goes on). */
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  let pkexecUid: string | undefined;
-  try {
-    pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
-  } catch (error) {
-    fail((error as PkexecRefusal).message, EXIT.usage);
-  }
+  const pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
   if (pkexecUid !== undefined) {
     // Under pkexec nothing is configurable: the installed defaults, always.
     await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS }, pkexecUid);
     return -1;
   }
-  let command: Command;
-  try {
-    command = parseArgs(argv);
-  } catch (error) {
-    if ((error as Error).message === 'help shown') return 0;
-    fail(`${(error as UsageError).message} (see xkvm-helper --help)`, EXIT.usage);
-  }
+  const command = parseArgs(argv);
   switch (command.kind) {
+    case 'help':
+      return EXIT.ok;
     case 'serve':
       await serve(command, undefined);
       return -1;
@@ -113,23 +107,24 @@ async function main(): Promise<number> {
 }
 
 /**
- * Exit statuses: 0 success (policy check: allowed), 1 policy check: denied, 2 usage, 3 the
- * policy cannot be used (file:line says why), 4 another error explained in one line (unknown
- * user, socket in use, install refused, ...), 70 an internal error (a bug: details follow).
+ * One line on stderr and the exit status from the error table (errors/table.ts): 2 usage,
+ * 3 the policy cannot be used, 4 another error explained in its message; anything else is a
+ * bug (70), reported with its details.
  */
-export const EXIT = { usage: 2, policy: 3, error: 4, internal: 70 } as const;
+function report(error: unknown): never {
+  const status = exitStatus(error);
+  if (status === EXIT.internal || !(error instanceof CodedError)) {
+    process.stderr.write(`xkvm-helper: internal error: ${errorDetails(error)}\n`);
+    process.exit(EXIT.internal);
+  }
+  const hint = error instanceof UsageError ? ' (see xkvm-helper --help)' : '';
+  process.stderr.write(`xkvm-helper: ${escapeForTerminal(error.message)}${hint}\n`);
+  process.exit(status);
+}
 
 main().then(
   (status) => {
     if (status >= 0) process.exitCode = status;
   },
-  (error: unknown) => {
-    const err = error as { code?: unknown; message?: string; stack?: string };
-    // Known error families carry a code and a message for a person; anything else is a bug.
-    if (typeof err.code === 'string' && err.code !== ErrorCode.Internal && err.message) {
-      fail(err.message, err.code.startsWith('POLICY') ? EXIT.policy : EXIT.error);
-    }
-    process.stderr.write(`xkvm-helper: internal error: ${escapeForTerminal(err.stack ?? String(error))}\n`);
-    process.exit(EXIT.internal);
-  },
+  report,
 );

@@ -70,6 +70,7 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
       peer,
       service,
       audit,
+      log,
       newSessionId: () => store.newId(),
       onEnd: () => {
         open -= 1;
@@ -106,6 +107,7 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
     identify,
     service,
     audit,
+    log,
     newSessionId: () => store.newId(),
     onEnd: () => process.exit(0),
   });

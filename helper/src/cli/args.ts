@@ -4,23 +4,31 @@
  * an unknown option or a stray argument is an error, never ignored.
  */
 import yargs from 'yargs';
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from '../defaults.js';
 
 export type Command =
+  | { kind: 'help' }
   | { kind: 'serve'; config: string; socket: string | undefined; stdio: boolean; stateDir: string; idleSeconds: number }
   | { kind: 'install'; group: string | undefined }
   | { kind: 'uninstall' }
   | { kind: 'policy-check'; config: string; user: string; bridge: string }
   | { kind: 'policy-show'; config: string };
 
-export class UsageError extends Error {
+/** The command line is wrong: the message says what, for a person. */
+export class UsageError extends CodedError<'USAGE'> {
   override readonly name = 'UsageError';
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('USAGE', message, options);
+  }
 }
 
+/** The parsed command; `help` when --help was asked for (yargs has printed it). */
 export function parseArgs(argv: readonly string[]): Command {
   let command: Command | undefined;
   const config = { type: 'string', default: DEFAULT_POLICY_FILE, describe: 'policy file', requiresArg: true } as const;
-  yargs([...argv])
+  const parsed = yargs([...argv])
     .scriptName('xkvm-helper')
     .usage('$0 [--config FILE] [--socket PATH | --stdio]\n\nServes make-nics and ovs-cleanup for xkvm within the policy in FILE.')
     .command('$0', 'serve: the systemd socket (fd 3), --socket PATH, or --stdio', (y) => y
@@ -60,9 +68,11 @@ export function parseArgs(argv: readonly string[]): Command {
     .version(false)
     .exitProcess(false)
     .fail((message, error) => {
-      throw error instanceof UsageError ? error : new UsageError(message || error?.message || 'bad arguments');
+      throw error instanceof UsageError ? error : new UsageError(message || error?.message || 'bad arguments', { cause: error });
     })
     .parseSync();
-  if (command === undefined) throw new UsageError('help shown');
-  return command;
+  if (command !== undefined) return command;
+  // yargs runs no command handler when it shows the help instead.
+  if (Reflect.get(parsed, 'help') === true) return { kind: 'help' };
+  throw new UsageError('no command given');
 }

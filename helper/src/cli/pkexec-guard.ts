@@ -3,14 +3,20 @@
  * (pkexec checks neither): only `--stdio` is accepted, and the environment is emptied before
  * anything else runs, keeping PKEXEC_UID alone, which pkexec itself set.
  */
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { FIXED_PATH } from '../defaults.js';
 
 export interface PkexecContext {
   pkexecUid: string;
 }
 
-export class PkexecRefusal extends Error {
+/** Run by pkexec with anything but `--stdio`: refused before anything else happens. */
+export class PkexecRefusal extends CodedError<'PKEXEC'> {
   override readonly name = 'PkexecRefusal';
+
+  constructor(message: string) {
+    super('PKEXEC', message);
+  }
 }
 
 export function pkexecGuard(argv: readonly string[], env: NodeJS.ProcessEnv): PkexecContext | undefined {

@@ -51,7 +51,9 @@ export async function pkexecCaller(pkexecUid: string, parentPid: number = proces
 
 /** `--stdio` run directly (not by pkexec): the caller is whoever ran us, i.e. our own real uid. */
 export async function directStdioCaller(): Promise<Caller> {
-  const uid = process.getuid?.() ?? 0;
+  const uid = process.getuid?.();
+  // Never "root" for want of an answer.
+  if (uid === undefined) throw new IdentityError('cannot tell who ran the helper: this platform has no real uid (process.getuid)');
   const user = await userByUid(uid);
   const pid = process.ppid;
   return { uid, gid: user.gid, pid, start: startOf(pid), user, transport: 'stdio' };

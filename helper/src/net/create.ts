@@ -33,8 +33,15 @@ export async function createTaps(bridges: readonly string[], owner: TapOwner, op
   return outcome.nics;
 }
 
+/** A request as checked: every field present and well-formed (no default stands in for a missing uid). */
+interface CheckedJob {
+  readonly bridges: readonly string[];
+  readonly uid: number;
+  readonly session: string | undefined;
+}
+
 /** A job's checked bridges, uid and session tag; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
-function checkJob(job: CreateJob): { bridges: readonly string[]; uid: number; session: string | undefined } {
+function checkJob(job: CreateJob): CheckedJob {
   const bridges = checkList(job.bridges, 'bridges');
   for (const b of bridges) checkIfname(b, 'bridge');
   const uid = checkId(job.owner.uid, 'uid');
@@ -67,22 +74,22 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOption
   });
 
   const classes = await classifyBridges([...new Set(checked.flatMap((c) => c?.bridges ?? []))], opts);
-  const going: number[] = [];
-  for (const [i, c] of checked.entries()) {
-    if (c === undefined) continue;
-    const missing = missingBridges(c.bridges, classes);
+  /** The requests whose taps are to be made, with their place in `jobs`. */
+  const going: { readonly i: number; readonly job: CheckedJob }[] = [];
+  for (const [i, job] of checked.entries()) {
+    if (job === undefined) continue;
+    const missing = missingBridges(job.bridges, classes);
     if (missing !== undefined) outcomes[i] = { error: missing };
-    else if (c.bridges.length === 0) outcomes[i] = { nics: [] };
-    else going.push(i);
+    else if (job.bridges.length === 0) outcomes[i] = { nics: [] };
+    else going.push({ i, job });
   }
 
-  const tapJobs: TapJob[] = going.map((i) => ({ bridges: checked[i]?.bridges ?? [], uid: checked[i]?.uid ?? 0 }));
+  const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid }));
   const made = await createLinuxTaps(tapJobs, classes.kinds, deps);
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
-  await Promise.all(going.map(async (i, k) => {
+  await Promise.all(going.map(async ({ i, job }, k) => {
     const result = made[k];
-    const job = checked[i];
-    if (result === undefined || job === undefined) {
+    if (result === undefined) {
       outcomes[i] = { error: new NetError('SYSTEM_ERROR', 'internal error: no result for a request') };
     } else if ('error' in result) {
       outcomes[i] = result;

@@ -1,7 +1,7 @@
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import type { NetDeps } from './deps.js';
 import { NetError } from './errors.js';
-import { ipBatch } from './ipbatch.js';
+import { ipBatch, type BatchOutcome } from './ipbatch.js';
 import { errorText } from './runner.js';
 import { deviceExists, isLinuxBridge, tapInfo } from './sysfs.js';
 import type { BridgeKind } from './types.js';
@@ -20,16 +20,34 @@ export interface TapJob {
 export type TapJobResult = { readonly taps: string[] } | { readonly error: NetError };
 
 interface Tap {
-  readonly job: number;
   readonly bridge: string;
-  readonly uid: number;
   name: string;
-  /** The tap exists and is ours (this batch made it). */
+  /** The tap exists and this request made it: the only kind of device it ever deletes. */
   created: boolean;
+}
+
+/** One request while its taps are made. */
+interface Request {
+  readonly job: TapJob;
+  readonly taps: readonly Tap[];
+  collisions: number;
+  /** Set when the request fails; from then on it takes no part in batches. */
+  error?: NetError;
+}
+
+/** Draws a fresh tap name; undefined when the generator gives nothing usable. */
+type Names = () => string | undefined;
+
+/** What making taps needs besides the requests. */
+interface Context {
+  readonly kinds: ReadonlyMap<string, BridgeKind>;
+  readonly deps: NetDeps;
+  readonly names: Names;
 }
 
 interface Line {
   readonly text: string;
+  readonly request: Request;
   readonly tap: Tap;
   readonly step: 'create' | 'bring up and attach' | 'bring up';
 }
@@ -52,132 +70,167 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
  * Creates the taps of several requests at once: each tap owned by its request's uid (no group),
  * up, and (Linux bridges) attached, with one ip batch without -force for all of them (more only
  * after a name collision or a failure; see deps.ts for where it runs). Each request is all or
- * nothing on its own: when one fails, the taps it created are deleted, nothing else, and the
+ * nothing on its own: when it fails, the taps it created are deleted, nothing else, and the
  * others go on.
  *
- * The batch puts every `tuntap add` first, then one `link set … up [master BRIDGE]` a tap.
- * `tuntap add` refuses an existing name (EBUSY, reported as `Command failed -:N`), so taps
- * before line N exist and are ours and the name at line N belonged to someone else: retry it
- * with a fresh name. A failure on a `link set` line means every tap is ours; that line's request
- * fails, the others' `link set` lines run again (they are idempotent). A failure without a line
- * number leaves some adds uncertain: those are taken as ours only if they are group-less taps
- * owned by their uid (which it may delete anyway); then every request still going fails alone,
- * or, when there are several, each is retried on its own batch to find which one it was.
+ * 1. Plan: a fresh name for every tap.
+ * 2. Make them together (makeTogether): batches until every request is made or has failed. A
+ *    failing batch line names its request; only a name collision is retried, with a new name.
+ * 3. When ip failed without naming a line while several requests were in the batch, each of
+ *    them is undone and made again on its own (makeAlone), so the failure is pinned on its own.
+ * 4. Settle each request (settle): its tap names, or, when it failed, its error once the taps
+ *    it created are deleted.
  */
 export async function createLinuxTaps(jobs: readonly TapJob[], kinds: ReadonlyMap<string, BridgeKind>,
   deps: NetDeps): Promise<TapJobResult[]> {
-  const taps: Tap[] = jobs.flatMap((job, j) => job.bridges.map((bridge) => ({ job: j, bridge, uid: job.uid, name: '', created: false })));
-  for (const tap of taps) tap.name = freshName(deps, taps);
-  const failed = new Map<number, NetError>();
-  const collisions = jobs.map(() => 0);
-  /** Requests that were run again on their own, and how that went. */
-  const retried = new Map<number, TapJobResult>();
-  const fail = (job: number, message: string, cause: unknown): void => {
-    failed.set(job, new NetError('SYSTEM_ERROR', message, { cause }));
-  };
-
-  for (;;) {
-    const live = taps.filter((t) => !failed.has(t.job));
-    if (live.length === 0) break;
-    const lines: Line[] = live.filter((t) => !t.created)
-      .map((tap) => ({ text: `tuntap add dev ${tap.name} mode tap user ${tap.uid}`, tap, step: 'create' as const }));
-    const adds = lines.length;
-    for (const tap of live) {
-      lines.push(kinds.get(tap.bridge) === 'linux'
-        ? { text: `link set dev ${tap.name} up master ${tap.bridge}`, tap, step: 'bring up and attach' }
-        : { text: `link set dev ${tap.name} up`, tap, step: 'bring up' });
-    }
-
-    let outcome;
-    try {
-      outcome = await ipBatch(deps.batch, lines.map((l) => l.text));
-    } catch (e) {
-      settleUncertain(live);
-      for (const job of new Set(live.map((t) => t.job))) fail(job, `ip did not complete: ${e instanceof Error ? e.message : String(e)}`, e);
-      break;
-    }
-    if (outcome.ok) break;
-
-    const number = outcome.failedLines[0];
-    const line = number === undefined ? undefined : lines[number - 1];
-    if (line === undefined || number === undefined) {
-      settleUncertain(live);
-      const running = [...new Set(live.map((t) => t.job))];
-      if (running.length === 1) {
-        fail(running[0] ?? 0, `ip failed: ${errorText(outcome.stderr)}`, outcome);
-        break;
-      }
-      // Which request it was is unknown: undo them all, then each alone on its own batch.
-      for (const job of running) {
-        const left = await deleteOwnTaps(taps.filter((t) => t.job === job && t.created).map((t) => t.name), deps);
-        if (left.length > 0) {
-          for (const t of taps) if (t.job === job) t.created = left.includes(t.name);
-          fail(job, `ip failed: ${errorText(outcome.stderr)}`, outcome);
-        } else {
-          retried.set(job, (await createLinuxTaps([jobs[job] ?? { bridges: [], uid: 0 }], kinds, deps))[0] ?? { error: internal() });
-        }
-      }
-      break;
-    }
-    if (number <= adds) {
-      for (const l of lines.slice(0, number - 1)) l.tap.created = true;
-      const { tap } = line;
-      if (BUSY.test(outcome.stderr) && (collisions[tap.job] ?? 0) < MAX_COLLISIONS) {
-        collisions[tap.job] = (collisions[tap.job] ?? 0) + 1;
-        tap.name = freshName(deps, taps);
-        continue;
-      }
-      const why = BUSY.test(outcome.stderr) ? `still no free tap name after ${collisions[tap.job] ?? 0} collisions` : errorText(outcome.stderr);
-      fail(tap.job, `could not create a tap for bridge ${tap.bridge}: ${why}`, outcome);
-      continue;
-    }
-    for (const t of live) t.created = true;
-    fail(line.tap.job, `could not ${line.step} tap ${line.tap.name} for bridge ${line.tap.bridge}: ${errorText(outcome.stderr)}`, outcome);
+  const context: Context = { kinds, deps, names: nameSource(deps) };
+  const requests = jobs.map((job) => plan(job, context.names));
+  for (const request of await makeTogether(requests, context)) {
+    requests[requests.indexOf(request)] = await makeAlone(request, context);
   }
-
-  // Roll back the requests that failed, each on its own: only the taps it created.
   const results: TapJobResult[] = [];
-  for (const [j, job] of jobs.entries()) {
-    const again = retried.get(j);
-    if (again !== undefined) {
-      results.push(again);
-      continue;
-    }
-    const error = failed.get(j);
-    const mine = taps.filter((t) => t.job === j);
-    if (error === undefined) {
-      results.push({ taps: mine.map((t) => t.name) });
-      continue;
-    }
-    const left = await deleteOwnTaps(mine.filter((t) => t.created).map((t) => t.name), deps);
-    const leak = left.length > 0 ? `; could not remove ${left.join(', ')}` : '';
-    const gone = [...new Set(job.bridges)].filter((b) => kinds.get(b) === 'linux' && !isLinuxBridge(b));
-    results.push({
-      error: gone.length > 0
-        ? new NetError('NO_SUCH_BRIDGE', `bridge ${gone.join(', ')} disappeared while its tap was being created${leak}`, { cause: error })
-        : new NetError(error.code, `${error.message}${leak}`, { cause: error.cause }),
-    });
-  }
+  for (const request of requests) results.push(await settle(request, context));
   return results;
 }
 
-function freshName(deps: NetDeps, taps: readonly Tap[]): string {
-  for (let i = 0; i < 100; i += 1) {
-    const name = deps.tapName();
-    if (isValidIfname(name) && !taps.some((t) => t.name === name)) return name;
+function plan(job: TapJob, names: Names): Request {
+  const taps: Tap[] = [];
+  for (const bridge of job.bridges) {
+    const name = names();
+    if (name === undefined) return { job, taps, collisions: 0, error: noName() };
+    taps.push({ bridge, name, created: false });
   }
-  throw new NetError('SYSTEM_ERROR', 'the tap name generator gave no usable name');
+  return { job, taps, collisions: 0 };
+}
+
+/**
+ * Runs batches until every request is made or has failed. The batch puts every `tuntap add`
+ * first, then one `link set … up [master BRIDGE]` a tap. Without -force ip stops at the first
+ * failing line and says `Command failed -:N`: every add before line N made its tap, and line N
+ * is its request's failure. `tuntap add` refuses an existing name (EBUSY): that name belonged to
+ * someone else, and that tap alone tries another (the earlier `link set` lines run again; they
+ * are idempotent). Returns the requests still going when ip failed without naming a line, if
+ * there were several (whose failure it was is not known); they are marked failed.
+ */
+async function makeTogether(requests: readonly Request[], { kinds, deps, names }: Context): Promise<Request[]> {
+  for (;;) {
+    const going = requests.filter((r) => r.error === undefined);
+    const lines = batchLines(going, kinds);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await ipBatch(deps.batch, lines.map((l) => l.text));
+    } catch (e) {
+      // ip stopped somewhere unknown (it timed out, or died): every request still going fails.
+      settleUncertain(going);
+      for (const r of going) r.error = new NetError('SYSTEM_ERROR', `ip did not complete: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      return [];
+    }
+    if (outcome.ok) return [];
+
+    const number = outcome.failedLines[0];
+    const line = number === undefined ? undefined : lines[number - 1];
+    if (number === undefined || line === undefined) {
+      // No line named (ip rejected an argument while parsing it): which adds ran is read from /sys.
+      settleUncertain(going);
+      for (const r of going) r.error = new NetError('SYSTEM_ERROR', `ip failed: ${errorText(outcome.stderr)}`, { cause: outcome });
+      return going.length > 1 ? going : [];
+    }
+    for (const l of lines.slice(0, number - 1)) if (l.step === 'create') l.tap.created = true;
+    // Line N is its request's failure, unless it is a name collision with retries left.
+    const { request, tap } = line;
+    const collision = line.step === 'create' && BUSY.test(outcome.stderr);
+    if (collision && request.collisions < MAX_COLLISIONS) {
+      const name = names();
+      if (name === undefined) request.error = noName();
+      else tap.name = name;
+      request.collisions += 1;
+      continue;
+    }
+    request.error = lineFailure(line, outcome, collision);
+  }
+}
+
+function lineFailure({ request, tap, step }: Line, outcome: BatchOutcome, collision: boolean): NetError {
+  const why = collision ? `still no free tap name after ${request.collisions} collisions` : errorText(outcome.stderr);
+  const message = step === 'create'
+    ? `could not create a tap for bridge ${tap.bridge}: ${why}`
+    : `could not ${step} tap ${tap.name} for bridge ${tap.bridge}: ${why}`;
+  return new NetError('SYSTEM_ERROR', message, { cause: outcome });
+}
+
+/** Adds for the taps not made yet, then a `link set` for every tap of the requests going. */
+function batchLines(going: readonly Request[], kinds: ReadonlyMap<string, BridgeKind>): Line[] {
+  const taps = going.flatMap((request) => request.taps.map((tap) => ({ request, tap })));
+  return [
+    ...taps.filter(({ tap }) => !tap.created)
+      .map(({ request, tap }) => ({ text: `tuntap add dev ${tap.name} mode tap user ${request.job.uid}`, request, tap, step: 'create' as const })),
+    ...taps.map(({ request, tap }) => (kinds.get(tap.bridge) === 'linux'
+      ? { text: `link set dev ${tap.name} up master ${tap.bridge}`, request, tap, step: 'bring up and attach' as const }
+      : { text: `link set dev ${tap.name} up`, request, tap, step: 'bring up' as const })),
+  ];
+}
+
+/**
+ * Undoes a request whose batch failed somewhere ip did not say, and makes it again on its own
+ * batch: what fails there is its own failure. If its taps cannot all be removed it stays failed
+ * (settle tries once more).
+ */
+async function makeAlone(request: Request, context: Context): Promise<Request> {
+  const left = await deleteOwnTaps(createdBy(request), context.deps);
+  if (left.length > 0) {
+    for (const tap of request.taps) tap.created = left.includes(tap.name);
+    return request;
+  }
+  const alone = plan(request.job, context.names);
+  // With one request in the batch every failure is its own: nothing comes back.
+  await makeTogether([alone], context);
+  return alone;
+}
+
+/** A made request's tap names; a failed one's error, once the taps it created are deleted. */
+async function settle(request: Request, { kinds, deps }: Context): Promise<TapJobResult> {
+  const { error } = request;
+  if (error === undefined) return { taps: request.taps.map((t) => t.name) };
+  const left = await deleteOwnTaps(createdBy(request), deps);
+  const leak = left.length > 0 ? `; could not remove ${left.join(', ')}` : '';
+  const gone = [...new Set(request.job.bridges)].filter((b) => kinds.get(b) === 'linux' && !isLinuxBridge(b));
+  return {
+    error: gone.length > 0
+      ? new NetError('NO_SUCH_BRIDGE', `bridge ${gone.join(', ')} disappeared while its tap was being created${leak}`, { cause: error })
+      : new NetError(error.code, `${error.message}${leak}`, { cause: error.cause }),
+  };
+}
+
+function createdBy(request: Request): string[] {
+  return request.taps.filter((t) => t.created).map((t) => t.name);
+}
+
+/** Fresh tap names: valid, and none given twice in one call (a name found taken is not tried again). */
+function nameSource(deps: NetDeps): Names {
+  const given = new Set<string>();
+  return () => {
+    for (let i = 0; i < 100; i += 1) {
+      const name = deps.tapName();
+      if (isValidIfname(name) && !given.has(name)) {
+        given.add(name);
+        return name;
+      }
+    }
+    return undefined;
+  };
+}
+
+function noName(): NetError {
+  return new NetError('SYSTEM_ERROR', 'the tap name generator gave no usable name');
 }
 
 /** ip stopped somewhere unknown: a tap not known to be created is ours if it is a group-less tap of its uid. */
-function settleUncertain(live: readonly Tap[]): void {
-  for (const tap of live) {
-    if (tap.created) continue;
-    const info = tapInfo(tap.name);
-    tap.created = info.isTap && info.owner === tap.uid && info.group === undefined;
+function settleUncertain(going: readonly Request[]): void {
+  for (const request of going) {
+    for (const tap of request.taps) {
+      if (tap.created) continue;
+      const info = tapInfo(tap.name);
+      tap.created = info.isTap && info.owner === request.job.uid && info.group === undefined;
+    }
   }
-}
-
-function internal(): NetError {
-  return new NetError('SYSTEM_ERROR', 'internal error: a request got no result');
 }

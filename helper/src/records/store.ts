@@ -59,11 +59,12 @@ export class SessionStore {
     renameSync(temp, file);
   }
 
+  /** Remove a record. One already gone is fine; any other failure is thrown, for the caller to report. */
   remove(id: string): void {
     try {
       unlinkSync(join(this.dir, `${id}.json`));
-    } catch {
-      // already gone
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException | null)?.code !== 'ENOENT') throw error;
     }
   }
 

@@ -219,7 +219,13 @@ export class Service {
     // A session gets taps only after its caller was identified.
     if (session.nics.length === 0 || caller === undefined) return;
     const nics = session.nics.splice(0);
-    if (await this.#remove(nics, caller, { event: 'session-end', session: session.id, why })) this.#deps.store.remove(session.id);
+    if (!(await this.#remove(nics, caller, { event: 'session-end', session: session.id, why }))) return;
+    try {
+      this.#deps.store.remove(session.id);
+    } catch (error) {
+      // The taps are gone; a helper that starts after this one finds the record and its client gone.
+      this.#deps.audit.write({ event: 'session-record', session: session.id, uid: caller.uid, result: 'error', message: `cannot remove the session record: ${(error as Error).message}` });
+    }
   }
 }
 

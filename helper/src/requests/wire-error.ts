@@ -1,25 +1,20 @@
 /**
- * Errors on their way to the wire: a ProtocolError goes out as it is; an error of a lower layer
- * with a known code is translated; anything else becomes INTERNAL with details in the log only.
+ * Errors on their way to the wire: a ProtocolError goes out as it is; another error of a known
+ * family goes out with the code the error table gives it (errors/table.ts) and its message;
+ * anything else becomes INTERNAL, with the details in the log only.
  */
-import { ErrorCode, isErrorCode } from '../../../shared/src/protocol/codes.js';
+import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import { errorDetails } from '../errors/details.js';
+import { wireCode } from '../errors/table.js';
 
-const NET_CODES: Record<string, ErrorCode> = {
-  NO_SUCH_BRIDGE: ErrorCode.NoSuchBridge,
-  NOT_OWNER: ErrorCode.NotOwner,
-  NO_SUCH_PORT: ErrorCode.NoSuchPort,
-  SYSTEM_ERROR: ErrorCode.SystemError,
-  BAD_NAME: ErrorCode.BadName,
-};
+/** What a caller is told when the helper failed in a way it cannot explain to them. */
+export const INTERNAL_MESSAGE = 'internal error in the helper (details are in its log)';
 
 export function toWireError(error: unknown, log: (message: string) => void): ProtocolError {
   if (error instanceof ProtocolError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && typeof code === 'string') {
-    const wire = NET_CODES[code] ?? (isErrorCode(code) ? code : undefined);
-    if (wire !== undefined) return new ProtocolError(wire, error.message, { cause: error });
-  }
-  log(`internal error: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
-  return new ProtocolError(ErrorCode.Internal, 'internal error in the helper (details are in its log)');
+  const code = wireCode(error);
+  if (code !== ErrorCode.Internal && error instanceof Error) return new ProtocolError(code, error.message, { cause: error });
+  log(`internal error: ${errorDetails(error)}`);
+  return new ProtocolError(ErrorCode.Internal, INTERNAL_MESSAGE);
 }

@@ -3,7 +3,8 @@
  * request at a time, replies out. Broken framing (bad length, a frame not completed within 5 s,
  * undecodable msgpack, a non-map) gets an error reply where possible and the connection is
  * closed; a well-framed bad request gets an error reply and the connection stays usable. When
- * the connection ends, however it ends, the session's taps are removed.
+ * the connection ends, however it ends, the session's taps are removed. A request that fails in
+ * a way nobody foresaw (a bug) is logged and answered INTERNAL, and the connection goes on.
  */
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
@@ -14,8 +15,10 @@ import { FRAME_DEADLINE_MS } from '../../../shared/src/protocol/limits.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseRequest } from '../../../shared/src/protocol/validate.js';
 import type { AuditLog } from '../audit/audit.js';
+import { errorDetails } from '../errors/details.js';
 import type { Caller } from '../identity/caller.js';
 import type { Service, Session } from '../requests/service.js';
+import { INTERNAL_MESSAGE } from '../requests/wire-error.js';
 
 /** Requests queued on one connection beyond this close it (a client must wait for replies). */
 const MAX_QUEUED = 16;
@@ -27,8 +30,10 @@ export interface ConnectionOptions {
   close: () => void;
   /** Establish who is at the other end (once, before the first request is served). */
   identify: () => Promise<Caller>;
-  service: Service;
+  service: Pick<Service, 'handle' | 'discard' | 'endSession'>;
   audit: AuditLog;
+  /** The helper's log (stderr): details of internal errors, which callers are not shown. */
+  log: (message: string) => void;
   newSessionId: () => string;
   /** The peer as the kernel reported it at accept, for audit records before identification. */
   peer?: { uid: number; pid: number } | undefined;
@@ -102,22 +107,30 @@ export class Connection {
 
   /** Serve queued frames one at a time; the promise settles when the queue is empty. */
   #drain(): Promise<void> {
-    // .finally runs as a later microtask, so the reset never precedes the assignment.
-    this.#draining ??= this.#serveQueue().finally(() => {
-      this.#draining = undefined;
-    });
+    this.#draining ??= this.#serveQueue();
     return this.#draining;
   }
 
   async #serveQueue(): Promise<void> {
-    while (this.#queue.length > 0 && !this.#closing) {
-      const body = this.#queue.shift()!;
-      this.#inflight = this.#serve(body).catch(() => undefined);
-      await this.#inflight;
+    // Yield first, so that #drain has assigned #draining before this can reset it.
+    await undefined;
+    try {
+      while (this.#queue.length > 0 && !this.#closing) {
+        const body = this.#queue.shift()!;
+        const serving = { id: 0 };
+        this.#inflight = this.#serve(body, serving).catch((error: unknown) => this.#internalError(error, serving.id));
+        await this.#inflight;
+      }
+    } finally {
+      // In the same step as the last look at the queue: a frame queued after it starts a new
+      // drain (with a .finally here instead, a frame arriving from a microtask in between, as
+      // on in-memory streams, would wait for the next frame).
+      this.#draining = undefined;
     }
   }
 
-  async #serve(body: Buffer): Promise<void> {
+  /** Serve one frame; `serving.id` is the request's id once it is known. */
+  async #serve(body: Buffer, serving: { id: number }): Promise<void> {
     let value;
     try {
       value = decodeMessage(body);
@@ -143,6 +156,7 @@ export class Connection {
       this.#send({ v: 1, id: wire.id ?? 0, ok: false, error: { code: wire.code, message: wire.message } });
       return;
     }
+    serving.id = request.id;
     const reply = await this.#o.service.handle(request, caller, this.#session);
     if (this.#ended && request.op === 'make-nics' && request.lifetime === 'persistent' && 'nics' in reply) {
       // Nobody will ever learn these taps' names: do not leave them behind.
@@ -150,6 +164,20 @@ export class Connection {
       return;
     }
     this.#send(reply);
+  }
+
+  /**
+   * Serving a frame threw (a bug: every foreseen failure has its own reply): the details go to
+   * the log, that request gets INTERNAL (id 0 if it was not read that far) if the connection is
+   * still open, and the next request is served.
+   */
+  #internalError(error: unknown, id: number): void {
+    this.#o.log(`internal error serving request ${id}: ${errorDetails(error)}`);
+    try {
+      this.#send({ v: 1, id, ok: false, error: { code: ErrorCode.Internal, message: INTERNAL_MESSAGE } });
+    } catch (sendError) {
+      this.#o.log(`cannot send the INTERNAL reply to request ${id}: ${errorDetails(sendError)}`);
+    }
   }
 
   #identify(): Promise<Caller> {
@@ -199,6 +227,7 @@ export class Connection {
     this.#disarmDeadline();
     void this.#inflight
       .then(() => this.#o.service.endSession(this.#session, this.#caller, why))
+      .catch((error: unknown) => this.#o.log(`internal error ending session ${this.#session.id}: ${errorDetails(error)}`))
       .finally(() => this.#o.onEnd?.());
   }
 }

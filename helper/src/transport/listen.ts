@@ -4,12 +4,17 @@
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
 
 export const SD_LISTEN_FDS_START = 3;
 
-export class ListenError extends Error {
+/** There is no socket to serve, or it cannot be served: the message says which and why. */
+export class ListenError extends CodedError<'LISTEN'> {
   override readonly name = 'ListenError';
-  readonly code = 'LISTEN';
+
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('LISTEN', message, options);
+  }
 }
 
 /** The socket systemd passed us, if it passed exactly one to this very process. */
@@ -55,9 +60,12 @@ export async function listen(onConnection: (socket: Socket) => void, where: { fd
     }
   }
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const refused = (error: Error): void => {
+      reject(new ListenError(`cannot listen on ${'path' in where ? where.path : `fd ${where.fd}`}: ${error.message}`, { cause: error }));
+    };
+    server.once('error', refused);
     server.listen('path' in where ? { path: where.path } : { fd: where.fd }, () => {
-      server.off('error', reject);
+      server.off('error', refused);
       resolve();
     });
   });

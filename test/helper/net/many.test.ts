@@ -116,4 +116,39 @@ test('a malformed or missing bridge is that request\'s own error, and no line of
   assert.not.match(out.calls.find((c) => c.args.includes('-batch'))?.input ?? '', /bad|nosuchbr/);
 }));
 
+test('a request that runs out of names after 16 collisions fails alone: its own tap is removed, the taken ones (even its owner\'s) are not, the others get theirs', withNetns(['br0', 'br1'], (ns) => {
+  const taken = Array.from({ length: 17 }, (_, i) => `xkvmt${String(i).padStart(2, '0')}`);
+  for (const t of taken) ns.ip('tuntap', 'add', 'dev', t, 'mode', 'tap', 'user', String(BOB.uid));
+  // Names are drawn in order: alice's tap, bob's two, carol's; then bob's second tap's retries.
+  const out = runJob(ns, {
+    op: 'create-many', names: ['xkvmalice', 'xkvmbob1', ...taken.slice(0, 1), 'xkvmcarol', ...taken.slice(1)],
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['br0', 'br1'], owner: BOB }, { bridges: ['br1'], owner: CAROL }],
+  });
+  const [a, b, c] = value<Outcome[]>(out);
+  assert.equal(nicsOf(a).map((n) => n.tap), ['xkvmalice']);
+  assert.equal(nicsOf(c).map((n) => n.tap), ['xkvmcarol']);
+  assert.is(errorOf(b).code, 'SYSTEM_ERROR');
+  assert.match(errorOf(b).message, /still no free tap name after 16 collisions/);
+  assert.equal(tapsLike(ns, 'xkvm'), ['xkvmalice', 'xkvmcarol', ...taken].sort());
+  assert.is(devices(ns).get('xkvmalice')?.master, 'br0');
+  assert.is(devices(ns).get('xkvmcarol')?.master, 'br1');
+  for (const t of taken) assert.equal(tapOwner(ns, t), { owner: BOB.uid, group: -1 });
+  const deleted = out.calls.filter((call) => call.args.includes('-force')).map((call) => call.input ?? '');
+  assert.equal(deleted, ['link del dev xkvmbob1\n'], 'exactly bob\'s own tap was deleted');
+}));
+
+test('when the name generator gives nothing usable after a collision, only that request fails, and no tap of any request is left behind', withNetns(['br0'], (ns) => {
+  ns.ip('tuntap', 'add', 'dev', 'xkvmtaken', 'mode', 'tap', 'user', '4242');
+  // bob's second tap collides; then the generator yields only names that are not interface names.
+  const out = runJob(ns, {
+    op: 'create-many', names: ['xkvmalice', 'xkvmbob1', 'xkvmtaken', ...Array.from({ length: 100 }, () => '-bad')],
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['br0', 'br0'], owner: BOB }],
+  });
+  const [a, b] = value<Outcome[]>(out);
+  assert.equal(nicsOf(a).map((n) => n.tap), ['xkvmalice']);
+  assert.match(errorOf(b).message, /no usable name/);
+  assert.equal(tapsLike(ns, 'xkvm'), ['xkvmalice', 'xkvmtaken']);
+  assert.equal(tapOwner(ns, 'xkvmtaken'), { owner: 4242, group: -1 });
+}));
+
 test.run();

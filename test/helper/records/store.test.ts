@@ -1,0 +1,128 @@
+// SessionStore.remove: a record already gone is fine; any other failure is thrown, and the two
+// callers that remove records (the reaper, the service ending a session) report it in the audit.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Nic } from '../../../shared/src/protocol/messages.js';
+import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
+import type { Caller } from '../../../helper/src/identity/caller.js';
+import { PolicyHolder } from '../../../helper/src/policy/holder.js';
+import { Reaper } from '../../../helper/src/records/reaper.js';
+import { SessionStore, type SessionRecord } from '../../../helper/src/records/store.js';
+import type { NetOps } from '../../../helper/src/requests/net-ops.js';
+import { Service } from '../../../helper/src/requests/service.js';
+
+class MemoryAudit extends AuditLog {
+  readonly records: AuditRecord[] = [];
+
+  override write(record: AuditRecord): void {
+    this.records.push(record);
+  }
+}
+
+/** A store whose remove() fails as unlink would on a read-only state directory. */
+class StuckStore extends SessionStore {
+  override remove(id: string): void {
+    throw Object.assign(new Error(`EROFS: read-only file system, unlink '${join(this.dir, `${id}.json`)}'`), { code: 'EROFS' });
+  }
+}
+
+const NOBODY = 65534;
+/** No process has this pid (above any pid_max). */
+const GONE = { pid: 99_999_999, start: '1' };
+const NIC: Nic = { bridge: 'br0', tap: 'xkvmtest0001', type: 'brctl' };
+
+let dir = '';
+const fresh = (name: string): string => join(dir, name);
+
+function record(id: string): SessionRecord {
+  return { version: 1, id, uid: 4001, client: GONE, helper: GONE, nics: [NIC] };
+}
+
+const net: NetOps = {
+  createTaps: async (requests) => requests.map(({ bridges }) => ({ nics: bridges.map((bridge) => ({ ...NIC, bridge })) })),
+  deleteTaps: async () => {},
+  ovsCleanup: async () => ({ removed: [], refused: [] }),
+  tapCounts: () => new Map(),
+};
+
+test.before(() => {
+  if (process.geteuid?.() !== 0) throw new Error('this suite needs root (it removes records as another user)');
+  dir = mkdtempSync(join(tmpdir(), 'xkvm-store-'));
+});
+
+test.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('remove deletes the record, and a record already gone is not an error', () => {
+  const store = new SessionStore(fresh('plain'));
+  store.write(record('00000000000000a1'));
+  store.remove('00000000000000a1');
+  assert.not.ok(existsSync(join(store.dir, '00000000000000a1.json')));
+  store.remove('00000000000000a1');
+  store.remove('00000000000000a2');
+});
+
+test('remove throws when the record cannot be unlinked: EISDIR for a directory in its place', () => {
+  const store = new SessionStore(fresh('eisdir'));
+  mkdirSync(join(store.dir, '00000000000000b1.json'));
+  assert.throws(() => store.remove('00000000000000b1'), (e: NodeJS.ErrnoException) => e.code === 'EISDIR');
+});
+
+test('remove throws EACCES when the state directory does not let this user remove it', () => {
+  const store = new SessionStore(fresh('eacces'));
+  store.write(record('00000000000000c1'));
+  // Root may remove anything: as nobody (effective uid only, restored below), the 0700 root directory is closed.
+  process.seteuid?.(NOBODY);
+  try {
+    assert.throws(() => store.remove('00000000000000c1'), (e: NodeJS.ErrnoException) => e.code === 'EACCES');
+  } finally {
+    process.seteuid?.(0);
+  }
+  assert.is(process.geteuid?.(), 0);
+  assert.ok(existsSync(join(store.dir, '00000000000000c1.json')));
+});
+
+test('the reaper reports a record it cannot remove after removing its taps', async () => {
+  const store = new StuckStore(fresh('reaper'));
+  // A record left by a helper that is gone, for a client that is gone.
+  writeFileSync(join(store.dir, '00000000000000d1.json'), JSON.stringify(record('00000000000000d1')));
+  const audit = new MemoryAudit();
+  const deleted: Nic[][] = [];
+  const reaper = new Reaper({
+    store, audit, self: { pid: process.pid, start: '1' }, ovsdbOption: () => ({}),
+    net: { ...net, deleteTaps: async (nics) => { deleted.push(nics); } },
+  });
+  await reaper.sweep(false);
+  assert.equal(deleted, [[NIC]]);
+  const reaped = audit.records.filter((r) => r.event === 'session-reaped');
+  assert.is(reaped.length, 1);
+  assert.is(reaped[0]?.['result'], 'error');
+  assert.match(String(reaped[0]?.['message']), /EROFS/);
+});
+
+test('the service reports a session record it cannot remove when the session ends, and does not throw', async () => {
+  const conf = fresh('service.conf');
+  writeFileSync(conf, 'allow br0 alice\n', { mode: 0o644 });
+  const audit = new MemoryAudit();
+  const service = new Service({
+    policy: new PolicyHolder(conf), net, audit, store: new StuckStore(fresh('service')),
+    helper: { pid: process.pid, start: '1' }, log: () => undefined, lock: async () => () => undefined,
+  });
+  const alice: Caller = { uid: 4001, gid: 4001, pid: process.pid, start: 1n, transport: 'socket', user: { name: 'alice', uid: 4001, gid: 4001, groups: [] } };
+  const session = { id: '00000000000000e1', nics: [] };
+  const reply = await service.handle({ v: 1, id: 1, op: 'make-nics', bridges: ['br0'] }, alice, session);
+  assert.ok(reply.ok, JSON.stringify(reply));
+  await service.endSession(session, alice, 'the client left');
+  const ended = audit.records.find((r) => r.event === 'session-end');
+  assert.is(ended?.['result'], 'ok');
+  const stuck = audit.records.find((r) => r.event === 'session-record');
+  assert.is(stuck?.['result'], 'error');
+  assert.is(stuck?.['session'], '00000000000000e1');
+  assert.match(String(stuck?.['message']), /cannot remove the session record: EROFS/);
+});
+
+test.run();
