@@ -204,6 +204,7 @@ function open(options: Options = {}) {
     },
     service,
     audit,
+    log: (message) => events.push(`log ${message}`),
     newSessionId: () => store.newId(),
     ...(options.deadlineMs === undefined ? {} : { deadlineMs: options.deadlineMs }),
     onEnd: () => {
