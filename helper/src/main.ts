@@ -26,8 +26,9 @@
  * is relied on); honour `--config` or anything else but `--stdio` under pkexec; let one client's
  * bad input disturb another; outlive its purpose (socket mode exits when idle).
  *
- * Programs. ip and ovs-vsctl only, by absolute path, with PATH=/usr/sbin:/usr/bin:/sbin:/bin
- * LC_ALL=C and nothing else, in /. Taps are made and removed through two long-lived
+ * Programs. ip, ovs-vsctl (OVS bridges) and getent (users and groups that are not in
+ * /etc/passwd and /etc/group), by absolute path, with the fixed environment of defaults.ts
+ * (PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C) and nothing else, in /. Taps are made and removed through two long-lived
  * `ip -o -batch -` (starting a process costs more than a whole request): the helper alone
  * writes to their stdin, only tuntap add, link set and link del lines, each built from
  * checked names with no character ip's batch parser treats specially (helper/src/net).
@@ -40,6 +41,12 @@
  *
  * Crash safety. Session records live in /run/xkvm/sessions. A restarted helper keeps the taps
  * of clients still running (qemu uses them) and removes, at once, those whose clients died.
+ * What it does not cover: a record is written after its taps exist, so a helper killed between
+ * the two leaves those taps unrecorded (owned by the caller, who may delete them, and counted
+ * against the caller's max-taps); persistent taps are never recorded.
+ *
+ * The request path, file by file, and where state lives: docs/architecture.md. The contract
+ * (wire format, requests, invariants): docs/protocol.md.
  */
 import { CodedError } from '../../shared/src/errors/coded-error.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
