@@ -23,16 +23,24 @@ function bad(message: string, cause?: unknown): ProtocolError {
   return new ProtocolError(ErrorCode.BadFrame, message, cause === undefined ? {} : { cause });
 }
 
-/** Check that `body` holds exactly one well-formed msgpack value of the allowed kinds. */
-export function scanMsgpack(body: Uint8Array): void {
+/**
+ * Check that `body` holds exactly one well-formed msgpack value of the allowed kinds; returns
+ * how many key/value pairs its maps declare, all maps together.
+ */
+export function scanMsgpack(body: Uint8Array): number {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let pos = 0;
   let elements = 0;
+  let pairs = 0;
   // Each stack entry: how many values the open container still expects.
   const stack: number[] = [];
 
   const need = (n: number): void => {
     if (pos + n > body.length) throw bad('the msgpack value is truncated');
+  };
+  const openMap = (count: number): void => {
+    pairs += count;
+    open(count * 2);
   };
   const open = (count: number): void => {
     elements += count;
@@ -61,7 +69,7 @@ export function scanMsgpack(body: Uint8Array): void {
     need(1);
     const tag = body[pos++]!;
     if (tag <= 0x7f || tag >= 0xe0) continue; // fixint
-    if (tag >= 0x80 && tag <= 0x8f) { open((tag & 0x0f) * 2); continue; }
+    if (tag >= 0x80 && tag <= 0x8f) { openMap(tag & 0x0f); continue; }
     if (tag >= 0x90 && tag <= 0x9f) { open(tag & 0x0f); continue; }
     if (tag >= 0xa0 && tag <= 0xbf) { text(tag & 0x1f); continue; }
     switch (tag) {
@@ -77,8 +85,8 @@ export function scanMsgpack(body: Uint8Array): void {
       case 0xdb: need(4); pos += 4; text(view.getUint32(pos - 4)); break;
       case 0xdc: need(2); pos += 2; open(view.getUint16(pos - 2)); break;
       case 0xdd: need(4); pos += 4; open(view.getUint32(pos - 4)); break;
-      case 0xde: need(2); pos += 2; open(view.getUint16(pos - 2) * 2); break;
-      case 0xdf: need(4); pos += 4; open(view.getUint32(pos - 4) * 2); break;
+      case 0xde: need(2); pos += 2; openMap(view.getUint16(pos - 2)); break;
+      case 0xdf: need(4); pos += 4; openMap(view.getUint32(pos - 4)); break;
       case 0xc4: case 0xc5: case 0xc6:
         throw bad('binary values are not allowed');
       case 0xc7: case 0xc8: case 0xc9:
@@ -91,20 +99,23 @@ export function scanMsgpack(body: Uint8Array): void {
   while (stack.length > 0 && stack[stack.length - 1] === 0) stack.pop();
   if (stack.length > 0) throw bad('the msgpack value is truncated');
   if (pos !== body.length) throw bad(`${body.length - pos} bytes follow the msgpack value`);
+  return pairs;
 }
 
-function toPlain(value: unknown): WireValue {
+/** `value` as plain data; `counted.pairs` grows by every map entry met. */
+function toPlain(value: unknown, counted: { pairs: number }): WireValue {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   // int64AsType 'number': 64-bit integers arrive as (possibly inexact) doubles; validation
   // refuses them by range.
   if (typeof value === 'number') return value;
-  if (Array.isArray(value)) return value.map(toPlain);
+  if (Array.isArray(value)) return value.map((item) => toPlain(item, counted));
   if (value instanceof Map) {
     const out: { [key: string]: WireValue } = Object.create(null) as { [key: string]: WireValue };
     for (const [key, item] of value as Map<unknown, unknown>) {
       if (typeof key !== 'string') throw bad('map keys must be strings');
       if (FORBIDDEN_KEYS.has(key)) throw bad(`the key "${key}" is not allowed`);
-      out[key] = toPlain(item);
+      counted.pairs += 1;
+      out[key] = toPlain(item, counted);
     }
     return out;
   }
@@ -113,14 +124,19 @@ function toPlain(value: unknown): WireValue {
 
 /** Decode one frame body strictly into plain data (maps become null-prototype objects). */
 export function decodeBody(body: Uint8Array): WireValue {
-  scanMsgpack(body);
+  const declared = scanMsgpack(body);
   let value: unknown;
   try {
     value = unpackr.unpack(body);
   } catch (cause) {
     throw bad('the frame is not valid msgpack', cause);
   }
-  return toPlain(value);
+  const counted = { pairs: 0 };
+  const plain = toPlain(value, counted);
+  // The unpacker keeps the last of two equal keys: fewer entries than declared means a repeat,
+  // which two readers could understand differently.
+  if (counted.pairs !== declared) throw bad('a map holds the same key twice');
+  return plain;
 }
 
 /** Decode one frame body that must hold one map, as every message does (else BAD_FRAME). */

@@ -58,6 +58,8 @@ export const badFrames: ReadonlyArray<readonly [string, Buffer, RegExp?]> = [
   ['a UTF-16 surrogate encoded in UTF-8 in a key', mp(new MapOf([[rawStr([0xed, 0xa0, 0x80]), 1], ['v', 1], ['id', 5]])), /UTF-8/],
   ['a truncated multi-byte character in the op', mp(new MapOf([['v', 1], ['id', 5], ['op', rawStr([0x6d, 0xc3])], ['bridges', ['br0']]])), /UTF-8/],
   ['an integer map key', mp(new MapOf([[1, 'v'], ['v', 1], ['id', 5]])), /key/],
+  ['the same key twice ("bridges": a first value, then a second)', mp(new MapOf([['v', 1], ['id', 5], ['op', 'make-nics'], ['bridges', ['br0']], ['bridges', ['br1']]])), /same key twice/],
+  ['the same key twice in a port', mp(cleanup(new MapOf([['bridge', 'br0'], ['tap', 'xkvmabc'], ['tap', 'xkvmdef']]))), /same key twice/],
   ['a nil map key', mp(new MapOf([[null, 1], ['v', 1], ['id', 5]])), /key/],
   ['an array as a map key', mp(new MapOf([[['v'], 1], ['v', 1], ['id', 5]])), /key/],
   ['a map as a map key', mp(new MapOf([[new MapOf([['v', 1]]), 1], ['v', 1], ['id', 5]])), /key/],
