@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  bridgeKinds, createTaps, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
+  bridgeKinds, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
   systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
@@ -83,11 +83,19 @@ function deps(job: Job, calls: Call[]): NetDeps {
   return { run, batch, tapName: () => queue.shift() ?? randomTapName() };
 }
 
+/** One request through createTapsMany (as the helper makes it): its nics, or its error thrown. */
+async function createOne(request: CreateJob, opts: { ovsdb?: string | undefined; deps: NetDeps }): Promise<Nic[]> {
+  const [outcome] = await createTapsMany([request], opts);
+  if (outcome === undefined) throw new Error('createTapsMany gave no outcome');
+  if ('error' in outcome) throw outcome.error;
+  return outcome.nics;
+}
+
 async function perform(job: Job, d: NetDeps): Promise<unknown> {
   const base = { ovsdb: job.ovsdb, deps: d };
   switch (job.op) {
     case 'kinds': return Object.fromEntries(await bridgeKinds(job.bridges ?? [], base));
-    case 'create': return createTaps(job.bridges ?? [], job.owner ?? { uid: -1, gid: -1 }, { ...base, session: job.session });
+    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
     case 'create-many': return (await createTapsMany(job.jobs ?? [], base)).map((o) => ('error' in o
       ? { error: { code: o.error.code, message: o.error.message } }
       : o));
@@ -110,7 +118,7 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
   }
 }
 
-/** Median ms of createTaps+deleteTaps rounds, after one warm-up round, and programs and batches per request. */
+/** Median ms of creating (one request) and deleting taps, after one warm-up round, and programs and batches per request. */
 async function bench(job: Job, d: NetDeps): Promise<unknown> {
   const createMs: number[] = [];
   const deleteMs: number[] = [];
@@ -127,8 +135,8 @@ async function bench(job: Job, d: NetDeps): Promise<unknown> {
     counts.programs = 0;
     counts.batches = 0;
     const t0 = performance.now();
-    const nics = await createTaps(job.bridges ?? [], job.owner ?? { uid: 0, gid: 0 },
-      { ovsdb: job.ovsdb, session: 'bench', deps: counting });
+    const nics = await createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: 0, gid: 0 }, session: 'bench' },
+      { ovsdb: job.ovsdb, deps: counting });
     const t1 = performance.now();
     create = { ...counts };
     await deleteTaps(nics, { ovsdb: job.ovsdb, deps: counting });
