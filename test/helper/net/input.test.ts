@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  NetError, bridgeKinds, createTapsMany, deleteTaps, listSessionPorts, ovsCleanup, randomTapName, tapInfo,
+  NetError, classifyBridges, createTapsMany, deleteTaps, listSessionPorts, ovsCleanup, randomTapName, tapInfo,
   type CreateJob, type IpBatch, type NetDeps, type NetOptions, type Nic, type Runner,
 } from '../../../helper/src/net/index.js';
 import { MAX_ITEMS_PER_REQUEST } from '../../../shared/src/protocol/limits.js';
@@ -52,10 +52,10 @@ test('every malformed bridge name is BAD_NAME from createTapsMany, and no progra
   }
 });
 
-test('a bad name is BAD_NAME from bridgeKinds, deleteTaps, ovsCleanup and tapInfo, and no program runs', async () => {
+test('a bad name is BAD_NAME from classifyBridges, deleteTaps, ovsCleanup and tapInfo, and no program runs', async () => {
   const { deps, calls } = recorder();
   for (const bad of BAD_NAMES) {
-    assert.is((await refusal(bridgeKinds([bad as string], { deps }))).code, 'BAD_NAME');
+    assert.is((await refusal(classifyBridges([bad as string], { deps }))).code, 'BAD_NAME');
     const nic = { bridge: 'br0', tap: bad, type: 'brctl' } as Nic;
     assert.is((await refusal(deleteTaps([nic], { deps }))).code, 'BAD_NAME');
     assert.is((await refusal(deleteTaps([{ ...nic, tap: 'tap0', bridge: bad as string }], { deps }))).code, 'BAD_NAME');

@@ -51,15 +51,18 @@ test.before(() => {
 test('bridge kinds tell a Linux bridge from two OVS bridges with one ovs-vsctl, and name the one that is neither',
   withOvs((ns, ovs) => {
     const out = runJob(ns, { op: 'kinds', bridges: ['ovsbr1', 'br0', 'ovsbr0'], ovsdb: ovs.db });
-    assert.equal(value(out), { ovsbr1: 'ovs', br0: 'linux', ovsbr0: 'ovs' });
+    assert.equal(value(out), { kinds: { ovsbr1: 'ovs', br0: 'linux', ovsbr0: 'ovs' }, missing: [] });
     assert.equal(out.calls.map((c) => c.args), [[`--db=${ovs.db}`, '--timeout=10', '--', 'list-br']]);
-    const bad = runJob(ns, { op: 'kinds', bridges: ['ovsbr0', 'ovs-netdev', 'br0'], ovsdb: ovs.db });
+    assert.equal(value(runJob(ns, { op: 'kinds', bridges: ['ovsbr0', 'ovs-netdev', 'br0'], ovsdb: ovs.db })),
+      { kinds: { ovsbr0: 'ovs', br0: 'linux' }, missing: ['ovs-netdev'] });
+    const bad = runJob(ns, { op: 'create', bridges: ['ovsbr0', 'ovs-netdev', 'br0'], owner: ALICE, ovsdb: ovs.db });
     assert.is(bad.ok, false);
     if (!bad.ok) {
       assert.is(bad.error.code, 'NO_SUCH_BRIDGE');
       assert.match(bad.error.message, /ovs-netdev/);
       assert.not.match(bad.error.message, /ovsbr0|br0,/);
     }
+    assert.equal(tapsLike(ns, 'xkvm'), []);
   }));
 
 test('taps on two OVS bridges and a Linux bridge come back in order, up, owned, and the ports tagged',

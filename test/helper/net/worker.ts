@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  bridgeKinds, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
+  classifyBridges, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
   systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
@@ -94,7 +94,10 @@ async function createOne(request: CreateJob, opts: { ovsdb?: string | undefined;
 async function perform(job: Job, d: NetDeps): Promise<unknown> {
   const base = { ovsdb: job.ovsdb, deps: d };
   switch (job.op) {
-    case 'kinds': return Object.fromEntries(await bridgeKinds(job.bridges ?? [], base));
+    case 'kinds': {
+      const classes = await classifyBridges(job.bridges ?? [], base);
+      return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
+    }
     case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
     case 'create-many': return (await createTapsMany(job.jobs ?? [], base)).map((o) => ('error' in o
       ? { error: { code: o.error.code, message: o.error.message } }
