@@ -43,7 +43,7 @@ export async function ovsCleanup(ports: readonly PortRef[], caller: { readonly u
     };
   }
 
-  const state = await readPorts(run, ovsdb, { names: unique.map((p) => p.tap) });
+  const state = await readPorts(run, ovsdb, unique.map((p) => p.tap));
   const allowed: PortRef[] = [];
   const refused: RefusedPort[] = [];
   for (const p of unique) {

@@ -6,7 +6,6 @@ export * from './errors.js';
 export * from './ipbatch.js';
 export * from './ipcoprocess.js';
 export * from './kinds.js';
-export * from './session.js';
 export * from './sysfs.js';
 export * from './tapcount.js';
 export * from './tapname.js';

@@ -48,7 +48,7 @@ export async function delPorts(run: Runner, ovsdb: string | undefined,
  */
 export async function delCheckedPorts(run: Runner, ovsdb: string | undefined, ports: readonly PortRef[],
   owner: number | undefined): Promise<{ skipped: { tap: string; reason: string }[] }> {
-  const state = await readPorts(run, ovsdb, { names: ports.map((p) => p.tap) });
+  const state = await readPorts(run, ovsdb, ports.map((p) => p.tap));
   const here: PortRef[] = [];
   const skipped: { tap: string; reason: string }[] = [];
   for (const p of ports) {

@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  classifyBridges, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
+  classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
   systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
@@ -21,7 +21,7 @@ export interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'tapcounts' | 'bench';
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
   /** for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs` */
   readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
   /** for create-many */
@@ -104,7 +104,6 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
       : o));
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
-    case 'session': return listSessionPorts(job.session ?? '', base);
     case 'tapinfo': return tapInfo(job.name ?? '');
     case 'tapcounts': {
       let clock = Date.now();
