@@ -104,13 +104,6 @@ export class IpCoprocess {
     return { ok: failedLines.length === 0, failedLines, stderr };
   }
 
-  /** Lets the running ip read EOF and exit; a later batch starts a new one. */
-  close(): void {
-    const child = this.#child;
-    this.#child = undefined;
-    child?.stdin.end();
-  }
-
   #run(lines: readonly string[]): Promise<BatchOutcome> {
     const child = this.#child ?? this.#start();
     return new Promise((resolve, reject) => {
