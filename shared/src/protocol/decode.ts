@@ -24,7 +24,7 @@ function bad(message: string, cause?: unknown): ProtocolError {
 }
 
 /** Check that `body` holds exactly one well-formed msgpack value of the allowed kinds. */
-export function scanMsgpack(body: Uint8Array): void {
+function scanMsgpack(body: Uint8Array): void {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let pos = 0;
   let elements = 0;
@@ -112,7 +112,7 @@ function toPlain(value: unknown): WireValue {
 }
 
 /** Decode one frame body strictly into plain data (maps become null-prototype objects). */
-export function decodeBody(body: Uint8Array): WireValue {
+function decodeBody(body: Uint8Array): WireValue {
   scanMsgpack(body);
   let value: unknown;
   try {
