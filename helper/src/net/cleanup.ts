@@ -8,7 +8,7 @@ import { ovsInstalled } from './tools.js';
 import type { NetOptions, PortRef } from './types.js';
 import { checkId, checkOvsdb, checkPorts } from './validate.js';
 
-export interface RefusedPort extends PortRef {
+interface RefusedPort extends PortRef {
   readonly code: Extract<NetErrorCode, 'NOT_OWNER' | 'NO_SUCH_PORT'>;
   readonly message: string;
 }

@@ -11,5 +11,4 @@ export * from './tapcount.js';
 export * from './tapname.js';
 export * from './tools.js';
 export type * from './runner.js';
-export { systemRunner } from './runner.js';
 export type * from './types.js';

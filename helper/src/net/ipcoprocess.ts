@@ -19,7 +19,7 @@ import { NetError } from './errors.js';
 import { parseFailedLines, type BatchOutcome } from './ipbatch.js';
 import { IP_TIMEOUT_MS, TOOL_ENV, ipTool } from './tools.js';
 
-export const SENTINEL = 'link show dev lo';
+const SENTINEL = 'link show dev lo';
 /**
  * The commands it takes: the ones creating taps needs, none of which prints on stdout (anything
  * printed would be taken for the sentinel's answer).

@@ -9,10 +9,10 @@ import { vsctl } from './vsctl.js';
  * (/usr/share/openvswitch/scripts/ovs-ctl: `find port other_config:transient=true`), so ports
  * whose taps vanished with a reboot are dropped when Open vSwitch restarts.
  */
-export const TRANSIENT = 'other_config:transient=true';
+const TRANSIENT = 'other_config:transient=true';
 
 /** The ovs-vsctl commands that add each port and tag it with its owner (and session). */
-export function addPortCommands(ports: readonly PortRef[], uid: number, session: string | undefined): string[][] {
+function addPortCommands(ports: readonly PortRef[], uid: number, session: string | undefined): string[][] {
   return ports.flatMap(({ bridge, tap }) => [
     ['--may-exist', 'add-port', bridge, tap],
     ['set', 'Port', tap, `external_ids:${OWNER_KEY}=${uid}`,

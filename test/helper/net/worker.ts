@@ -10,8 +10,8 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
-  systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
+  tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
 export interface Call {
@@ -47,13 +47,16 @@ export type Outcome =
   | { ok: true; value: unknown; calls: Call[]; ms: number }
   | { ok: false; error: { name: string; code: unknown; message: string }; calls: Call[]; ms: number };
 
+/** What the helper runs programs and ip batches with (no stand-ins given). */
+const real = resolveDeps(undefined);
+
 function batchArgs(opts: { force?: boolean }): string[] {
   return opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
 }
 
 /** One `ip [-force] -batch -` process per batch: how the helper ran batches before its long-lived ips. */
 const spawnedBatch: IpBatch = async (lines, opts) => {
-  const r = await systemRunner({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
+  const r = await real.run({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
   const failedLines = parseFailedLines(r.stderr);
   return { ok: r.exitCode === 0 && failedLines.length === 0, failedLines, stderr: r.stderr };
 };
@@ -71,13 +74,13 @@ function deps(job: Job, calls: Call[]): NetDeps {
   const run: Runner = async (req) => {
     calls.push({ file: req.file, args: [...req.args], ...(req.input === undefined ? {} : { input: req.input }) });
     if (req.args.includes('add-port')) interpose('add-port');
-    return systemRunner(req);
+    return real.run(req);
   };
   // Batches are recorded as the `ip [-force] -batch -` run they stand for, wherever they run.
   const batch: IpBatch = async (lines, opts) => {
     calls.push({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n` });
     interpose('ip-batch');
-    return (job.spawnBatches === true ? spawnedBatch : systemBatch)(lines, opts);
+    return (job.spawnBatches === true ? spawnedBatch : real.batch)(lines, opts);
   };
   const queue = [...(job.names ?? [])];
   return { run, batch, tapName: () => queue.shift() ?? randomTapName() };
