@@ -8,7 +8,7 @@ import type { Policy, PolicyUser, RuleSource } from './types.js';
  * (including an invalid bridge name). Anything that stops the check itself (unknown user,
  * unreadable or invalid policy) is the command line's to report, with status 2.
  */
-export const CHECK_EXIT = { allow: 0, deny: 1 } as const;
+const CHECK_EXIT = { allow: 0, deny: 1 } as const;
 
 export interface CheckResult {
   /** What to print on stdout, ending in a newline. */
