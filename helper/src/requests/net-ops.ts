@@ -2,7 +2,7 @@
 import type { Nic, Port } from '../../../shared/src/protocol/messages.js';
 
 /** One make-nics request's taps: one per bridge for the owner, OVS ports tagged with `session`. */
-export interface TapRequest {
+interface TapRequest {
   bridges: readonly string[];
   owner: { uid: number; gid: number };
   session?: string | undefined;

@@ -5,9 +5,9 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
-export const SD_LISTEN_FDS_START = 3;
+const SD_LISTEN_FDS_START = 3;
 
-export class ListenError extends Error {
+class ListenError extends Error {
   override readonly name = 'ListenError';
   readonly code = 'LISTEN';
 }
