@@ -14,7 +14,7 @@ import { startHelper, type AuditEntry, type HelperOptions, type HelperProcess } 
 import type { AgentCommand } from './agent.js';
 import { WireConnection, type Next } from './wire.js';
 
-export const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
+const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -112,14 +112,6 @@ export function rawStr(bytes: readonly number[]): Raw {
   return new Raw(Buffer.concat([head(32, 0xa0, [0xd9, 0xda, 0xdb], bytes.length), Buffer.from(bytes)]));
 }
 
-/** A frame (length + body) holding the msgpack of `value`. */
-export function mpFrame(value: MpValue): Buffer {
-  const body = mp(value);
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length);
-  return Buffer.concat([header, body]);
-}
-
 // --- what the helper says --------------------------------------------------------------------
 
 /** Fail the test with `message` (uvu's unreachable, typed as not returning). */
@@ -129,7 +121,7 @@ export function fail(message: string): never {
 }
 
 /** A message for a person: a short sentence of words, no control characters, no programming artefacts. */
-export function assertSentence(message: unknown, context: string): void {
+function assertSentence(message: unknown, context: string): void {
   assert.type(message, 'string', `${context}: the message is not a string`);
   const m = message as string;
   assert.ok(m.length >= 12 && m.length <= 400, `${context}: a message of ${m.length} characters: ${JSON.stringify(m.slice(0, 200))}`);
@@ -162,7 +154,7 @@ export interface Bench {
   id(): number;
 }
 
-export const ROOT_POLICY = 'allow br0 root\nallow br1 root\n';
+const ROOT_POLICY = 'allow br0 root\nallow br1 root\n';
 
 export async function openBench(opts: { bridges?: readonly string[]; policy?: HelperOptions['policy']; env?: Record<string, string> } = {}): Promise<Bench> {
   requireRoot();
@@ -338,7 +330,7 @@ export async function hostileSequence(bench: Bench, steps: readonly Step[], cont
 }
 
 /** `records` are one record per bad request (in order), then `others` records of the follow-up requests. */
-export function assertRecordsFor(records: readonly AuditEntry[], others: number, replies: readonly ErrorReply[], context: string): void {
+function assertRecordsFor(records: readonly AuditEntry[], others: number, replies: readonly ErrorReply[], context: string): void {
   assert.is(records.length, replies.length + others,
     `${context}: expected exactly one audit record per bad request (${replies.length}, and ${others} for the follow-up), got ${JSON.stringify(records)}`);
   replies.forEach((reply, i) => {
