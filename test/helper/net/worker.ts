@@ -14,7 +14,7 @@ import {
   tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
-export interface Call {
+interface Call {
   readonly file: string;
   readonly args: readonly string[];
   readonly input?: string;
