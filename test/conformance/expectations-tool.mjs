@@ -52,7 +52,7 @@ function loadCases(file) {
 // --- the reference's quote_cmd, forwards and backwards ---------------------------------------
 
 /** What the reference's quote_cmd prints for argv (without echo's newline). */
-export function quoteCmd(argv) {
+function quoteCmd(argv) {
   let line = '';
   for (let x of argv) {
     if (x.includes(' ')) x = x.includes('"') ? `'${x}'` : `"${x}"`;
@@ -68,7 +68,7 @@ export function quoteCmd(argv) {
  * space-separated pieces; "..." content never holds a double quote; '...' content always does.
  * The result must re-quote to exactly the input, or we refuse it.
  */
-export function splitQuoteCmd(line) {
+function splitQuoteCmd(line) {
   if (!line.startsWith(' ')) throw new Error(`not a quote_cmd line (no leading space): ${JSON.stringify(line)}`);
   const pieces = line.slice(1).split(' ');
   const out = [];
@@ -98,7 +98,7 @@ export function splitQuoteCmd(line) {
 }
 
 /** The stderr line holding the qemu command (quote_cmd output: one leading space, -enable-kvm). */
-export function findQemuLine(lines) {
+function findQemuLine(lines) {
   const hits = lines.filter((l) => /^ [^ ]/.test(l) && splitQuoteCmd(l).includes('-enable-kvm'));
   if (hits.length > 1) throw new Error(`more than one qemu command line:\n${hits.join('\n')}`);
   return hits[0] ?? null;

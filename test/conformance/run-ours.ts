@@ -4,7 +4,7 @@ import { shellSplit } from '../support/shell-split.js';
 import type { Netns, TestUser } from '../support/netns.js';
 import { REPO_ROOT, toLines, type Case } from '../support/reference.js';
 
-export const CLIENT_BIN = join(REPO_ROOT, 'dist', 'bin', 'xkvm.cjs');
+const CLIENT_BIN = join(REPO_ROOT, 'dist', 'bin', 'xkvm.cjs');
 
 export interface OurRun {
   status: number;

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 
 /** The shipped client: the bundle package.json's bin names. */
 export const CLIENT_MAIN = fileURLToPath(new URL('../../bin/xkvm.cjs', import.meta.url));
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 export interface Finished {
   status: number | null;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeBody, encodeBody, type WireValue } from '../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody, type WireValue } from '../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../shared/src/protocol/frame.js';
 import type { Nic, Port, Request } from '../../shared/src/protocol/messages.js';
 import { parseRequest } from '../../shared/src/protocol/validate.js';
@@ -135,7 +135,7 @@ export class FakeHelper {
         let value: WireValue = null;
         let parsed: ReceivedRequest['parsed'];
         try {
-          value = decodeBody(body);
+          value = decodeMessage(body);
           parsed = parseRequest(value);
         } catch (error) {
           parsed = { invalid: (error as Error).message };

@@ -25,11 +25,11 @@ import { waitFor, within } from './wait.js';
 
 export const HELPER_MAIN = fileURLToPath(new URL('../../helper/src/main.js', import.meta.url));
 /** The client as package.json's bin runs it. */
-export const XKVM_BIN = fileURLToPath(new URL('../../bin/xkvm.cjs', import.meta.url));
-export const HOLD_SESSION = fileURLToPath(new URL('./hold-session.js', import.meta.url));
-export const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
+const XKVM_BIN = fileURLToPath(new URL('../../bin/xkvm.cjs', import.meta.url));
+const HOLD_SESSION = fileURLToPath(new URL('./hold-session.js', import.meta.url));
+const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
 
-export interface AuditEntry {
+interface AuditEntry {
   readonly event: string;
   readonly [key: string]: unknown;
 }

@@ -26,7 +26,6 @@ import type { Netns } from './netns.js';
 import { HELPER_MAIN, makeScratch, watch } from './helper-proc.js';
 import { isRunning } from './procs.js';
 
-export { HELPER_MAIN };
 export const STRACE = '/usr/bin/strace';
 
 const AUDIT_PREFIX = 'xkvm-helper: audit ';

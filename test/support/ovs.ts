@@ -34,7 +34,7 @@ export interface Ovs {
 }
 
 /** Names of the Open vSwitch programs missing here (empty when all are present). */
-export function missingOvsTools(): string[] {
+function missingOvsTools(): string[] {
   return Object.values(OVS_TOOLS).filter((p) => !existsSync(p));
 }
 

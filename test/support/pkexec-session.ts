@@ -6,7 +6,7 @@
  * `release()` closes stdin (or the process is killed).
  */
 import { spawn } from 'node:child_process';
-import { decodeBody, encodeBody } from '../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody } from '../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../shared/src/protocol/frame.js';
 import type { Netns } from './netns.js';
 import { PKEXEC } from './polkit.js';
@@ -36,7 +36,7 @@ export function openPkexecSession(ns: Netns, user: string, launcher: string, req
     child.stdout.on('data', (chunk: Buffer) => {
       try {
         const [frame] = decoder.push(chunk);
-        if (frame !== undefined) resolve(JSON.parse(JSON.stringify(decodeBody(frame))) as Record<string, unknown>);
+        if (frame !== undefined) resolve(JSON.parse(JSON.stringify(decodeMessage(frame))) as Record<string, unknown>);
       } catch (error) {
         reject(error as Error);
       }

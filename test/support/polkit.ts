@@ -8,11 +8,11 @@ import { existsSync, rmSync } from 'node:fs';
 import { isRunning } from './procs.js';
 import { waitFor } from './wait.js';
 
-export const DBUS_DAEMON = '/usr/bin/dbus-daemon';
-export const DBUS_SEND = '/usr/bin/dbus-send';
-export const POLKITD = '/usr/lib/polkit-1/polkitd';
+const DBUS_DAEMON = '/usr/bin/dbus-daemon';
+const DBUS_SEND = '/usr/bin/dbus-send';
+const POLKITD = '/usr/lib/polkit-1/polkitd';
 export const PKEXEC = '/usr/bin/pkexec';
-export const PKACTION = '/usr/bin/pkaction';
+const PKACTION = '/usr/bin/pkaction';
 const DBUS_PID_FILE = '/run/dbus/pid';
 const DBUS_SOCKET = '/run/dbus/system_bus_socket';
 
@@ -21,7 +21,7 @@ function quiet(file: string, args: readonly string[]): { status: number | null; 
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
-export function missingPolkitTools(): string[] {
+function missingPolkitTools(): string[] {
   return [DBUS_DAEMON, DBUS_SEND, POLKITD, PKEXEC, PKACTION].filter((p) => !existsSync(p));
 }
 

@@ -60,13 +60,6 @@ export function peakRssKiB(pid: number): number | undefined {
   return m === null ? undefined : Number(m[1]);
 }
 
-/** Current resident set size (VmRSS) in KiB. */
-export function rssKiB(pid: number): number | undefined {
-  const value = statusField(pid, 'VmRSS');
-  const m = value === undefined ? null : /^(\d+)\s*kB$/.exec(value);
-  return m === null ? undefined : Number(m[1]);
-}
-
 /** The NUL-separated initial environment of a process (what it was exec'd with). */
 export function procEnviron(pid: number): string[] {
   try {

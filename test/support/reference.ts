@@ -12,14 +12,14 @@ import type { Netns, TestUser } from './netns.js';
 
 /** The repository root (this file runs from dist/test/support/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CONFORMANCE_DIR = join(REPO_ROOT, 'test', 'conformance');
+const CONFORMANCE_DIR = join(REPO_ROOT, 'test', 'conformance');
 /** Where the reference lives relative to the repository root (shared/ sits beside checkouts). */
-export const REFERENCE_RELATIVE = '../shared/reference/xkvm';
+const REFERENCE_RELATIVE = '../shared/reference/xkvm';
 
 export const QEMU = '/usr/bin/qemu-system-x86_64';
-export const QEMU_IMG = '/usr/bin/qemu-img';
-export const GETOPT = '/usr/bin/getopt';
-export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd';
+const QEMU_IMG = '/usr/bin/qemu-img';
+const GETOPT = '/usr/bin/getopt';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS.fd';
 
 /** Bridges of each namespace a case can ask for ("netns" in cases.json). */
 export const REFERENCE_NETNS = {
@@ -37,7 +37,7 @@ export interface Case {
   readonly note?: string;
 }
 
-export interface NvramState {
+interface NvramState {
   readonly path: string;
   readonly before: string;
   readonly after: string;
@@ -213,7 +213,7 @@ const SHORT_OPTS = 'hd:n:v';
 const LONG_OPTS = 'bios:,help,dowait,disk:,dry-run,kvm:,no-dowait,netdev:,uefi,uefi-nvram:,verbose';
 
 /** Splits getopt(1)'s output: words separated by spaces, each '...'-quoted, ' written as '\''. */
-export function splitGetoptOutput(text: string): string[] {
+function splitGetoptOutput(text: string): string[] {
   const out: string[] = [];
   let i = 0;
   const s = text.trim();

@@ -74,7 +74,7 @@ export function writePolicy(lines: readonly string[]): void {
   chownSync(PATHS.config, 0, 0);
 }
 
-export function restorePolicy(saved: Saved): void {
+function restorePolicy(saved: Saved): void {
   if (saved.file !== undefined) {
     writeFileSync(PATHS.config, saved.file.content);
     chownSync(PATHS.config, saved.file.uid, saved.file.gid);

@@ -23,7 +23,7 @@ export interface Waited<T> {
   readonly ms: number;
 }
 
-export class WaitTimeout extends Error {
+class WaitTimeout extends Error {
   override readonly name = 'WaitTimeout';
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../helper/src/install/action.js';
-import { decodeBody, encodeBody } from '../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody } from '../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../shared/src/protocol/frame.js';
 import { createNetns, sweepStaleNetns, type Netns, type TestUser } from '../support/netns.js';
 import { openPkexecSession } from '../support/pkexec-session.js';
@@ -140,7 +140,7 @@ test('a helper whose parent is not the member\'s own process (pkexec run straigh
   const request = encodeFrame(encodeBody({ v: 1, id: 3, op: 'make-nics', bridges: ['br0'], lifetime: 'session' }));
   const r = pkexec(['--stdio'], {}, request, 'runuser');
   const frames = new FrameDecoder().push(r.stdout);
-  const reply = decodeBody(frames[0]!) as { ok: boolean; error?: { code: string; message: string } };
+  const reply = decodeMessage(frames[0]!) as { ok: boolean; error?: { code: string; message: string } };
   assert.is(reply.ok, false);
   assert.is(reply.error?.code, 'NO_IDENTITY', JSON.stringify(reply));
   assert.equal(helperTaps(ns), []);

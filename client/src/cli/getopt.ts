@@ -19,7 +19,7 @@ export interface OptionSpec {
   takesValue: boolean;
 }
 
-export interface ParsedOption {
+interface ParsedOption {
   /** The long name of the option matched. */
   name: string;
   value?: string;

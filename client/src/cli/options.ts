@@ -2,7 +2,10 @@
 import { ClientError } from '../errors.js';
 import { getopt, type OptionSpec } from './getopt.js';
 
-/** Order matters for abbreviations (getopt takes the first of equal-kind prefixes). */
+/**
+ * Order matters for abbreviations (getopt takes the first of equal-kind prefixes).
+ * @internal Exported for the test that compares getopt with getopt(1) on these very options.
+ */
 export const LAUNCH_OPTIONS: readonly OptionSpec[] = [
   { long: 'bios', takesValue: true },
   { long: 'help', short: 'h', takesValue: false },

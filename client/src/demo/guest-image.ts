@@ -38,11 +38,11 @@ import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** The first line the guest prints on COM1 (and the VGA screen). */
-export const TINY_GUEST_BOOT_LINE = 'xkvm tiny guest: booted';
+const TINY_GUEST_BOOT_LINE = 'xkvm tiny guest: booted';
 /** The last line the guest prints before it powers off. */
-export const TINY_GUEST_OFF_LINE = 'xkvm tiny guest: powering off';
+const TINY_GUEST_OFF_LINE = 'xkvm tiny guest: powering off';
 /** Size of the image in bytes: 1 MiB (virtio-blk disks under 512 KiB do not boot in SeaBIOS). */
-export const TINY_GUEST_IMAGE_BYTES = 1024 * 1024;
+const TINY_GUEST_IMAGE_BYTES = 1024 * 1024;
 
 /** Where the BIOS loads the boot sector. */
 const LOAD_ADDRESS = 0x7c00;
@@ -169,6 +169,7 @@ function cString(line: string): number[] {
  * The raw disk image: the boot sector followed by zeros, TINY_GUEST_IMAGE_BYTES long.
  * Throws if the data has moved away from the addresses the code uses (e.g. a line was edited
  * without re-assembling), so a broken image is never produced.
+ * @internal The demo writes it with writeTinyGuest; tests look into the bytes themselves.
  */
 export function tinyGuestImage(): Buffer {
   const bootLine = cString(TINY_GUEST_BOOT_LINE);

@@ -18,6 +18,7 @@ export interface FlashFirmware {
 /** Features that need more than a plain machine (SMM, secure boot keys, confidential guests). */
 const UNSUITABLE = ['requires-smm', 'secure-boot', 'enrolled-keys', 'amd-sev-es', 'amd-sev-snp', 'intel-tdx'];
 
+/** @internal Exported for tests of the XDG lookup; findDescriptorFirmware searches these by default. */
 export function descriptorDirs(env: NodeJS.ProcessEnv = process.env): string[] {
   const config = env['XDG_CONFIG_HOME'] || join(env['HOME'] || homedir(), '.config');
   return ['/usr/share/qemu/firmware', '/etc/qemu/firmware', join(config, 'qemu', 'firmware')];
@@ -35,7 +36,10 @@ interface Descriptor {
   features?: unknown;
 }
 
-/** The firmware a descriptor offers for `arch` on `machine` (a concrete machine type name), if any. */
+/**
+ * The firmware a descriptor offers for `arch` on `machine` (a concrete machine type name), if any.
+ * @internal Exported for tests, which feed it descriptor texts; findDescriptorFirmware reads the files.
+ */
 export function readDescriptor(text: string, source: string, arch: string, machine: string): FlashFirmware | undefined {
   let parsed: unknown;
   try {

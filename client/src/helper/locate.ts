@@ -4,10 +4,14 @@
  */
 import { existsSync } from 'node:fs';
 
+/** @internal Exported for the test that the helper installs its socket there. */
 export const INSTALLED_SOCKET = '/run/xkvm/helper.sock';
-/** Where `xkvm-helper install` puts the program polkit's action names. */
+/**
+ * Where `xkvm-helper install` puts the program polkit's action names.
+ * @internal Exported for the test that the helper installs it there.
+ */
 export const INSTALLED_HELPER = '/usr/local/libexec/xkvm/xkvm-helper';
-export const PKEXEC = '/usr/bin/pkexec';
+const PKEXEC = '/usr/bin/pkexec';
 
 export type HelperLocation =
   | { kind: 'socket'; path: string; from: 'XKVM_HELPER_SOCKET' | 'installed' }

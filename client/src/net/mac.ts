@@ -6,7 +6,7 @@
 import { ClientError } from '../errors.js';
 import { crypto } from '../lazy.js';
 
-export const MAC_PREFIX = ['52', '54', '00', '12', '34'] as const;
+const MAC_PREFIX = ['52', '54', '00', '12', '34'] as const;
 const OCTET = /^[0-9A-Fa-f]{1,2}$/;
 
 function hex(n: number): string {

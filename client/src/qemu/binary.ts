@@ -3,7 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { ClientError } from '../errors.js';
 
-export function findExecutable(name: string, pathEnv = process.env['PATH'] ?? ''): string | undefined {
+function findExecutable(name: string, pathEnv = process.env['PATH'] ?? ''): string | undefined {
   const candidates = name.includes('/') ? [name] : pathEnv.split(delimiter).filter(Boolean).map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {

@@ -14,6 +14,7 @@ interface CacheData {
   binaries: Record<string, { key: string; models: Record<string, string[]> }>;
 }
 
+/** @internal Exported for tests of the XDG lookup; ProbeCache uses it when given no file. */
 export function defaultCacheFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheDir(env), 'qemu-devices.json');
 }

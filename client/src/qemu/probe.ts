@@ -10,7 +10,7 @@ export interface DeviceProber {
   properties(model: string): readonly string[];
 }
 
-export function runDeviceHelp(qemu: string, model: string): string[] {
+function runDeviceHelp(qemu: string, model: string): string[] {
   const result = childProcess().spawnSync(qemu, ['-device', `${model},help`], {
     encoding: 'utf8',
     env: { ...process.env, LANG: 'C', LC_ALL: 'C' },

@@ -8,7 +8,7 @@ import { isGenerated } from './marker.js';
 export const ACTION_ID = 'org.xkvm.helper.run';
 
 /** The placeholder the template holds where the launcher's path goes. */
-export const LAUNCHER_PLACEHOLDER = '@LAUNCHER@';
+const LAUNCHER_PLACEHOLDER = '@LAUNCHER@';
 
 /** polkit/org.xkvm.helper.policy.in in the checkout this module was compiled into. */
 export const ACTION_TEMPLATE = fileURLToPath(new URL('../../../../polkit/org.xkvm.helper.policy.in', import.meta.url));

@@ -3,9 +3,9 @@ import { ensureDir, writeAtomic, type Owner } from './atomic.js';
 import type { InstallPlan, PlannedFile } from './plan.js';
 
 /** created/updated: written now; unchanged: already exactly so; kept: create-only and present. */
-export type FileOutcome = 'created' | 'updated' | 'unchanged' | 'kept';
+type FileOutcome = 'created' | 'updated' | 'unchanged' | 'kept';
 
-export interface AppliedFile {
+interface AppliedFile {
   readonly path: string;
   readonly what: string;
   readonly mode: number;

@@ -13,9 +13,9 @@ export interface CodeLayout {
   readonly trees: readonly string[];
 }
 
-export const CHECKOUT_CODE = ['package.json', 'dist/helper', 'dist/shared', 'helper/native/build', 'node_modules'] as const;
+const CHECKOUT_CODE = ['package.json', 'dist/helper', 'dist/shared', 'helper/native/build', 'node_modules'] as const;
 
-export function findCheckout(file: string): string | undefined {
+function findCheckout(file: string): string | undefined {
   for (let dir = dirname(file); ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir) return undefined;

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 
 /** What ProtectHome=yes hides from a service (systemd.exec(5)). */
-export const HOME_DIRS = ['/home', '/root', '/run/user'] as const;
+const HOME_DIRS = ['/home', '/root', '/run/user'] as const;
 
 /**
  * The paths among `paths` (after resolving symlinks) that ProtectHome=yes would hide. When the

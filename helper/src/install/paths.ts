@@ -3,7 +3,7 @@ import { DEFAULT_POLICY_FILE } from '../defaults.js';
 
 /**
  * Every path `xkvm-helper install` writes, removes or names in what it writes. The defaults
- * are the real system paths; tests (and staged installs) use `pathsUnder(root)`.
+ * are the real system paths; tests use `pathsUnder(root)`.
  */
 export interface InstallPaths {
   /** The program polkit's action names (pkexec runs it); the client's INSTALLED_HELPER. */
@@ -42,7 +42,10 @@ export const DEFAULT_PATHS: InstallPaths = {
   systemdRunning: '/run/systemd/system',
 };
 
-/** The default paths with `root` in front of each: an install into a scratch tree. */
+/**
+ * The default paths with `root` in front of each: an install into a scratch tree.
+ * @internal For tests: the helper always installs to DEFAULT_PATHS.
+ */
 export function pathsUnder(root: string): InstallPaths {
   const entries = Object.entries(DEFAULT_PATHS).map(([key, path]) => [key, join(root, path)]);
   return Object.fromEntries(entries) as unknown as InstallPaths;

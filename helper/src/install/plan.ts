@@ -8,7 +8,7 @@ import { renderServiceUnit } from './service-unit.js';
 import { renderSocketUnit } from './socket-unit.js';
 
 /** `replace`: written whenever it differs; `create-only`: written only if nothing is there. */
-export type WriteRule = 'replace' | 'create-only';
+type WriteRule = 'replace' | 'create-only';
 
 export interface PlannedFile {
   readonly path: string;
@@ -19,7 +19,7 @@ export interface PlannedFile {
   readonly rule: WriteRule;
 }
 
-export interface PlannedDir {
+interface PlannedDir {
   readonly path: string;
   readonly mode: number;
 }

@@ -5,9 +5,9 @@ import { isGenerated } from './marker.js';
 import { DEFAULT_PATHS, type InstallPaths } from './paths.js';
 import { requireRoot } from './root.js';
 
-export type RemoveOutcome = 'removed' | 'absent' | 'kept';
+type RemoveOutcome = 'removed' | 'absent' | 'kept';
 
-export interface RemovedPath {
+interface RemovedPath {
   readonly path: string;
   readonly what: string;
   readonly outcome: RemoveOutcome;

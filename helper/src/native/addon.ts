@@ -8,7 +8,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 
-/** The addon is not built, or not the one this code expects. */
+/**
+ * The addon is not built, or not the one this code expects.
+ * @internal Exported for the tests of the message; the helper reports it by its code.
+ */
 export class AddonError extends CodedError<'ADDON_MISSING'> {
   override readonly name = 'AddonError';
 }
@@ -25,7 +28,7 @@ const ADDON_FROM_ROOT = ['helper', 'native', 'build', 'Release', 'peercred.node'
  * The package root: the nearest directory at or above `start` whose package.json is named
  * "xkvm". Works from the sources (helper/src/native) and the build (dist/helper/src/native).
  */
-export function findPackageRoot(start: string = dirname(fileURLToPath(import.meta.url))): string | undefined {
+function findPackageRoot(start: string = dirname(fileURLToPath(import.meta.url))): string | undefined {
   for (let dir = start; ; dir = dirname(dir)) {
     try {
       const manifest: unknown = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
@@ -37,7 +40,10 @@ export function findPackageRoot(start: string = dirname(fileURLToPath(import.met
   }
 }
 
-/** Where the built addon is expected, or undefined when the package root cannot be found. */
+/**
+ * Where the built addon is expected, or undefined when the package root cannot be found.
+ * @internal Exported for tests: they load the built addon from there.
+ */
 export function defaultAddonPath(): string | undefined {
   const root = findPackageRoot();
   return root === undefined ? undefined : join(root, ...ADDON_FROM_ROOT);
@@ -53,7 +59,10 @@ function notBuilt(where: string, cause?: unknown): AddonError {
   );
 }
 
-/** Loads the addon from `file`; every failure is an AddonError saying how to build it. */
+/**
+ * Loads the addon from `file`; every failure is an AddonError saying how to build it.
+ * @internal The helper calls addon(); tests call this with a file that is missing.
+ */
 export function loadAddon(file: string | undefined = defaultAddonPath()): Addon {
   if (file === undefined) throw notBuilt(`no package.json named "${PACKAGE_NAME}" above ${import.meta.url}`);
   let loaded: unknown;

@@ -8,7 +8,7 @@ import { ovsInstalled } from './tools.js';
 import type { NetOptions, PortRef } from './types.js';
 import { checkId, checkOvsdb, checkPorts } from './validate.js';
 
-export interface RefusedPort extends PortRef {
+interface RefusedPort extends PortRef {
   readonly code: Extract<NetErrorCode, 'NOT_OWNER' | 'NO_SUCH_PORT'>;
   readonly message: string;
 }
@@ -43,7 +43,7 @@ export async function ovsCleanup(ports: readonly PortRef[], caller: { readonly u
     };
   }
 
-  const state = await readPorts(run, ovsdb, { names: unique.map((p) => p.tap) });
+  const state = await readPorts(run, ovsdb, unique.map((p) => p.tap));
   const allowed: PortRef[] = [];
   const refused: RefusedPort[] = [];
   for (const p of unique) {

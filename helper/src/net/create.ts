@@ -6,11 +6,6 @@ import { addPorts, delCheckedPorts } from './ovsports.js';
 import type { Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
 
-export interface CreateOptions extends NetOptions {
-  /** Tag for the OVS ports (`external_ids:xkvm-session`), so a restarted helper can find them. */
-  readonly session?: string | undefined;
-}
-
 /** One request: a tap per bridge for one owner, its OVS ports tagged with `session` if given. */
 export interface CreateJob {
   readonly bridges: readonly string[];
@@ -20,18 +15,6 @@ export interface CreateJob {
 
 /** A request's nics (in the order of its bridges), or why it failed (then nothing of it is left). */
 export type CreateOutcome = { readonly nics: Nic[] } | { readonly error: NetError };
-
-/**
- * One tap per bridge (same order as `bridges`), owned by owner.uid (no group: see TapOwner), up, attached to its
- * bridge. All or nothing: on any failure the taps and ports this call made are removed before it
- * throws; a device it did not create is never deleted or re-owned.
- */
-export async function createTaps(bridges: readonly string[], owner: TapOwner, opts: CreateOptions = {}): Promise<Nic[]> {
-  const [outcome] = await createTapsMany([{ bridges, owner, session: opts.session }], opts);
-  if (outcome === undefined) throw new NetError('SYSTEM_ERROR', 'internal error: no outcome');
-  if ('error' in outcome) throw outcome.error;
-  return outcome.nics;
-}
 
 /** A request as checked: every field present and well-formed (no default stands in for a missing uid). */
 interface CheckedJob {
@@ -51,8 +34,11 @@ function checkJob(job: CreateJob): CheckedJob {
 }
 
 /**
- * Several requests at once (the helper gathers those that arrive together): each outcome is
- * what createTaps would give for that request alone, but all the Linux side is one ip batch.
+ * Several requests at once (the helper gathers those that arrive together), all the Linux side
+ * in one ip batch. Each outcome is that request's alone: one tap per bridge (same order as its
+ * `bridges`), owned by owner.uid (no group: see TapOwner), up, attached to its bridge; or, all or
+ * nothing, an error after the taps and ports made for it were removed. A device it did not create
+ * is never deleted or re-owned.
  *
  * Programs: one ip batch (written to the helper's long-lived ip: no new process); plus one
  * `ovs-vsctl list-br` if a bridge is not a Linux bridge; plus one `ovs-vsctl` a request adding

@@ -21,14 +21,14 @@ export interface NetDeps {
  * The helper's long-lived ips (see ipcoprocess.ts): one creates taps, one deletes them, so that
  * a creation never waits behind a deletion's ~30 ms in the kernel queued on the same pipe.
  */
-export const ipCoprocesses = Object.freeze({ create: new IpCoprocess(), remove: new IpCoprocess() });
+const ipCoprocesses = Object.freeze({ create: new IpCoprocess(), remove: new IpCoprocess() });
 
 /** Batches without -force (creating taps) and with it (deleting: go on past a missing tap). */
-export const systemBatch: IpBatch = (lines, opts) => (opts.force === true
+const systemBatch: IpBatch = (lines, opts) => (opts.force === true
   ? ipCoprocesses.remove.runForced(lines)
   : ipCoprocesses.create.run(lines));
 
-export const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
+const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
 
 /** Fills in the defaults. */
 export function resolveDeps(deps: Partial<NetDeps> | undefined): NetDeps {

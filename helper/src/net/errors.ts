@@ -17,7 +17,3 @@ export type NetErrorCode =
 export class NetError extends CodedError<NetErrorCode> {
   override readonly name = 'NetError';
 }
-
-export function isNetError(value: unknown): value is NetError {
-  return value instanceof NetError;
-}

@@ -19,7 +19,7 @@ import { NetError } from './errors.js';
 import { parseFailedLines, type BatchOutcome } from './ipbatch.js';
 import { IP_TIMEOUT_MS, TOOL_ENV, ipTool } from './tools.js';
 
-export const SENTINEL = 'link show dev lo';
+const SENTINEL = 'link show dev lo';
 /**
  * The commands it takes: the ones creating taps needs, none of which prints on stdout (anything
  * printed would be taken for the sentinel's answer).
@@ -102,13 +102,6 @@ export class IpCoprocess {
       from += first;
     }
     return { ok: failedLines.length === 0, failedLines, stderr };
-  }
-
-  /** Lets the running ip read EOF and exit; a later batch starts a new one. */
-  close(): void {
-    const child = this.#child;
-    this.#child = undefined;
-    child?.stdin.end();
   }
 
   #run(lines: readonly string[]): Promise<BatchOutcome> {

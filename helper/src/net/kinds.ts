@@ -4,7 +4,7 @@ import { errorText } from './runner.js';
 import { isLinuxBridge } from './sysfs.js';
 import { ovsInstalled } from './tools.js';
 import type { BridgeKind, NetOptions } from './types.js';
-import { checkIfname, checkList, checkOvsdb } from './validate.js';
+import { checkIfname, checkOvsdb } from './validate.js';
 import { vsctl } from './vsctl.js';
 
 /** What each bridge is, and which names are no bridge at all (with why OVS did not say, if so). */
@@ -52,13 +52,4 @@ export function missingBridges(bridges: readonly string[], classes: BridgeClasse
   if (missing.length === 0) return undefined;
   const what = missing.length === 1 ? 'no such bridge' : 'no such bridges';
   return new NetError('NO_SUCH_BRIDGE', `${what}: ${missing.join(', ')} (not a Linux bridge, not an Open vSwitch bridge${classes.note})`);
-}
-
-/** The kind of each bridge, in the order asked; NO_SUCH_BRIDGE naming any that is neither kind. */
-export async function bridgeKinds(bridges: readonly string[], opts: NetOptions = {}): Promise<Map<string, BridgeKind>> {
-  checkList(bridges, 'bridges');
-  const classes = await classifyBridges(bridges, opts);
-  const missing = missingBridges(bridges, classes);
-  if (missing !== undefined) throw missing;
-  return new Map(bridges.filter((b, i) => bridges.indexOf(b) === i).map((b) => [b, classes.kinds.get(b) ?? 'ovs']));
 }

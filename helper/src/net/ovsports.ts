@@ -9,10 +9,10 @@ import { vsctl } from './vsctl.js';
  * (/usr/share/openvswitch/scripts/ovs-ctl: `find port other_config:transient=true`), so ports
  * whose taps vanished with a reboot are dropped when Open vSwitch restarts.
  */
-export const TRANSIENT = 'other_config:transient=true';
+const TRANSIENT = 'other_config:transient=true';
 
 /** The ovs-vsctl commands that add each port and tag it with its owner (and session). */
-export function addPortCommands(ports: readonly PortRef[], uid: number, session: string | undefined): string[][] {
+function addPortCommands(ports: readonly PortRef[], uid: number, session: string | undefined): string[][] {
   return ports.flatMap(({ bridge, tap }) => [
     ['--may-exist', 'add-port', bridge, tap],
     ['set', 'Port', tap, `external_ids:${OWNER_KEY}=${uid}`,
@@ -48,7 +48,7 @@ export async function delPorts(run: Runner, ovsdb: string | undefined,
  */
 export async function delCheckedPorts(run: Runner, ovsdb: string | undefined, ports: readonly PortRef[],
   owner: number | undefined): Promise<{ skipped: { tap: string; reason: string }[] }> {
-  const state = await readPorts(run, ovsdb, { names: ports.map((p) => p.tap) });
+  const state = await readPorts(run, ovsdb, ports.map((p) => p.tap));
   const here: PortRef[] = [];
   const skipped: { tap: string; reason: string }[] = [];
   for (const p of ports) {

@@ -13,21 +13,16 @@ export interface PortState {
   readonly externalIds: ReadonlyMap<string, string>;
 }
 
-/** Which ports to read: these names (missing ones are just absent), or those tagged with a session. */
-export type PortSelector = { readonly names: readonly string[] } | { readonly session: string };
-
 const PORT_COLUMNS = '--columns=_uuid,name,external_ids';
 
 /**
- * The selected ports with their bridge and external_ids, in ONE ovs-vsctl run: the ports
- * (`list --if-exists` or `find`) and every bridge's name and ports in the same transaction, so
- * the two are consistent.
+ * The ports named (missing ones are just absent) with their bridge and external_ids, in ONE
+ * ovs-vsctl run: the ports (`list --if-exists`) and every bridge's name and ports in the same
+ * transaction, so the two are consistent.
  */
-export async function readPorts(run: Runner, ovsdb: string | undefined, select: PortSelector): Promise<Map<string, PortState>> {
-  if ('names' in select && select.names.length === 0) return new Map();
-  const portCommand = 'names' in select
-    ? ['--if-exists', PORT_COLUMNS, 'list', 'Port', ...select.names]
-    : [PORT_COLUMNS, 'find', 'Port', `external_ids:${SESSION_KEY}=${select.session}`];
+export async function readPorts(run: Runner, ovsdb: string | undefined, names: readonly string[]): Promise<Map<string, PortState>> {
+  if (names.length === 0) return new Map();
+  const portCommand = ['--if-exists', PORT_COLUMNS, 'list', 'Port', ...names];
   const out = await vsctlOk(run, ovsdb, [portCommand, ['--columns=name,ports', 'list', 'Bridge']],
     'reading ports', ['--format=json']);
   const tables = parseTables(out);

@@ -12,7 +12,7 @@ export interface RunRequest {
 }
 
 /** How it ended: a program that ran to completion, whatever its exit status. */
-export interface RunResult {
+interface RunResult {
   readonly exitCode: number;
   readonly stdout: string;
   readonly stderr: string;

@@ -1,7 +1,7 @@
 import { deviceNames, ownerOfTap } from './sysfs.js';
 
 /** How long an owner read from /sys is trusted before it is read again. */
-export const OWNER_RECHECK_MS = 10_000;
+const OWNER_RECHECK_MS = 10_000;
 
 /** The owner (or "not an owned tap": undefined) of each device name, and when it was read. */
 const seen = new Map<string, { readonly owner: number | undefined; readonly at: number }>();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 /** Lower-case RFC 4648 base32 alphabet. */
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
-export const TAP_PREFIX = 'xkvm';
+const TAP_PREFIX = 'xkvm';
 
 /**
  * `xkvm` + 8 base32 characters from 40 random bits: 12 bytes, within IFNAMSIZ. Uniqueness is

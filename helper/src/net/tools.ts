@@ -9,7 +9,7 @@ export { TOOL_ENV } from '../defaults.js';
  * are /usr/bin/ip and /usr/sbin/ip. Other distributions have /usr/sbin/ip. The first of these
  * fixed candidates that exists wins.
  */
-export const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
+const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
 export const OVS_VSCTL = '/usr/bin/ovs-vsctl';
 
 

@@ -4,7 +4,7 @@ import type { NetDeps } from './deps.js';
 export type BridgeKind = 'linux' | 'ovs';
 
 /** How a tap is attached, as the reference prints it (`tapname:brctl|ovs`). */
-export type NicType = 'brctl' | 'ovs';
+type NicType = 'brctl' | 'ovs';
 
 /** A tap and the bridge it is attached to. */
 export interface Nic {

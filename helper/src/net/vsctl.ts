@@ -12,7 +12,7 @@ export interface VsctlRun {
   readonly stderr: string;
 }
 
-export function vsctlArgs(ovsdb: string | undefined, commands: readonly (readonly string[])[], global: readonly string[] = []): string[] {
+function vsctlArgs(ovsdb: string | undefined, commands: readonly (readonly string[])[], global: readonly string[] = []): string[] {
   const args = [...(ovsdb === undefined ? [] : [`--db=${ovsdb}`]), `--timeout=${OVS_VSCTL_TIMEOUT_S}`, ...global];
   for (const c of commands) args.push('--', ...c);
   return args;

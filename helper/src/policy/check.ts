@@ -8,7 +8,7 @@ import type { Policy, PolicyUser, RuleSource } from './types.js';
  * (including an invalid bridge name). What stops the check itself is thrown and reported by
  * main.ts with its own status: 3 when the policy cannot be used, 4 for an unknown user.
  */
-export const CHECK_EXIT = { allow: 0, deny: 1 } as const;
+const CHECK_EXIT = { allow: 0, deny: 1 } as const;
 
 export interface CheckResult {
   /** What to print on stdout, ending in a newline. */

@@ -5,7 +5,7 @@ import {
   isProblem, parseAbsolutePath, parseBridge, parseCount, parseOvsdb, parseWho, type Problem,
 } from './values.js';
 
-export const DIRECTIVES = ['allow', 'deny', 'max-taps', 'ovsdb', 'audit-log', 'include'] as const;
+const DIRECTIVES = ['allow', 'deny', 'max-taps', 'ovsdb', 'audit-log', 'include'] as const;
 
 const USAGE: Record<(typeof DIRECTIVES)[number], string> = {
   allow: 'allow BRIDGE WHO... (WHO: a user name, @group or *)',

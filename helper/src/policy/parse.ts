@@ -8,14 +8,13 @@ import { requireRootOwnedFile, type FileCheck } from './safety.js';
 import { splitLine } from './tokens.js';
 import type { Directive, Policy } from './types.js';
 
-/** Where the helper looks for its policy unless `--config FILE` says otherwise. */
 /** How deep includes may nest (the main file is depth 0). */
-export const MAX_INCLUDE_DEPTH = 8;
+const MAX_INCLUDE_DEPTH = 8;
 
 export interface ParseOptions {
   /**
    * Whether a file may be trusted (see safety.ts). Default: `requireRootOwnedFile`, always,
-   * unless a caller passes another check; unit tests pass `acceptAnyFile`.
+   * unless a caller passes another check; unit tests pass one that trusts any file.
    */
   readonly checkFile?: FileCheck;
   readonly maxIncludeDepth?: number;
@@ -94,6 +93,7 @@ export function loadPolicy(file: string = DEFAULT_POLICY_FILE, options: ParseOpt
 /**
  * Parse policy text as if it were the file `file` (used for messages and to resolve relative
  * includes, which are read from disk with the same checks as loadPolicy).
+ * @internal For tests: the parser loadPolicy runs, on texts written in the test.
  */
 export function parsePolicyText(text: string, file: string, options: ParseOptions = {}): Policy {
   const path = resolve(file);

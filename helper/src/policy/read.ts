@@ -4,7 +4,7 @@ import type { FileCheck } from './safety.js';
 import type { RuleSource } from './types.js';
 
 /** A policy file larger than this is refused: no real policy comes near it. */
-export const MAX_POLICY_BYTES = 1 << 20;
+const MAX_POLICY_BYTES = 1 << 20;
 
 export interface PolicyFileText {
   readonly text: string;

@@ -54,6 +54,3 @@ export const requireRootOwnedFile: FileCheck = (path, stat) => {
   }
   return undefined;
 };
-
-/** Trust any regular file: for unit tests that write policies as an ordinary user. Never a default. */
-export const acceptAnyFile: FileCheck = () => undefined;

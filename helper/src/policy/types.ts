@@ -28,27 +28,27 @@ export interface AccessDirective {
 }
 
 /** `max-taps N [WHO...]`: with no WHO (or with `*`) it sets the default. */
-export interface MaxTapsDirective {
+interface MaxTapsDirective {
   readonly kind: 'max-taps';
   readonly limit: number;
   readonly who: readonly Who[];
   readonly source: RuleSource;
 }
 
-export interface OvsdbDirective {
+interface OvsdbDirective {
   readonly kind: 'ovsdb';
   readonly socket: string;
   readonly source: RuleSource;
 }
 
-export interface AuditLogDirective {
+interface AuditLogDirective {
   readonly kind: 'audit-log';
   readonly path: string;
   readonly source: RuleSource;
 }
 
 /** `include PATH`; `path` is resolved (absolute). The included directives follow it in order. */
-export interface IncludeDirective {
+interface IncludeDirective {
   readonly kind: 'include';
   readonly path: string;
   /** How deep this include is nested: 1 for an include in the main file. */

@@ -17,7 +17,7 @@ export function isProblem(value: unknown): value is Problem {
 }
 
 /** Largest `max-taps` N: far above any real need, low enough to catch typos. */
-export const MAX_TAPS_LIMIT = 4096;
+const MAX_TAPS_LIMIT = 4096;
 /** `max-taps` when no line sets a default. */
 export const DEFAULT_MAX_TAPS = 16;
 
@@ -27,7 +27,7 @@ export const DEFAULT_MAX_TAPS = 16;
  * allows sssd's fully qualified names (`alice@example.com`).
  */
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,254}\$?$/;
-export const NAME_RULE = 'letters, digits, _ . @ - (not first: - . @), optionally ending in $';
+const NAME_RULE = 'letters, digits, _ . @ - (not first: - . @), optionally ending in $';
 
 const WHO_EXPECTED = `a user name, @group or * (names: ${NAME_RULE})`;
 

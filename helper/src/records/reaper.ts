@@ -9,9 +9,9 @@ import type { AuditLog } from '../audit/audit.js';
 import type { NetOps } from '../requests/net-ops.js';
 import type { ProcessRef, SessionRecord, SessionStore } from './store.js';
 
-export const POLL_MS = 500;
+const POLL_MS = 500;
 
-export function isAlive(ref: ProcessRef): boolean {
+function isAlive(ref: ProcessRef): boolean {
   const start = processStartTime(ref.pid);
   return start !== undefined && start.toString() === ref.start;
 }
@@ -90,10 +90,5 @@ export class Reaper {
       this.#timer = undefined;
       this.onIdle();
     }
-  }
-
-  stop(): void {
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
   }
 }

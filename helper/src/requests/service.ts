@@ -32,7 +32,10 @@ export interface ServiceDeps {
   lock: () => Promise<() => void>;
 }
 
-/** Most requests in one batch (each up to 64 taps): bounds one ip batch and one wait. */
+/**
+ * Most requests in one batch (each up to 64 taps): bounds one ip batch and one wait.
+ * @internal Exported for the test that fills more than one batch.
+ */
 export const MAX_BATCH = 32;
 
 /** A make-nics request allowed by the policy, waiting for its taps. */

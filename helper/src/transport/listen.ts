@@ -6,7 +6,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 
-export const SD_LISTEN_FDS_START = 3;
+const SD_LISTEN_FDS_START = 3;
 
 /** There is no socket to serve, or it cannot be served: the message says which and why. */
 export class ListenError extends CodedError<'LISTEN'> {

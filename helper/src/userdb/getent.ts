@@ -12,7 +12,7 @@ export type GetentDatabase = 'passwd' | 'group' | 'initgroups';
  */
 export type GetentRunner = (database: GetentDatabase, keys: readonly string[]) => Promise<string>;
 
-export const GETENT_PATH = '/usr/bin/getent';
+const GETENT_PATH = '/usr/bin/getent';
 const TIMEOUT_MS = 5000;
 
 /** The real runner: getent by absolute path, no shell, fixed environment, a time limit. */

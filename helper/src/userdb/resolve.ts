@@ -84,7 +84,11 @@ export async function userByUid(uid: number, options: UserDbOptions = {}): Promi
     `uid ${uid} has no user entry (looked in ${where(s)}); expected the uid of an existing user`));
 }
 
-/** The user with this name; a USERDB_NO_SUCH_USER error if there is none. */
+/**
+ * The user with this name; a USERDB_NO_SUCH_USER error if there is none.
+ * @internal The helper looks names up through userBySpec; tests call this directly (also with
+ * names userBySpec would take for uids, to see them refused).
+ */
 export async function userByName(name: string, options: UserDbOptions = {}): Promise<UserRecord> {
   // Names that could never be in passwd(5): empty, with ':' or line breaks, or all digits (a uid).
   if (name === '' || /[:\n\r\0]/.test(name) || /^[0-9]+$/.test(name)) {

@@ -27,7 +27,7 @@ function bad(message: string, cause?: unknown): ProtocolError {
  * Check that `body` holds exactly one well-formed msgpack value of the allowed kinds; returns
  * how many key/value pairs its maps declare, all maps together.
  */
-export function scanMsgpack(body: Uint8Array): number {
+function scanMsgpack(body: Uint8Array): number {
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let pos = 0;
   let elements = 0;
@@ -122,7 +122,11 @@ function toPlain(value: unknown, counted: { pairs: number }): WireValue {
   throw bad('an unsupported msgpack value');
 }
 
-/** Decode one frame body strictly into plain data (maps become null-prototype objects). */
+/**
+ * Decode one frame body strictly into plain data (maps become null-prototype objects).
+ * @internal The program decodes messages (decodeMessage); the unit suite checks exact values of
+ * every kind with it.
+ */
 export function decodeBody(body: Uint8Array): WireValue {
   const declared = scanMsgpack(body);
   let value: unknown;

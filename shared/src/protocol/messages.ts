@@ -1,6 +1,6 @@
 /** The two requests and their replies, exactly as docs/protocol.md pins them. */
 export type Lifetime = 'session' | 'persistent';
-export type NicType = 'brctl' | 'ovs';
+type NicType = 'brctl' | 'ovs';
 
 export interface MakeNicsRequest {
   v: 1;
@@ -23,8 +23,6 @@ export interface OvsCleanupRequest {
 }
 
 export type Request = MakeNicsRequest | OvsCleanupRequest;
-export type Op = Request['op'];
-export const OPS: readonly Op[] = ['make-nics', 'ovs-cleanup'];
 
 export interface Nic {
   bridge: string;
@@ -39,7 +37,7 @@ export interface MakeNicsReply {
   nics: Nic[];
 }
 
-export interface OvsCleanupReply {
+interface OvsCleanupReply {
   v: 1;
   id: number;
   ok: true;

@@ -2,11 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../../../client/src/errors.js';
 import { openConnection } from '../../../client/src/helper/connection.js';
-import { INSTALLED_HELPER, INSTALLED_SOCKET, locateHelper, PKEXEC } from '../../../client/src/helper/locate.js';
+import { INSTALLED_HELPER, INSTALLED_SOCKET, locateHelper } from '../../../client/src/helper/locate.js';
 import { makeNics, ovsCleanup } from '../../../client/src/helper/session.js';
 import { errorReply, FakeHelper, idOf, nicsFor, removedReply, within, type Action, type Script } from '../../support/fake-helper.js';
 
 const DEADLINE = 5000;
+/** Where locateHelper looks for pkexec. */
+const PKEXEC = '/usr/bin/pkexec';
 
 /** Run `body` against a fresh fake helper and always stop it. */
 async function withHelper(script: Script, body: (helper: FakeHelper) => Promise<void>): Promise<void> {

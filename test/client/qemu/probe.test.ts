@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../../../client/src/errors.js';
 import { ProbeCache } from '../../../client/src/qemu/probe-cache.js';
-import { isDeviceOption, QemuDeviceProber, runDeviceHelp, type DeviceProber } from '../../../client/src/qemu/probe.js';
+import { isDeviceOption, QemuDeviceProber, type DeviceProber } from '../../../client/src/qemu/probe.js';
 
 const QEMU = 'qemu-system-x86_64';
 const root = mkdtempSync(join(tmpdir(), 'xkvm-probe-test-'));
@@ -23,15 +23,15 @@ function probeError(run: () => unknown): ClientError {
 }
 
 test('real qemu: virtio-blk has drive, serial and share-rw; scsi-hd has wwn', () => {
-  const blk = runDeviceHelp(QEMU, 'virtio-blk');
+  const blk = new QemuDeviceProber(QEMU).properties('virtio-blk');
   for (const name of ['drive', 'serial', 'share-rw', 'bootindex']) assert.ok(blk.includes(name), name);
   assert.not.ok(blk.includes('wwn'));
-  assert.ok(runDeviceHelp(QEMU, 'scsi-hd').includes('wwn'));
+  assert.ok(new QemuDeviceProber(QEMU).properties('scsi-hd').includes('wwn'));
 });
 
 test('real qemu: a device model qemu does not know is an error naming it and how to list models', () => {
   // qemu 7.2 prints "Device 'nosuch-model' not found" on stderr and still exits 0.
-  const error = probeError(() => runDeviceHelp(QEMU, 'nosuch-model'));
+  const error = probeError(() => new QemuDeviceProber(QEMU).properties('nosuch-model'));
   assert.match(error.message, /nosuch-model/);
   assert.match(error.message, /-device help/);
 });
@@ -51,14 +51,14 @@ test('a model qemu refuses with a failure status is an error with qemu\'s first 
   const bin = join(root, 'qemu-fails');
   writeFileSync(bin, `#!/bin/sh\nprintf 'bad \\033[31mmodel\\nsecond line\\n' >&2\nexit 1\n`);
   chmodSync(bin, 0o755);
-  const error = probeError(() => runDeviceHelp(bin, 'x'));
+  const error = probeError(() => new QemuDeviceProber(bin).properties('x'));
   assert.match(error.message, /bad \\e\[31mmodel/);
   assert.not.match(error.message, /\u001b/);
   assert.not.match(error.message, /second line/);
 });
 
 test('a qemu that cannot be run is an error naming it', () => {
-  const error = probeError(() => runDeviceHelp(join(root, 'no-such-qemu'), 'e1000'));
+  const error = probeError(() => new QemuDeviceProber(join(root, 'no-such-qemu')).properties('e1000'));
   assert.match(error.message, /no-such-qemu/);
 });
 

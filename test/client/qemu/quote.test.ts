@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { shellJoin, shellQuote } from '../../../client/src/qemu/quote.js';
+import { shellJoin } from '../../../client/src/qemu/quote.js';
 
 /** Hand `line` to /bin/sh as shell code and return the words it splits it into. */
 function shSplit(line: string): string[] {
@@ -42,8 +42,6 @@ test('a typical qemu command line stays readable: safe words are not quoted', ()
 });
 
 test('words needing quotes are quoted, and the line has one space between words', () => {
-  assert.is(shellQuote('a b'), "'a b'");
-  assert.is(shellQuote(''), "''");
   assert.is(shellJoin(['a', 'b c', '']), "a 'b c' ''");
 });
 

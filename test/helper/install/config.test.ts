@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { DEFAULT_CONFIG } from '../../../helper/src/install/config.js';
 import { checkPolicy } from '../../../helper/src/policy/check.js';
 import { parsePolicyText } from '../../../helper/src/policy/parse.js';
-import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
+import { acceptAnyFile } from '../policy/support.js';
 
 const policy = () => parsePolicyText(DEFAULT_CONFIG, '/etc/xkvm/helper.conf', { checkFile: acceptAnyFile });
 

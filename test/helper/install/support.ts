@@ -24,7 +24,7 @@ export function scratchInstall(): { root: string; paths: InstallPaths; done: () 
 }
 
 /** The main module this file is (relative path inside the checkout) prints, as JSON. */
-export const STUB_MAIN = [
+const STUB_MAIN = [
   'console.log(JSON.stringify({ uid: process.getuid(), euid: process.geteuid(),',
   '  pkexecUid: process.env.PKEXEC_UID ?? null, argv: process.argv.slice(2) }));',
   '',

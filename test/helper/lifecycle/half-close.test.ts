@@ -7,7 +7,7 @@
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeBody, encodeBody } from '../../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { createNetns, type Netns } from '../../support/netns.js';
 import { HELPER_MAIN, makeScratch, startSocketHelper, stop, watch, type Scratch, type Watched } from '../../support/helper-proc.js';
@@ -39,8 +39,8 @@ test.before.each(() => {
 const REQUEST = { v: 1, id: 42, op: 'make-nics', bridges: ['br0'], lifetime: 'persistent' };
 
 function replies(bytes: Buffer): unknown[] {
-  // Plain objects (decodeBody makes null-prototype maps), for deep equality.
-  return new FrameDecoder().push(bytes).map((b) => JSON.parse(JSON.stringify(decodeBody(b))) as unknown);
+  // Plain objects (decodeMessage makes null-prototype maps), for deep equality.
+  return new FrameDecoder().push(bytes).map((b) => JSON.parse(JSON.stringify(decodeMessage(b))) as unknown);
 }
 
 test('a stdio helper whose stdin ends right after a request still sends the reply, naming the persistent tap it made', async () => {

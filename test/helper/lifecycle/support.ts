@@ -4,7 +4,7 @@ import { createNetns, ensureTestUser, sweepStaleNetns, type Netns, type TestUser
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import { makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
 
-export const USER_NAMES = ['xkvmlc-a', 'xkvmlc-b', 'xkvmlc-c'] as const;
+const USER_NAMES = ['xkvmlc-a', 'xkvmlc-b', 'xkvmlc-c'] as const;
 
 export function requireRoot(): void {
   if (process.geteuid?.() !== 0) {

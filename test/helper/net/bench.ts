@@ -1,4 +1,4 @@
-// Not a test: measures createTaps/deleteTaps (warm, in-process medians) and the processes each
+// Not a test: measures createTapsMany (one request)/deleteTaps (warm, in-process medians) and the processes each
 // request runs (with the long-lived ip and with one ip process per batch), in a namespace with a Linux bridge and an OVS bridge. Root.
 //   node dist/test/helper/net/bench.js [rounds]
 // For scale it also times the reference's `tap-control make-nics br0` (a whole bash run).

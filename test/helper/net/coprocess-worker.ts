@@ -18,7 +18,7 @@ export interface Scenario {
   readonly forced?: boolean;
 }
 
-export interface BatchResult {
+interface BatchResult {
   readonly ok?: boolean;
   readonly failedLines?: readonly number[];
   readonly stderr?: string;

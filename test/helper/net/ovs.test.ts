@@ -3,7 +3,7 @@
 // (two, to prove detection works with more than one). Root.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CleanupResult, DeleteResult, Nic, SessionPort } from '../../../helper/src/net/index.js';
+import type { CleanupResult, DeleteResult, Nic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';
 import { OVS_TOOLS, startOvs, type Ovs } from '../../support/ovs.js';
 import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
@@ -51,15 +51,18 @@ test.before(() => {
 test('bridge kinds tell a Linux bridge from two OVS bridges with one ovs-vsctl, and name the one that is neither',
   withOvs((ns, ovs) => {
     const out = runJob(ns, { op: 'kinds', bridges: ['ovsbr1', 'br0', 'ovsbr0'], ovsdb: ovs.db });
-    assert.equal(value(out), { ovsbr1: 'ovs', br0: 'linux', ovsbr0: 'ovs' });
+    assert.equal(value(out), { kinds: { ovsbr1: 'ovs', br0: 'linux', ovsbr0: 'ovs' }, missing: [] });
     assert.equal(out.calls.map((c) => c.args), [[`--db=${ovs.db}`, '--timeout=10', '--', 'list-br']]);
-    const bad = runJob(ns, { op: 'kinds', bridges: ['ovsbr0', 'ovs-netdev', 'br0'], ovsdb: ovs.db });
+    assert.equal(value(runJob(ns, { op: 'kinds', bridges: ['ovsbr0', 'ovs-netdev', 'br0'], ovsdb: ovs.db })),
+      { kinds: { ovsbr0: 'ovs', br0: 'linux' }, missing: ['ovs-netdev'] });
+    const bad = runJob(ns, { op: 'create', bridges: ['ovsbr0', 'ovs-netdev', 'br0'], owner: ALICE, ovsdb: ovs.db });
     assert.is(bad.ok, false);
     if (!bad.ok) {
       assert.is(bad.error.code, 'NO_SUCH_BRIDGE');
       assert.match(bad.error.message, /ovs-netdev/);
       assert.not.match(bad.error.message, /ovsbr0|br0,/);
     }
+    assert.equal(tapsLike(ns, 'xkvm'), []);
   }));
 
 test('taps on two OVS bridges and a Linux bridge come back in order, up, owned, and the ports tagged',
@@ -141,20 +144,6 @@ test('a cleanup that may remove nothing runs no removal at all', withOvs((ns, ov
   assert.equal(value<CleanupResult>(out).removed, []);
   assert.is(spawned(out, 'ovs-vsctl'), 1);
   assert.is(port(ovs, b0?.tap ?? '')?.bridge, 'ovsbr0');
-}));
-
-test('listSessionPorts gives the ports of that session only, with bridge and owner', withOvs((ns, ovs) => {
-  const s1 = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0', 'br0', 'ovsbr1'], owner: ALICE, ovsdb: ovs.db, session: 's1' }));
-  value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0'], owner: BOB, ovsdb: ovs.db, session: 's2' }));
-  value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr1'], owner: BOB, ovsdb: ovs.db }));
-  const out = runJob(ns, { op: 'session', session: 's1', ovsdb: ovs.db });
-  const ports = value<SessionPort[]>(out).sort((x, y) => x.bridge.localeCompare(y.bridge));
-  assert.equal(ports, [
-    { bridge: 'ovsbr0', tap: s1[0]?.tap, owner: ALICE.uid },
-    { bridge: 'ovsbr1', tap: s1[2]?.tap, owner: ALICE.uid },
-  ]);
-  assert.is(spawned(out, 'ovs-vsctl'), 1);
-  assert.equal(value(runJob(ns, { op: 'session', session: 'nobody', ovsdb: ovs.db })), []);
 }));
 
 test('deleteTaps removes OVS ports and taps (one ovs-vsctl, one ip), and a second call is harmless', withOvs((ns, ovs) => {

@@ -3,9 +3,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseFailedLines } from '../../../helper/src/net/ipbatch.js';
 import { members, parseTables, strMap, uuid } from '../../../helper/src/net/ovsjson.js';
-import { addPortCommands, TRANSIENT } from '../../../helper/src/net/ovsports.js';
-import { vsctlArgs } from '../../../helper/src/net/vsctl.js';
+import { addPorts } from '../../../helper/src/net/ovsports.js';
+import type { RunRequest, Runner } from '../../../helper/src/net/runner.js';
+import { vsctl } from '../../../helper/src/net/vsctl.js';
 import { NetError } from '../../../helper/src/net/errors.js';
+
+/** A runner that records what it is asked to run and answers success. */
+function recorder(): { run: Runner; calls: RunRequest[] } {
+  const calls: RunRequest[] = [];
+  return { run: async (req) => { calls.push(req); return { exitCode: 0, stdout: '', stderr: '' }; }, calls };
+}
 
 test('the failing line of an ip batch is read from "Command failed -:N"', () => {
   const stderr = 'ioctl(TUNSETIFF): Device or resource busy\nCommand failed -:3\n';
@@ -33,22 +40,30 @@ test('output that is not what ovs-vsctl prints is a SYSTEM_ERROR, not a crash', 
   assert.throws(() => strMap(['set', []], 'x'), (e: unknown) => e instanceof NetError);
 });
 
-test('ports are added with --may-exist and tagged with owner, session and other_config:transient=true', () => {
-  const commands = addPortCommands([{ bridge: 'ovsbr0', tap: 'xkvmaaaaaaaa' }, { bridge: 'ovsbr1', tap: 'xkvmbbbbbbbb' }], 1000, 's-1');
-  assert.equal(commands, [
-    ['--may-exist', 'add-port', 'ovsbr0', 'xkvmaaaaaaaa'],
-    ['set', 'Port', 'xkvmaaaaaaaa', 'external_ids:xkvm-owner=1000', 'external_ids:xkvm-session=s-1', TRANSIENT],
-    ['--may-exist', 'add-port', 'ovsbr1', 'xkvmbbbbbbbb'],
-    ['set', 'Port', 'xkvmbbbbbbbb', 'external_ids:xkvm-owner=1000', 'external_ids:xkvm-session=s-1', TRANSIENT],
-  ]);
-  assert.is(TRANSIENT, 'other_config:transient=true');
-  assert.equal(addPortCommands([{ bridge: 'b', tap: 't' }], 7, undefined)[1], ['set', 'Port', 't', 'external_ids:xkvm-owner=7', TRANSIENT]);
+test('ports are added with --may-exist and tagged with owner, session and other_config:transient=true, in one ovs-vsctl', async () => {
+  const { run, calls } = recorder();
+  await addPorts(run, undefined, [{ bridge: 'ovsbr0', tap: 'xkvmaaaaaaaa' }, { bridge: 'ovsbr1', tap: 'xkvmbbbbbbbb' }], 1000, 's-1');
+  assert.equal(calls.map((c) => c.args), [[
+    '--timeout=10',
+    '--', '--may-exist', 'add-port', 'ovsbr0', 'xkvmaaaaaaaa',
+    '--', 'set', 'Port', 'xkvmaaaaaaaa', 'external_ids:xkvm-owner=1000', 'external_ids:xkvm-session=s-1', 'other_config:transient=true',
+    '--', '--may-exist', 'add-port', 'ovsbr1', 'xkvmbbbbbbbb',
+    '--', 'set', 'Port', 'xkvmbbbbbbbb', 'external_ids:xkvm-owner=1000', 'external_ids:xkvm-session=s-1', 'other_config:transient=true',
+  ]]);
+  const untagged = recorder();
+  await addPorts(untagged.run, undefined, [{ bridge: 'b', tap: 't' }], 7, undefined);
+  assert.equal(untagged.calls.map((c) => c.args),
+    [['--timeout=10', '--', '--may-exist', 'add-port', 'b', 't', '--', 'set', 'Port', 't', 'external_ids:xkvm-owner=7', 'other_config:transient=true']]);
 });
 
-test('ovs-vsctl gets --db only when the policy names a database, and commands chained with --', () => {
-  assert.equal(vsctlArgs(undefined, [['list-br']]), ['--timeout=10', '--', 'list-br']);
-  assert.equal(vsctlArgs('unix:/run/openvswitch/db.sock', [['a'], ['b', 'c']], ['--format=json']),
-    ['--db=unix:/run/openvswitch/db.sock', '--timeout=10', '--format=json', '--', 'a', '--', 'b', 'c']);
+test('ovs-vsctl (by absolute path) gets --db only when the policy names a database, and commands chained with --', async () => {
+  const { run, calls } = recorder();
+  await vsctl(run, undefined, [['list-br']]);
+  await vsctl(run, 'unix:/run/openvswitch/db.sock', [['a'], ['b', 'c']], ['--format=json']);
+  assert.equal(calls.map((c) => [c.file, ...c.args]), [
+    ['/usr/bin/ovs-vsctl', '--timeout=10', '--', 'list-br'],
+    ['/usr/bin/ovs-vsctl', '--db=unix:/run/openvswitch/db.sock', '--timeout=10', '--format=json', '--', 'a', '--', 'b', 'c'],
+  ]);
 });
 
 test.run();

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Netns } from '../../support/netns.js';
 import type { Job, Outcome } from './worker.js';
 
-export const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 
 export function requireRoot(): void {
   if (process.geteuid?.() !== 0) throw new Error('these suites need root: they create namespaces, taps and bridges');

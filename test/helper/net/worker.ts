@@ -10,18 +10,18 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  bridgeKinds, createTaps, createTapsMany, deleteTaps, ipTool, listSessionPorts, ovsCleanup, randomTapName, systemBatch, IP_TIMEOUT_MS, parseFailedLines,
-  systemRunner, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
+  tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
-export interface Call {
+interface Call {
   readonly file: string;
   readonly args: readonly string[];
   readonly input?: string;
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'session' | 'tapinfo' | 'tapcounts' | 'bench';
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
   /** for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs` */
   readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
   /** for create-many */
@@ -47,13 +47,16 @@ export type Outcome =
   | { ok: true; value: unknown; calls: Call[]; ms: number }
   | { ok: false; error: { name: string; code: unknown; message: string }; calls: Call[]; ms: number };
 
+/** What the helper runs programs and ip batches with (no stand-ins given). */
+const real = resolveDeps(undefined);
+
 function batchArgs(opts: { force?: boolean }): string[] {
   return opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
 }
 
 /** One `ip [-force] -batch -` process per batch: how the helper ran batches before its long-lived ips. */
 const spawnedBatch: IpBatch = async (lines, opts) => {
-  const r = await systemRunner({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
+  const r = await real.run({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
   const failedLines = parseFailedLines(r.stderr);
   return { ok: r.exitCode === 0 && failedLines.length === 0, failedLines, stderr: r.stderr };
 };
@@ -71,29 +74,39 @@ function deps(job: Job, calls: Call[]): NetDeps {
   const run: Runner = async (req) => {
     calls.push({ file: req.file, args: [...req.args], ...(req.input === undefined ? {} : { input: req.input }) });
     if (req.args.includes('add-port')) interpose('add-port');
-    return systemRunner(req);
+    return real.run(req);
   };
   // Batches are recorded as the `ip [-force] -batch -` run they stand for, wherever they run.
   const batch: IpBatch = async (lines, opts) => {
     calls.push({ file: ipTool(), args: batchArgs(opts), input: `${lines.join('\n')}\n` });
     interpose('ip-batch');
-    return (job.spawnBatches === true ? spawnedBatch : systemBatch)(lines, opts);
+    return (job.spawnBatches === true ? spawnedBatch : real.batch)(lines, opts);
   };
   const queue = [...(job.names ?? [])];
   return { run, batch, tapName: () => queue.shift() ?? randomTapName() };
 }
 
+/** One request through createTapsMany (as the helper makes it): its nics, or its error thrown. */
+async function createOne(request: CreateJob, opts: { ovsdb?: string | undefined; deps: NetDeps }): Promise<Nic[]> {
+  const [outcome] = await createTapsMany([request], opts);
+  if (outcome === undefined) throw new Error('createTapsMany gave no outcome');
+  if ('error' in outcome) throw outcome.error;
+  return outcome.nics;
+}
+
 async function perform(job: Job, d: NetDeps): Promise<unknown> {
   const base = { ovsdb: job.ovsdb, deps: d };
   switch (job.op) {
-    case 'kinds': return Object.fromEntries(await bridgeKinds(job.bridges ?? [], base));
-    case 'create': return createTaps(job.bridges ?? [], job.owner ?? { uid: -1, gid: -1 }, { ...base, session: job.session });
+    case 'kinds': {
+      const classes = await classifyBridges(job.bridges ?? [], base);
+      return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
+    }
+    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
     case 'create-many': return (await createTapsMany(job.jobs ?? [], base)).map((o) => ('error' in o
       ? { error: { code: o.error.code, message: o.error.message } }
       : o));
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
-    case 'session': return listSessionPorts(job.session ?? '', base);
     case 'tapinfo': return tapInfo(job.name ?? '');
     case 'tapcounts': {
       let clock = Date.now();
@@ -110,7 +123,7 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
   }
 }
 
-/** Median ms of createTaps+deleteTaps rounds, after one warm-up round, and programs and batches per request. */
+/** Median ms of creating (one request) and deleting taps, after one warm-up round, and programs and batches per request. */
 async function bench(job: Job, d: NetDeps): Promise<unknown> {
   const createMs: number[] = [];
   const deleteMs: number[] = [];
@@ -127,8 +140,8 @@ async function bench(job: Job, d: NetDeps): Promise<unknown> {
     counts.programs = 0;
     counts.batches = 0;
     const t0 = performance.now();
-    const nics = await createTaps(job.bridges ?? [], job.owner ?? { uid: 0, gid: 0 },
-      { ovsdb: job.ovsdb, session: 'bench', deps: counting });
+    const nics = await createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: 0, gid: 0 }, session: 'bench' },
+      { ovsdb: job.ovsdb, deps: counting });
     const t1 = performance.now();
     create = { ...counts };
     await deleteTaps(nics, { ovsdb: job.ovsdb, deps: counting });

@@ -2,8 +2,7 @@ import { mkdirSync, symlinkSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPolicy } from '../../../helper/src/policy/parse.js';
-import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
-import { policyError, tempDir } from './support.js';
+import { acceptAnyFile, policyError, tempDir } from './support.js';
 
 const trusting = { checkFile: acceptAnyFile };
 

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPolicy } from '../../../helper/src/policy/parse.js';
-import { acceptAnyFile, requireRootOwnedFile } from '../../../helper/src/policy/safety.js';
-import { policyError, tempDir } from './support.js';
+import { requireRootOwnedFile } from '../../../helper/src/policy/safety.js';
+import { acceptAnyFile, policyError, tempDir } from './support.js';
 
 const NOBODY = 65534;
 const root = process.getuid?.() === 0;

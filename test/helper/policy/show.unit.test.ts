@@ -1,9 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPolicy } from '../../../helper/src/policy/parse.js';
-import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
 import { renderPolicy } from '../../../helper/src/policy/show.js';
-import { CONF, parse, tempDir } from './support.js';
+import { acceptAnyFile, CONF, parse, tempDir } from './support.js';
 
 const TAIL = [
   '',

@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PolicyError } from '../../../helper/src/policy/errors.js';
 import { parsePolicyText } from '../../../helper/src/policy/parse.js';
-import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
+import type { FileCheck } from '../../../helper/src/policy/safety.js';
 import type { Policy } from '../../../helper/src/policy/types.js';
+
+/** Trust any regular file: these tests write policies as an ordinary user, in temporary directories. */
+export const acceptAnyFile: FileCheck = () => undefined;
 
 /** The file name policy texts pretend to come from in unit tests. */
 export const CONF = '/etc/xkvm/helper.conf';

@@ -11,7 +11,7 @@ import type { Caller } from '../../../helper/src/identity/caller.js';
 import { NetError } from '../../../helper/src/net/errors.js';
 import type { NetOps, TapOutcome } from '../../../helper/src/requests/net-ops.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
-import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
+import { acceptAnyFile } from '../policy/support.js';
 import { MAX_BATCH, Service, type Session } from '../../../helper/src/requests/service.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
 

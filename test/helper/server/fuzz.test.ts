@@ -6,7 +6,7 @@
 // may appear for an invalid request, and the helper must still serve at the end.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeBody } from '../../../shared/src/protocol/decode.js';
+import { decodeMessage } from '../../../shared/src/protocol/decode.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
 import { FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { parseRequest } from '../../../shared/src/protocol/validate.js';
@@ -133,11 +133,10 @@ function frames(bytes: Buffer): Oracle {
 function expected(body: Buffer): { fatal: true } | { code: string; id: number } | { valid: true } {
   let value;
   try {
-    value = decodeBody(body);
+    value = decodeMessage(body);
   } catch {
     return { fatal: true };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { fatal: true };
   try {
     parseRequest(value);
     return { valid: true };

@@ -14,7 +14,7 @@ import { startHelper, type AuditEntry, type HelperOptions, type HelperProcess } 
 import type { AgentCommand } from './agent.js';
 import { WireConnection, type Next } from './wire.js';
 
-export const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
+const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -162,7 +162,7 @@ export interface Bench {
   id(): number;
 }
 
-export const ROOT_POLICY = 'allow br0 root\nallow br1 root\n';
+const ROOT_POLICY = 'allow br0 root\nallow br1 root\n';
 
 export async function openBench(opts: { bridges?: readonly string[]; policy?: HelperOptions['policy']; env?: Record<string, string> } = {}): Promise<Bench> {
   requireRoot();
@@ -338,7 +338,7 @@ export async function hostileSequence(bench: Bench, steps: readonly Step[], cont
 }
 
 /** `records` are one record per bad request (in order), then `others` records of the follow-up requests. */
-export function assertRecordsFor(records: readonly AuditEntry[], others: number, replies: readonly ErrorReply[], context: string): void {
+function assertRecordsFor(records: readonly AuditEntry[], others: number, replies: readonly ErrorReply[], context: string): void {
   assert.is(records.length, replies.length + others,
     `${context}: expected exactly one audit record per bad request (${replies.length}, and ${others} for the follow-up), got ${JSON.stringify(records)}`);
   replies.forEach((reply, i) => {

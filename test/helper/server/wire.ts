@@ -1,10 +1,10 @@
 // A deliberately unhelpful client of the helper's socket: writes whatever bytes it is given, reads
-// reply frames strictly (shared FrameDecoder + decodeBody + parseReply: anything the helper sends
+// reply frames strictly (shared FrameDecoder + decodeMessage + parseReply: anything the helper sends
 // that is not a valid reply is reported as `malformed`, never silently accepted) and tells when
 // the helper closed the connection. Used from the test process (as root) and, through agent.ts,
 // from processes running as ordinary users.
 import { connect, type Socket } from 'node:net';
-import { decodeBody, encodeBody, type WireValue } from '../../../shared/src/protocol/decode.js';
+import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseReply } from '../../../shared/src/protocol/validate.js';
@@ -48,10 +48,8 @@ export class WireConnection {
         return;
       }
       for (const body of bodies) {
-        let value: WireValue;
         try {
-          value = decodeBody(body);
-          this.#push({ kind: 'reply', reply: parseReply(value), at: Date.now() });
+          this.#push({ kind: 'reply', reply: parseReply(decodeMessage(body)), at: Date.now() });
         } catch (error) {
           this.#push({ kind: 'malformed', error: (error as Error).message, at: Date.now() });
         }

@@ -18,7 +18,7 @@ import { parseReply } from '../../../shared/src/protocol/validate.js';
 import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
-import { acceptAnyFile } from '../../../helper/src/policy/safety.js';
+import { acceptAnyFile } from '../policy/support.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
 import type { NetOps, TapOutcome, TapRequest } from '../../../helper/src/requests/net-ops.js';
 import { Service, type ServiceDeps, type Session } from '../../../helper/src/requests/service.js';
