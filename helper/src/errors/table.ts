@@ -29,7 +29,7 @@ export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
  * Every code of every family. Listing the families here makes the table below complete by
  * construction: a code added to a family without a row does not compile.
  */
-export type HelperErrorCode =
+type HelperErrorCode =
   | ErrorCode
   | NetErrorCode
   | IdentityError['code']

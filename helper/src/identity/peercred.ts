@@ -15,7 +15,11 @@ function isId(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff;
 }
 
-/** SO_PEERCRED of a connected Unix socket given by file descriptor. */
+/**
+ * SO_PEERCRED of a connected Unix socket given by file descriptor.
+ * @internal The helper calls peerCredentials(socket); the tests call this with fds that are no
+ * socket, or closed, which a net.Socket cannot hold.
+ */
 export function peerCredentialsFromFd(fd: number): PeerCredentials {
   const native = addon();
   let raw: unknown;

@@ -13,6 +13,8 @@ const FIRST_FIELD_AFTER_COMM = 3;
  * The starttime field of one /proc/PID/stat line. The comm field is in parentheses and may
  * itself hold spaces, parentheses and newlines, so fields are counted from the LAST ')'.
  * Throws on a line that does not have the expected shape.
+ * @internal The helper calls processStartTime(pid); the tests feed this comm fields no real
+ * process of theirs has.
  */
 export function parseStatStartTime(stat: string): bigint {
   const close = stat.lastIndexOf(')');

@@ -10,7 +10,6 @@ import { CodedError } from '../../../shared/src/errors/coded-error.js';
 
 /**
  * The addon is not built, or not the one this code expects.
- * @internal Exported for the tests of the message; the helper reports it by its code.
  */
 export class AddonError extends CodedError<'ADDON_MISSING'> {
   override readonly name = 'AddonError';

@@ -7,7 +7,7 @@ import { deviceExists, isLinuxBridge, tapInfo } from './sysfs.js';
 import type { BridgeKind } from './types.js';
 
 /** How many name collisions (EBUSY) one request tolerates before giving up. */
-export const MAX_COLLISIONS = 16;
+const MAX_COLLISIONS = 16;
 const BUSY = /Device or resource busy/;
 
 /** One request's taps: one per bridge, owned by uid (no group). */
