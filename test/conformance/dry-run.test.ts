@@ -5,7 +5,7 @@
  * status and qemu argv, changed only by the rules of test/conformance/deviations.ts, which
  * mirror docs/deviations.md.
  */
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';

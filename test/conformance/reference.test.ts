@@ -2,7 +2,7 @@
 // the recorded results are coherent, and the real reference still gives the recorded results for
 // a few representative cases (run as make-expectations.sh runs them). Needs root, qemu and the
 // reference; when something is missing the tests FAIL naming it.
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';

@@ -1,5 +1,5 @@
 // Self-test of the namespace and test-user helpers that system tests build on. Needs root.
-import { test } from 'uvu';
+import { test } from './suite.js';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';

@@ -5,7 +5,7 @@
  * the user asked for. That proves the MAC, the tap, the bridge and qemu all worked. Then the
  * client is stopped (SIGTERM, SIGKILL) and the taps (and OVS ports) must be gone within 2 s.
  */
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';

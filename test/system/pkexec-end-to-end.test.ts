@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../helper/src/install/action.js';
 import { createNetns, sweepStaleNetns, type Netns, type TestUser } from '../support/netns.js';

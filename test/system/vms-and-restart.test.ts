@@ -4,7 +4,7 @@
  * the guests keep sending (their taps stay); a new helper on the same state adopts the sessions,
  * and when each client is stopped its tap is gone within 2 s.
  */
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createNetns, ensureTestUser, type Netns, type TestUser } from '../support/netns.js';

@@ -4,7 +4,7 @@
  * test sees what qemu would see: raw mode (keys arrive one by one, unechoed by the client's
  * terminal), window-size changes forwarded, and the user's terminal restored afterwards.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../../helper/src/install/action.js';
 import { install } from '../../../helper/src/install/install.js';

@@ -3,7 +3,7 @@
  * on names, and every tap goes to the right owner; sessions from both kinds of helper sharing
  * one state folder all end cleanly.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic, Reply } from '../../../shared/src/protocol/messages.js';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';

@@ -2,7 +2,7 @@
  * Invariant 4, the client's side: a session's taps and OVS ports are gone within 2 s of the end of
  * its client process, however it ends, SIGKILL included, and its session record with them.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Netns, TestUser } from '../../support/netns.js';
 import type { Ovs } from '../../support/ovs.js';

@@ -3,7 +3,7 @@
  * outlives the client, belongs to the user, who can delete it without privilege; ovs-cleanup
  * removes the user's own OVS port and refuses another user's.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Netns, TestUser } from '../../support/netns.js';
 import type { Ovs } from '../../support/ovs.js';

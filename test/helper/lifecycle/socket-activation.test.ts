@@ -4,7 +4,7 @@
  * The helper serves, and exits by itself once idle; its session taps go with the last client.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { openConnection } from '../../../client/src/helper/connection.js';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';

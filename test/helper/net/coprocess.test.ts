@@ -2,7 +2,7 @@
 // (root): batches share one process, a failure is reported within its own batch and ends that
 // process, a dead or hung ip is replaced, and an idle ip never keeps the helper alive.
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';
 import type { Scenario, ScenarioResult } from './coprocess-worker.js';

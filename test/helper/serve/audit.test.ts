@@ -3,11 +3,11 @@
 // be someone else, and broken frames. Every one leaves exactly one `xkvm-helper: audit {json}`
 // record whose uid (and pid) is what the kernel says about the connection, never what the
 // request says.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { AuditEntry } from '../../support/helper-process.js';
 import {
-  Agent, assertError, assertNics, closeBench, fail, makeNicsRequest, openBench, setUp, sleep, tapOwner, type Bench,
+  Agent, assertError, assertNics, closeBench, fail, makeNicsRequest, openBench, sleep, tapOwner, type Bench,
 } from './support.js';
 import { frameOf, rawFrame } from './wire.js';
 
@@ -17,10 +17,10 @@ let bench: Bench | undefined;
 const agents: Agent[] = [];
 const b = (): Bench => bench ?? fail('no bench');
 
-test.before(() => setUp('the audit suite', async () => {
+test.before(async () => {
   bench = await openBench({ policy: `allow br0 root ${USERS.join(' ')}\n` });
   for (const name of USERS) agents.push(Agent.start(bench.ns, name));
-}));
+});
 
 test.after(async () => {
   for (const agent of agents) await agent.stop();

@@ -3,12 +3,12 @@
 // ovs-cleanup of ports that belong to someone else (invariant 3), with a real Open vSwitch. Each
 // refusal: the right code and a sentence, nothing changed (devices, OVS ports, session records),
 // exactly one audit record naming the caller's real uid, and the helper still serving.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { ErrorReply } from '../../../shared/src/protocol/messages.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import {
-  Agent, assertError, setUp, assertNics, closeBench, fail, links, makeNicsRequest, openBench, sleep, stillServes, tapOwner,
+  Agent, assertError, assertNics, closeBench, fail, links, makeNicsRequest, openBench, sleep, stillServes, tapOwner,
   type Bench,
 } from './support.js';
 import { WireConnection, type Next } from './wire.js';
@@ -25,13 +25,13 @@ const a = (): Agent => alice ?? fail('no agent A');
 const o = (): Agent => bob ?? fail('no agent B');
 const db = (): string => ovs?.db ?? fail('no OVS');
 
-test.before(() => setUp('the authorization suite', async () => {
+test.before(async () => {
   bench = await openBench({ policy: 'allow br0 root\n' });
   ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
   bench.ns.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1');
   alice = Agent.start(bench.ns, A);
   bob = Agent.start(bench.ns, B);
-}));
+});
 
 test.after(async () => {
   await alice?.stop();

@@ -2,8 +2,8 @@
 // helper decodes strictly (shared/src/protocol/decode.ts): such a frame gets BAD_FRAME (id 0,
 // the request cannot be read) and the connection is closed; nothing else happens and everyone,
 // including a new connection from the same client, is still served.
-import { test } from 'uvu';
-import { closeBench, setUp, hostile, MapOf, mp, openBench, Raw, rawStr, type Bench, type MpValue } from './support.js';
+import { test } from '../../support/suite.js';
+import { closeBench, hostile, MapOf, mp, openBench, Raw, rawStr, type Bench, type MpValue } from './support.js';
 import { rawFrame } from './wire.js';
 
 let bench: Bench | undefined;
@@ -12,9 +12,9 @@ const b = (): Bench => {
   return bench;
 };
 
-test.before(() => setUp('the decoding suite', async () => {
+test.before(async () => {
   bench = await openBench();
-}));
+});
 
 test.after(async () => {
   await closeBench(bench);

@@ -1,11 +1,11 @@
 // Hostile framing against the real helper over its real socket (design.md, wire format: a 4-byte
 // big-endian length N, 1 ≤ N ≤ 65536, then N bytes; too long, truncated, or slower than 5 s to
 // complete: an error reply where possible, the connection closed, everyone else still served).
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { FRAME_DEADLINE_MS, MAX_FRAME_BYTES } from '../../../shared/src/protocol/limits.js';
 import {
-  assertError, assertNics, assertOneRecordFor, closeBench, setUp, hostile, links, makeNicsRequest, mp, openBench,
+  assertError, assertNics, assertOneRecordFor, closeBench, hostile, links, makeNicsRequest, mp, openBench,
   sleep, stillServes, waitUntil, type Bench,
 } from './support.js';
 import { frameOf, rawFrame, WireConnection } from './wire.js';
@@ -16,9 +16,9 @@ const b = (): Bench => {
   return bench;
 };
 
-test.before(() => setUp('the framing suite', async () => {
+test.before(async () => {
   bench = await openBench();
-}));
+});
 
 test.after(async () => {
   await closeBench(bench);

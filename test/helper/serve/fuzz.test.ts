@@ -4,14 +4,14 @@
 // wire contract says (an oracle built from the shared framing/decoding/validation code predicts
 // the code and id of every reply to an invalid frame), every reply must be a valid reply, no tap
 // may appear for an invalid request, and the helper must still serve at the end.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { decodeBody } from '../../../shared/src/protocol/decode.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
 import { FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { parseRequest } from '../../../shared/src/protocol/validate.js';
 import {
-  closeBench, fail, links, MapOf, mp, openBench, setUp, sleep, stillServes, type Bench, type MpValue,
+  closeBench, fail, links, MapOf, mp, openBench, sleep, stillServes, type Bench, type MpValue,
 } from './support.js';
 import { rawFrame, WireConnection, type Next } from './wire.js';
 
@@ -22,9 +22,9 @@ const BUDGET_MS = 30_000;
 let bench: Bench | undefined;
 const b = (): Bench => bench ?? fail('no bench');
 
-test.before(() => setUp('the fuzz suite', async () => {
+test.before(async () => {
   bench = await openBench();
-}));
+});
 
 test.after(async () => {
   await closeBench(bench);

@@ -6,12 +6,12 @@
 // PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { startHelper, STRACE, type HelperProcess } from '../../support/helper-process.js';
 import { createNetns, DEFAULT_PATH, type Netns } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { Agent, assertError, assertNics, fail, makeNicsRequest, requireRoot, setUp, sleep } from './support.js';
+import { Agent, assertError, assertNics, fail, makeNicsRequest, requireRoot, sleep } from './support.js';
 import { rawFrame } from './wire.js';
 
 const FIXED_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
@@ -25,7 +25,7 @@ let agent: Agent | undefined;
 let work: string | undefined;
 let trace: string | undefined;
 
-test.before(() => setUp('the strace suite', async () => {
+test.before(async () => {
   requireRoot();
   if (!existsSync(STRACE)) throw new Error(`${STRACE} is missing: apt-get install strace (listed in .ci/setup)`);
   work = mkdtempSync('/tmp/xkvms-');
@@ -46,7 +46,7 @@ test.before(() => setUp('the strace suite', async () => {
     straceOutput: trace,
   });
   agent = Agent.start(ns, USER);
-}));
+});
 
 test.after(async () => {
   await agent?.stop();

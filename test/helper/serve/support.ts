@@ -20,16 +20,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Run a suite's set-up, printing why it failed (uvu reports a failing hook only as 0 passed). */
-export async function setUp<T>(what: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    process.stderr.write(`set-up of ${what} failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-    throw error;
-  }
-}
-
 export function requireRoot(): void {
   if (process.geteuid?.() !== 0) throw new Error('these suites need root: they run the real helper in a network namespace');
 }

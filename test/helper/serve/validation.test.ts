@@ -2,8 +2,8 @@
 // stable code and a sentence, carrying the request's id when the id itself is readable (else 0);
 // the connection stays open and usable, nothing is created, no session is recorded, exactly one
 // audit record is written, and the helper keeps serving everyone (invariants 2 and 6).
-import { test } from 'uvu';
-import { closeBench, setUp, hostile, hostileSequence, links, MapOf, mp, openBench, Raw, type Bench, type MpValue } from './support.js';
+import { test } from '../../support/suite.js';
+import { closeBench, hostile, hostileSequence, links, MapOf, mp, openBench, Raw, type Bench, type MpValue } from './support.js';
 import { rawFrame } from './wire.js';
 
 let bench: Bench | undefined;
@@ -12,9 +12,9 @@ const b = (): Bench => {
   return bench;
 };
 
-test.before(() => setUp('the validation suite', async () => {
+test.before(async () => {
   bench = await openBench();
-}));
+});
 
 test.after(async () => {
   await closeBench(bench);
