@@ -7,9 +7,9 @@
  */
 import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
-import { createNetns, ensureTestUser, type Netns } from '../support/netns.js';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from '../support/netns.js';
 import { buildReferenceFixture, loadExpectations, missingForReference, nvramArgument, REFERENCE_NETNS } from '../support/reference.js';
 import { accelRule, CASE_DEVIATIONS, firmwareRule, maskRandomMac, RANDOM_MAC } from './deviations.js';
 import { kvmUsableAs, runOurCase } from './run-ours.js';
@@ -19,12 +19,12 @@ const expectations = loadExpectations();
 const FIXTURE = expectations.fixture_dir;
 /** Whether xkvm, run as the test user, gets KVM (decided as that user, not as root). */
 let kvm: boolean;
-let user: ReturnType<typeof ensureTestUser>;
+let user: TestUser | undefined;
 const nss: Partial<Record<'main' | 'virbr0', Netns>> = {};
 
 test.before(() => {
   if (missing.length > 0) throw new Error(`cannot run the conformance suite: missing ${missing.join(', ')}`);
-  user = ensureTestUser('xkvmt-conf');
+  user = createTestUser('conf');
   nss.main = createNetns({ bridges: [...REFERENCE_NETNS.main] });
   nss.virbr0 = createNetns({ bridges: [...REFERENCE_NETNS.virbr0] });
   kvm = kvmUsableAs(nss.main, user);
@@ -33,6 +33,9 @@ test.after(() => {
   nss.main?.destroy();
   nss.virbr0?.destroy();
   rmSync(FIXTURE, { recursive: true, force: true });
+  // the folder above the fixture, unless something else is in it
+  if (existsSync(dirname(FIXTURE)) && readdirSync(dirname(FIXTURE)).length === 0) rmdirSync(dirname(FIXTURE));
+  if (user !== undefined) removeTestUser(user);
 });
 
 test('every deviation rule names a case of the corpus', () => {
@@ -45,12 +48,12 @@ for (const c of expectations.cases) {
   test(`${c.name}: xkvm ${c.args.join(' ')}${deviation ? ` (deviation ${deviation.row})` : ''}`, () => {
     rmSync(FIXTURE, { recursive: true, force: true });
     mkdirSync(FIXTURE, { recursive: true });
-    buildReferenceFixture(FIXTURE, user);
+    buildReferenceFixture(FIXTURE, user!);
     const nv = nvramArgument(c.args);
     const nvPath = nv === undefined || nv === '' ? undefined : isAbsolute(nv) ? nv : join(FIXTURE, nv);
     const nvBefore = nvPath !== undefined && existsSync(nvPath);
 
-    const ours = runOurCase(nss[c.netns ?? 'main']!, c, user, FIXTURE);
+    const ours = runOurCase(nss[c.netns ?? 'main']!, c, user!, FIXTURE);
     const errorLines = ours.stderr.filter((l) => l.startsWith('xkvm: ') && !/using TCG/.test(l));
     assert.not.ok(ours.stderr.some((l) => /^\s+at /.test(l)), 'no stack trace');
     if (nvPath !== undefined) assert.is(existsSync(nvPath), nvBefore, 'a dry run never creates the nvram file');

@@ -4,7 +4,7 @@
  * exactly what this call started, by pid, and leaves /run/dbus as it found it.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { isRunning } from './procs.js';
 import { waitFor } from './wait.js';
 
@@ -13,8 +13,9 @@ export const DBUS_SEND = '/usr/bin/dbus-send';
 export const POLKITD = '/usr/lib/polkit-1/polkitd';
 export const PKEXEC = '/usr/bin/pkexec';
 export const PKACTION = '/usr/bin/pkaction';
-const DBUS_PID_FILE = '/run/dbus/pid';
-const DBUS_SOCKET = '/run/dbus/system_bus_socket';
+const DBUS_RUN_DIR = '/run/dbus';
+const DBUS_PID_FILE = `${DBUS_RUN_DIR}/pid`;
+const DBUS_SOCKET = `${DBUS_RUN_DIR}/system_bus_socket`;
 
 function quiet(file: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(file, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,34 +52,46 @@ export async function startPolkit(): Promise<Polkit> {
   const missing = missingPolkitTools();
   if (missing.length > 0) throw new Error(`polkit is not installed: missing ${missing.join(', ')} (apt-get install polkitd pkexec dbus)`);
   const ours: Array<{ name: string; pid: number }> = [];
-  if (!busAnswers()) {
-    rmSync(DBUS_PID_FILE, { force: true }); // stale: nothing answers
-    const r = quiet(DBUS_DAEMON, ['--system', '--fork', '--print-pid']);
-    if (r.status !== 0) throw new Error(`dbus-daemon --system failed: ${r.stderr}`);
-    ours.push({ name: 'dbus-daemon', pid: Number(r.stdout.trim()) });
-    await waitFor(busAnswers, 10_000, { what: 'the system bus', intervalMs: 50 });
-  }
-  if (!polkitOnBus()) {
-    const child = spawn(POLKITD, ['--no-debug'], { detached: true, stdio: 'ignore' });
-    child.unref();
-    if (child.pid === undefined) throw new Error('polkitd did not start');
-    ours.push({ name: 'polkitd', pid: child.pid });
-    await waitFor(polkitOnBus, 10_000, { what: 'polkitd on the system bus', intervalMs: 50 });
-  }
-  return {
-    started: ours.map((o) => `${o.name} (pid ${o.pid})`),
-    async stop() {
-      for (const { name, pid } of ours.reverse()) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // gone already
-        }
-        // PID 1 here may not reap: a zombie counts as gone.
-        await waitFor(() => !isRunning(pid), 5000, { what: `${name} (pid ${pid}) to exit` });
-        if (name === 'dbus-daemon') for (const f of [DBUS_PID_FILE, DBUS_SOCKET]) rmSync(f, { force: true });
+  let madeRunDir = false;
+  const stop = async (): Promise<void> => {
+    for (const { name, pid } of ours.reverse()) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone already
       }
-      ours.length = 0;
-    },
+      // PID 1 here may not reap: a zombie counts as gone.
+      await waitFor(() => !isRunning(pid), 5000, { what: `${name} (pid ${pid}) to exit` });
+      if (name === 'dbus-daemon') for (const f of [DBUS_PID_FILE, DBUS_SOCKET]) rmSync(f, { force: true });
+    }
+    ours.length = 0;
+    if (madeRunDir) rmdirSync(DBUS_RUN_DIR);
+    madeRunDir = false;
   };
+  try {
+    if (!busAnswers()) {
+      // /run/dbus is made at boot where systemd runs (tmpfiles); dbus-daemon does not make it
+      if (!existsSync(DBUS_RUN_DIR)) {
+        mkdirSync(DBUS_RUN_DIR, { mode: 0o755 });
+        madeRunDir = true;
+      }
+      rmSync(DBUS_PID_FILE, { force: true }); // stale: nothing answers
+      const r = quiet(DBUS_DAEMON, ['--system', '--fork', '--print-pid']);
+      if (r.status !== 0) throw new Error(`dbus-daemon --system failed: ${r.stderr}`);
+      ours.push({ name: 'dbus-daemon', pid: Number(r.stdout.trim()) });
+      await waitFor(busAnswers, 10_000, { what: 'the system bus', intervalMs: 50 });
+    }
+    if (!polkitOnBus()) {
+      const child = spawn(POLKITD, ['--no-debug'], { detached: true, stdio: 'ignore' });
+      child.unref();
+      if (child.pid === undefined) throw new Error('polkitd did not start');
+      ours.push({ name: 'polkitd', pid: child.pid });
+      await waitFor(polkitOnBus, 10_000, { what: 'polkitd on the system bus', intervalMs: 50 });
+    }
+  } catch (error) {
+    // nothing this call started outlives its failure
+    await stop();
+    throw error;
+  }
+  return { started: ours.map((o) => `${o.name} (pid ${o.pid})`), stop };
 }

@@ -20,11 +20,13 @@ import { actionKnown, PKEXEC, startPolkit, type Polkit } from '../support/polkit
 import { findDescendant, isRunning, procUid, signal } from '../support/procs.js';
 import {
   groupWithMember, helperCli, INSTALLED_FILES, PATHS, refuseIfInstalled, requireRoot, savePolicy, tearDown, writePolicy,
+  type GroupWithMember,
 } from '../support/system-install.js';
 import { helperTaps } from '../support/taps.js';
 import { waitFor, within } from '../support/wait.js';
 
-const GROUP = 'xkvmsys-g';
+let group = '';
+let people: GroupWithMember | undefined;
 /** Where pkexec'd helpers keep session records (they take no --state-dir). */
 const STATE_DIR = '/run/xkvm/sessions';
 
@@ -40,8 +42,9 @@ test.before(() => {
   requireRoot('this suite');
   refuseIfInstalled();
   sweepStaleNetns();
-  ({ member, outsider } = groupWithMember(GROUP, 'xkvmsys-m', 'xkvmsys-n'));
-  if ((statSync('/dev/net/tun').mode & 0o666) !== 0o666) spawnSync('/usr/bin/chmod', ['0666', '/dev/net/tun']);
+  people = groupWithMember();
+  ({ member, outsider } = people);
+  group = people.group.name;
   saved = savePolicy();
   ns = createNetns({ bridges: ['br0'] });
 });
@@ -52,6 +55,7 @@ test.after(async () => {
   } finally {
     await polkit?.stop();
     ns?.destroy();
+    people?.remove();
   }
 });
 
@@ -62,7 +66,7 @@ function pkexecHelper(user: TestUser, args: readonly string[]): { status: number
 
 test('install --group writes the launcher, the polkit action with exec.path and the group rule; polkitd lets a member run the launcher', async () => {
   installed = true;
-  const r = helperCli(['install', '--group', GROUP]);
+  const r = helperCli(['install', '--group', group]);
   assert.is(r.status, 0, r.stderr);
   for (const p of INSTALLED_FILES) assert.ok(existsSync(p), `${p} written`);
   assert.match(r.stdout, new RegExp(PATHS.launcher.replace(/\//g, '\\/')));
@@ -71,8 +75,8 @@ test('install --group writes the launcher, the polkit action with exec.path and 
   assert.is(launcher.mode & 0o7777, 0o755);
   assert.ok(readFileSync(PATHS.launcher, 'utf8').startsWith(`#!${process.execPath}\n`));
   assert.match(readFileSync(PATHS.action, 'utf8'), /org\.freedesktop\.policykit\.exec\.argv1">--stdio</);
-  assert.match(readFileSync(PATHS.rule, 'utf8'), new RegExp(`isInGroup\\("${GROUP}"\\)`));
-  writePolicy(['# written by test/system/pkexec-end-to-end', `allow br0 @${GROUP}`]);
+  assert.match(readFileSync(PATHS.rule, 'utf8'), new RegExp(`isInGroup\\("${group}"\\)`));
+  writePolicy(['# written by test/system/pkexec-end-to-end', `allow br0 @${group}`]);
 
   polkit = await startPolkit();
   await waitFor(() => actionKnown(ACTION_ID), 10_000, { what: `polkitd to know ${ACTION_ID}`, intervalMs: 100 });

@@ -12,7 +12,7 @@ import {
 } from '../../support/helper-proc.js';
 import { helperTaps } from '../../support/taps.js';
 import { waitFor, within } from '../../support/wait.js';
-import { setUp } from './support.js';
+import { removeUsers, setUp } from './support.js';
 
 const CONNECTIONS_PER_USER = 4;
 const BRIDGES = ['br0', 'br1'];
@@ -23,12 +23,13 @@ let ns: Netns;
 let users: TestUser[];
 
 test.before(() => {
-  users = setUp();
+  users = setUp(3);
   ns = createNetns({ bridges: BRIDGES });
 });
 
 test.after(() => {
   ns?.destroy();
+  removeUsers(users);
 });
 
 test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all at once, get distinct taps owned by the right uid, all removed when the connections close', async () => {

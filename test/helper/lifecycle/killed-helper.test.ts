@@ -18,7 +18,7 @@ import {
 import { isRunning, procStat, signal } from '../../support/procs.js';
 import { present } from '../../support/taps.js';
 import { waitFor, within } from '../../support/wait.js';
-import { setUp } from './support.js';
+import { removeUsers, setUp } from './support.js';
 
 let ns: Netns;
 let ovs: Ovs;
@@ -27,7 +27,7 @@ let bob: TestUser;
 
 
 test.before(() => {
-  [alice, bob] = setUp() as [TestUser, TestUser];
+  [alice, bob] = setUp(2) as [TestUser, TestUser];
   ns = createNetns({ bridges: ['br0'] });
   ovs = startOvs(ns, { bridges: ['ovsbr0'] });
 });
@@ -35,6 +35,7 @@ test.before(() => {
 test.after(() => {
   ovs?.stop();
   ns?.destroy();
+  removeUsers([alice, bob].filter((u) => u !== undefined));
 });
 
 /** SIGKILL the helper alone (not what it may be running), and make sure it is gone. */

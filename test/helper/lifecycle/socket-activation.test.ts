@@ -12,7 +12,7 @@ import { makeScratch, startActivatedHelper, startHolder, startSocketHelper, stop
 import { findDescendant, isRunning, peakRssKiB, procEnviron, procStat, signal } from '../../support/procs.js';
 import { helperTaps, present } from '../../support/taps.js';
 import { waitFor, within } from '../../support/wait.js';
-import { setUp } from './support.js';
+import { removeUsers, setUp } from './support.js';
 
 const IDLE_SECONDS = 2;
 
@@ -20,12 +20,13 @@ let ns: Netns;
 let alice: TestUser;
 
 test.before(() => {
-  [alice] = setUp() as [TestUser];
+  [alice] = setUp(1) as [TestUser];
   ns = createNetns({ bridges: ['br0'] });
 });
 
 test.after(() => {
   ns?.destroy();
+  if (alice !== undefined) removeUsers([alice]);
 });
 
 test('the first connection starts the helper with the socket systemd-style, it serves an allowed user, and it exits within idle-timeout + 2 s of the last disconnect with the session taps gone', async () => {

@@ -6,25 +6,28 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { AuditEntry } from '../../support/helper-process.js';
+import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
 import {
   Agent, assertError, assertNics, closeBench, fail, makeNicsRequest, openBench, sleep, tapOwner, type Bench,
 } from './support.js';
 import { frameOf, rawFrame } from './wire.js';
 
-const USERS = ['xkvmt-serve-a', 'xkvmt-serve-b'] as const;
 
 let bench: Bench | undefined;
+const users: TestUser[] = [];
 const agents: Agent[] = [];
 const b = (): Bench => bench ?? fail('no bench');
 
 test.before(async () => {
-  bench = await openBench({ policy: `allow br0 root ${USERS.join(' ')}\n` });
-  for (const name of USERS) agents.push(Agent.start(bench.ns, name));
+  users.push(createTestUser('a'), createTestUser('b'));
+  bench = await openBench({ policy: `allow br0 root ${users.map((u) => u.name).join(' ')}\n` });
+  for (const user of users) agents.push(Agent.start(bench.ns, user));
 });
 
 test.after(async () => {
   for (const agent of agents) await agent.stop();
   await closeBench(bench);
+  for (const user of users) removeTestUser(user);
 });
 
 const uidOf = (r: AuditEntry): unknown => (r.event === 'request' ? (r['caller'] as { uid?: unknown } | undefined)?.uid : r['uid']);

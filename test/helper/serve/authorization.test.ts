@@ -6,6 +6,7 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { ErrorReply } from '../../../shared/src/protocol/messages.js';
+import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import {
   Agent, assertError, assertNics, closeBench, fail, links, makeNicsRequest, openBench, sleep, stillServes, tapOwner,
@@ -13,10 +14,9 @@ import {
 } from './support.js';
 import { WireConnection, type Next } from './wire.js';
 
-const A = 'xkvmt-serve-a';
-const B = 'xkvmt-serve-b';
 
 let bench: Bench | undefined;
+let users: [TestUser, TestUser] | undefined;
 let ovs: Ovs | undefined;
 let alice: Agent | undefined;
 let bob: Agent | undefined;
@@ -29,8 +29,9 @@ test.before(async () => {
   bench = await openBench({ policy: 'allow br0 root\n' });
   ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
   bench.ns.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1');
-  alice = Agent.start(bench.ns, A);
-  bob = Agent.start(bench.ns, B);
+  users = [createTestUser('a'), createTestUser('b')];
+  alice = Agent.start(bench.ns, users[0]);
+  bob = Agent.start(bench.ns, users[1]);
 });
 
 test.after(async () => {
@@ -38,11 +39,15 @@ test.after(async () => {
   await bob?.stop();
   ovs?.stop();
   await closeBench(bench);
+  for (const user of users ?? []) removeTestUser(user);
 });
+
+const A = (): string => a().user.name;
+const B = (): string => o().user.name;
 
 /** The policy used by most cases; `extra` lines come first. */
 function policy(extra = ''): string {
-  return `${extra}ovsdb ${db()}\nallow br0 root ${A} ${B}\nallow ovsbr0 root ${A} ${B}\n`;
+  return `${extra}ovsdb ${db()}\nallow br0 root ${A()} ${B()}\nallow ovsbr0 root ${A()} ${B()}\n`;
 }
 
 let conns = 0;
@@ -104,33 +109,33 @@ async function refused(r: Refusal, context: string): Promise<ErrorReply> {
 test('a user the policy does not allow gets DENIED naming the user, the bridge and the policy file', async () => {
   b().helper.setPolicy(policy());
   const reply = await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br1'] }, code: 'DENIED', sameAfter: true }, 'not allowed');
-  assert.match(reply.error.message, B);
+  assert.match(reply.error.message, B());
   assert.match(reply.error.message, 'br1');
   assert.ok(reply.error.message.includes(b().helper.config), `the message does not name the policy (${b().helper.config}): ${reply.error.message}`);
 });
 
 test('a deny line beats an allow line whether it comes before or after it, and the reply names the deny line', async () => {
   const { helper } = b();
-  helper.setPolicy(policy(`allow br1 ${B}\ndeny br1 ${B}\ndeny br1 @nosuchgroup\n`));
+  helper.setPolicy(policy(`allow br1 ${B()}\ndeny br1 ${B()}\ndeny br1 @nosuchgroup\n`));
   const after = await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br1'] }, code: 'DENIED', sameAfter: true }, 'deny after allow');
   assert.ok(after.error.message.includes(`${helper.config}:2`), `the deny line (line 2) is not named: ${after.error.message}`);
-  helper.setPolicy(policy(`deny * ${B}\nallow br1 ${B}\nallow * *\n`));
+  helper.setPolicy(policy(`deny * ${B()}\nallow br1 ${B()}\nallow * *\n`));
   const before = await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br1'] }, code: 'DENIED' }, 'deny before allow');
   assert.ok(before.error.message.includes(`${helper.config}:1`), `the deny line (line 1) is not named: ${before.error.message}`);
   // one denied bridge refuses the whole request: nothing is made on the allowed one
-  helper.setPolicy(policy(`deny br1 ${B}\n`));
+  helper.setPolicy(policy(`deny br1 ${B()}\n`));
   await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0', 'br1'] }, code: 'DENIED', sameAfter: true }, 'one of two denied');
 });
 
 test('a bridge that does not exist gets NO_SUCH_BRIDGE naming it, and an earlier good bridge gets no tap', async () => {
-  b().helper.setPolicy(policy(`allow * ${A}\n`));
+  b().helper.setPolicy(policy(`allow * ${A()}\n`));
   await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['nosuchbr0'] }, code: 'NO_SUCH_BRIDGE', mentions: /nosuchbr0/, sameAfter: true }, 'missing bridge');
   await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0', 'ovsbr0', 'nosuchbr1'] }, code: 'NO_SUCH_BRIDGE', mentions: /nosuchbr1/ }, 'third bridge missing');
 });
 
 test('a device that is not a bridge (lo, a veth, another user\'s tap) gets NO_SUCH_BRIDGE and is left as it was', async () => {
   const { helper, ns } = b();
-  helper.setPolicy(policy(`allow * ${A}\n`));
+  helper.setPolicy(policy(`allow * ${A()}\n`));
   // bob holds a persistent tap; alice may not attach to it
   await o().open('bobs', helper.socket);
   const id = b().id();
@@ -151,7 +156,7 @@ test('a device that is not a bridge (lo, a veth, another user\'s tap) gets NO_SU
 
 test('a request that would exceed max-taps gets QUOTA and creates nothing, counting taps already held', async () => {
   const { helper, ns } = b();
-  helper.setPolicy(policy(`allow br1 ${A}\nmax-taps 2 ${A}\n`));
+  helper.setPolicy(policy(`allow br1 ${A()}\nmax-taps 2 ${A()}\n`));
   await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0', 'br1', 'br0'] }, code: 'QUOTA', mentions: /max-taps 2/, sameAfter: true }, '3 at once, limit 2');
   // hold two, then ask for one more
   await a().open('held', helper.socket);

@@ -9,15 +9,15 @@ import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { startHelper, STRACE, type HelperProcess } from '../../support/helper-process.js';
-import { createNetns, DEFAULT_PATH, type Netns } from '../../support/netns.js';
+import { createNetns, createTestUser, DEFAULT_PATH, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import { Agent, assertError, assertNics, fail, makeNicsRequest, requireRoot, sleep } from './support.js';
 import { rawFrame } from './wire.js';
 
 const FIXED_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
 const ALLOWED = ['/usr/sbin/ip', '/usr/bin/ovs-vsctl'];
-const USER = 'xkvmt-serve-a';
 
+let user: TestUser | undefined;
 let ns: Netns | undefined;
 let ovs: Ovs | undefined;
 let helper: HelperProcess | undefined;
@@ -37,15 +37,16 @@ test.before(async () => {
     writeFileSync(join(decoys, name), `#!/bin/sh\necho "$0 $*" >> ${join(work, 'decoy-ran')}\nexit 1\n`, { mode: 0o755 });
   }
   trace = join(work, 'strace.out');
+  user = createTestUser('a');
   ns = createNetns({ bridges: ['br0', 'br1'] });
   ovs = startOvs(ns, { bridges: ['ovsbr0'] });
   const db = ovs.db;
   helper = await startHelper(ns, {
-    policy: `ovsdb ${db}\nallow br0 ${USER}\nallow ovsbr0 ${USER}\n`,
+    policy: `ovsdb ${db}\nallow br0 ${user.name}\nallow ovsbr0 ${user.name}\n`,
     env: { PATH: `${decoys}:${DEFAULT_PATH}`, SHELL: join(decoys, 'sh') },
     straceOutput: trace,
   });
-  agent = Agent.start(ns, USER);
+  agent = Agent.start(ns, user);
 });
 
 test.after(async () => {
@@ -54,6 +55,7 @@ test.after(async () => {
   ovs?.stop();
   ns?.destroy();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  if (user !== undefined) removeTestUser(user);
 });
 
 interface Exec {

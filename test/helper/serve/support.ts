@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import type { ErrorReply, Nic } from '../../../shared/src/protocol/messages.js';
-import { createNetns, ensureTestUser, type Netns, type TestUser } from '../../support/netns.js';
+import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
 import { startHelper, type AuditEntry, type HelperOptions, type HelperProcess } from '../../support/helper-process.js';
 import type { AgentCommand } from './agent.js';
 import { WireConnection, type Next } from './wire.js';
@@ -378,10 +378,9 @@ export class Agent {
     });
   }
 
-  /** An agent process running as `name` (an ordinary user, created if missing) in the namespace. */
-  static start(ns: Netns, name: string): Agent {
-    const user = ensureTestUser(name);
-    const child = ns.spawn([process.execPath, AGENT], { user: name, stdio: ['pipe', 'pipe', 'pipe'] });
+  /** An agent process running as `user` (an ordinary user) in the namespace. */
+  static start(ns: Netns, user: TestUser): Agent {
+    const child = ns.spawn([process.execPath, AGENT], { user: user.name, stdio: ['pipe', 'pipe', 'pipe'] });
     return new Agent(user, child);
   }
 
