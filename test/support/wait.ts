@@ -6,6 +6,12 @@
  *   const { value: tap, ms } = await waitFor(() => findTap(), 2000, { what: 'the tap' });
  */
 
+/**
+ * A deadline for something that will happen (a reply, a session's end): long, so that only a
+ * hang hits it on a loaded machine. It is never a measure of speed (that is test/bench's job).
+ */
+export const PATIENCE_MS = 20_000;
+
 export interface WaitOptions {
   /** What is awaited, for the error message. */
   readonly what?: string;

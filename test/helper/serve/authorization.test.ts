@@ -9,9 +9,10 @@ import type { ErrorReply } from '../../../shared/src/protocol/messages.js';
 import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import {
-  Agent, assertError, assertNics, closeBench, fail, links, makeNicsRequest, openBench, sleep, stillServes, tapOwner,
-  type Bench,
+  Agent, assertError, assertNics, closeBench, fail, links, makeNicsRequest, openBench, ownRecords, ownRecordsSince, PATIENCE_MS,
+  stillServes, tapOwner, type Bench,
 } from './support.js';
+import { waitFor } from '../../support/wait.js';
 import { WireConnection, type Next } from './wire.js';
 
 
@@ -72,38 +73,42 @@ async function refused(r: Refusal, context: string): Promise<ErrorReply> {
   const records = helper.stateFiles();
   const mark = helper.auditMark();
   const conn = `c${(conns += 1)}`;
-  await r.agent.open(conn, helper.socket);
+  const { pid } = await r.agent.open(conn, helper.socket);
+  const own = { pids: [pid], ids: [r.value.id] };
+  let sameTaps: string[] = [];
   try {
     const reply = assertError(await r.agent.ask(conn, r.value), r.code, r.value.id, context);
     if (r.mentions !== undefined) assert.match(reply.error.message, r.mentions, `${context}: the message`);
     assert.equal(links(ns), before, `${context}: the devices in the namespace changed`);
     assert.is(ovs?.vsctl('list-ports', 'ovsbr0') ?? '', ports, `${context}: the OVS ports changed`);
     assert.equal(helper.stateFiles(), records, `${context}: the session records changed`);
-    await helper.waitForAudit(mark, 1);
-    await sleep(20);
-    const audit = helper.auditSince(mark);
+    await ownRecordsSince(helper, mark, own, 1);
+    // root's requests come after the refusal: once their records are in, all of the refusal's are
+    await stillServes(b(), context);
+    const audit = ownRecords(helper.auditSince(mark), own);
     assert.is(audit.length, 1, `${context}: exactly one audit record: ${JSON.stringify(audit)}`);
     const record = audit[0]!;
     assert.is(record.event, 'request');
     assert.is(record['code'], reply.error.code);
     assert.is((record['caller'] as { uid?: unknown } | undefined)?.uid, r.agent.user.uid, `${context}: the audited uid`);
-    await stillServes(b(), context);
     if (r.sameAfter === true) {
       const id = b().id();
       const nics = assertNics(await r.agent.ask(conn, makeNicsRequest(id)), id, ['br0'], ns, `${context}: make-nics on the same connection`);
+      sameTaps = nics.map((n) => n.tap);
       assert.is(tapOwner(ns, nics[0]!.tap), r.agent.user.uid, `${context}: the tap's owner`);
     }
     return reply;
   } finally {
     await r.agent.close(conn);
-    // a session made on this connection ends with a session-end record (after its record file goes)
-    const until = Date.now() + 2000;
-    const opened = (): boolean => helper.stateFiles().length > records.length
-      || helper.auditSince(mark).filter((x) => x.event === 'request' && x['result'] === 'ok' && x['lifetime'] === 'session'
-        && (x['caller'] as { uid?: unknown } | undefined)?.uid === r.agent.user.uid).length
-        > helper.auditSince(mark).filter((x) => x.event === 'session-end' && x['uid'] === r.agent.user.uid).length;
-    while (opened() && Date.now() < until) await sleep(10);
+    if (sameTaps.length > 0) await sessionEnded(mark, sameTaps);
   }
+}
+
+/** Waits for the session-end record of the session that made `taps` (its taps and record are gone then). */
+async function sessionEnded(mark: number, taps: readonly string[]): Promise<void> {
+  const { helper } = b();
+  await waitFor(() => ownRecords(helper.auditSince(mark), { pids: [], taps }).some((x) => x.event === 'session-end'), PATIENCE_MS,
+    { what: `the session of ${taps.join(' ')} to end` });
 }
 
 test('a user the policy does not allow gets DENIED naming the user, the bridge and the policy file', async () => {
@@ -161,11 +166,13 @@ test('a request that would exceed max-taps gets QUOTA and creates nothing, count
   // hold two, then ask for one more
   await a().open('held', helper.socket);
   const id = b().id();
-  assertNics(await a().ask('held', makeNicsRequest(id, ['br0', 'br1'])), id, ['br0', 'br1'], ns, 'two held');
+  const mark = helper.auditMark();
+  const held = assertNics(await a().ask('held', makeNicsRequest(id, ['br0', 'br1'])), id, ['br0', 'br1'], ns, 'two held');
   try {
     await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0'] }, code: 'QUOTA', mentions: /holds 2/ }, 'one more than held');
   } finally {
     await a().close('held');
+    await sessionEnded(mark, held.map((n) => n.tap));
   }
 });
 
@@ -190,7 +197,8 @@ test('ovs-cleanup of another user\'s port, an admin\'s port or a root caller\'s 
     const next: Next = await root.ask({ v: 1, id: rid, op: 'ovs-cleanup', ports: [port] });
     root.destroy();
     assertError(next, 'NOT_OWNER', rid, 'root removes alice\'s port');
-    await helper.waitForAudit(mark, 1);
+    const [record] = await ownRecordsSince(helper, mark, { pids: [process.pid], ids: [rid] }, 1);
+    assert.is(record?.['code'], 'NOT_OWNER', JSON.stringify(record));
     assert.match(vsctl('list-ports', 'ovsbr0'), nic.tap);
     assert.match(vsctl('list-ports', 'ovsbr0'), 'adminp0');
     assert.is(tapOwner(ns, nic.tap), a().user.uid);

@@ -6,21 +6,13 @@ import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic, Reply } from '../../../shared/src/protocol/messages.js';
-import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
 import type { Caller } from '../../../helper/src/service/caller.js';
 import { NetError } from '../../../helper/src/net/errors.js';
 import type { NetOps, TapOutcome } from '../../../helper/src/service/net-ops.js';
 import { PolicyHolder } from '../../../helper/src/service/policy-holder.js';
 import { MAX_BATCH, Service, type Session } from '../../../helper/src/service/service.js';
 import { SessionStore } from '../../../helper/src/session/store.js';
-
-class MemoryAudit extends AuditLog {
-  readonly records: AuditRecord[] = [];
-
-  override write(record: AuditRecord): void {
-    this.records.push(record);
-  }
-}
+import { caller, MemoryAudit } from './stand-ins.js';
 
 interface StandIn {
   net: NetOps;
@@ -99,10 +91,6 @@ function setUp(policy: string): StandIn & { service: Service; audit: MemoryAudit
     helper: { pid: process.pid, start: '1' }, log: () => undefined, lock: async () => () => undefined,
   });
   return { ...standIn, service, audit };
-}
-
-function caller(name: string, uid: number): Caller {
-  return { uid, gid: uid, pid: process.pid, start: 1n, transport: 'socket', user: { name, uid, gid: uid, groups: [] } };
 }
 
 const alice = caller('alice', 4101);
