@@ -48,7 +48,6 @@ test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all
     for (let i = 0; i < STDIO_HELPERS; i += 1) stdio.push(startStdioHelper(ns, { config, stateDir: scratch.state }));
 
     // Everyone at once: the users' 12 requests and the stdio helpers' 6.
-    const began = Date.now();
     for (const h of holders) h.go();
     const stdioReplies = stdio.map(async (s) => {
       const replies: Reply[] = [];
@@ -59,7 +58,6 @@ test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all
     });
     const userResults = await Promise.all(holders.map((h) => h.result(30_000)));
     const rootReplies = (await within(Promise.all(stdioReplies), 30_000, 'the stdio helpers to reply')).flat();
-    const tookMs = Date.now() - began;
 
     const owned: Array<{ owner: string; nic: Nic }> = [];
     userResults.forEach((r, i) => {
@@ -87,19 +85,17 @@ test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all
       assert.is(dev.up, true);
     }
     assert.is(scratch.records().length, users.length * CONNECTIONS_PER_USER + STDIO_HELPERS, 'one record a session');
-    console.log(`concurrency: ${expected} taps for ${users.length * CONNECTIONS_PER_USER} socket sessions and ${STDIO_HELPERS} stdio sessions in ${tookMs} ms`);
 
     const closed = Date.now();
     for (const h of holders) h.release();
     for (const s of stdio) s.connection.close();
-    const { ms } = await waitFor(() => helperTaps(ns).length === 0 && scratch.records().length === 0, 2000,
+    await waitFor(() => helperTaps(ns).length === 0 && scratch.records().length === 0, 2000,
       { since: closed, what: 'every tap and record to be gone', describe: () => `${helperTaps(ns).length} taps, ${scratch.records().length} records left` });
     for (const s of stdio) {
       const exit = await within(s.exited, 5000, 'the stdio helper to exit');
       assert.is(exit.code, 0, s.stderr());
     }
     for (const h of holders) await within(h.exited, 5000, 'the client to exit');
-    console.log(`concurrency: all taps gone ${ms} ms after the connections closed`);
   } finally {
     for (const h of [...holders, ...stdio]) await stop(h);
     if (socketHelper !== undefined) await stop(socketHelper);

@@ -91,11 +91,10 @@ test('taps of a live client survive a SIGKILLed helper; the next helper adopts t
 
     const killed = Date.now();
     signal(pid, 'SIGKILL');
-    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
+    await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: killed, what: 'the adopted taps, port and record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; records ${scratch.records().join(',')}` });
     const reaped = await second.audit((a) => a.event === 'session-reaped', 1000, 'session-reaped');
     assert.is(reaped['result'], 'ok');
-    console.log(`killed helper: adopted taps gone ${ms} ms after their client was SIGKILLed`);
     await holder.exited;
   } finally {
     for (const h of helpers) await stop(h);
@@ -120,12 +119,11 @@ test('a session whose client died while no helper ran is reaped within 2 s of a 
     const started = Date.now();
     const second = await startSocketHelper(ns, paths);
     helpers.push(second);
-    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
+    await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: started, what: 'the dead client\'s taps, port and record to be gone' });
     const reaped = second.audits.find((a) => a.event === 'session-reaped');
     assert.is(reaped?.['result'], 'ok', JSON.stringify(second.audits));
     assert.is(second.audits.find((a) => a.event === 'helper-start')?.['reaped'], 1);
-    console.log(`killed helper: orphaned taps gone ${ms} ms after the new helper was started`);
   } finally {
     for (const h of helpers) await stop(h);
     scratch.remove();
@@ -167,14 +165,13 @@ test('a record naming a live pid with another start time (a reused pid) does not
     const started = Date.now();
     const helper = await startSocketHelper(ns, paths);
     helpers.push(helper);
-    const { ms } = await waitFor(() => present(ns, [tap]).length === 0 && !scratch.records().includes(`${id}.json`), 2000,
+    await waitFor(() => present(ns, [tap]).length === 0 && !scratch.records().includes(`${id}.json`), 2000,
       { since: started, what: `tap ${tap} of the impostor's session to be gone` });
     const reaped = helper.audits.find((a) => a.event === 'session-reaped');
     assert.is(reaped?.['session'], id);
     assert.equal(present(ns, [liveTap]), [liveTap], 'the session whose client really lives is kept');
     assert.equal(scratch.records(), [`${liveId}.json`]);
     assert.is(helper.audits.find((a) => a.event === 'session-adopted')?.['session'], liveId);
-    console.log(`reused pid: impostor session reaped ${ms} ms after the helper was started`);
   } finally {
     for (const h of helpers) await stop(h);
     scratch.remove();
