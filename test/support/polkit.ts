@@ -1,6 +1,6 @@
 /**
  * Real polkit for system tests, as environment.md shows (root only): a system bus
- * (`dbus-daemon --system --fork`) and polkitd, each started only if none answers; `stop()` ends
+ * (`dbus-daemon --system`) and polkitd, each started only if none answers; `stop()` ends
  * exactly what this call started, by pid, and leaves /run/dbus as it found it.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -68,6 +68,18 @@ export async function startPolkit(): Promise<Polkit> {
     if (madeRunDir) rmdirSync(DBUS_RUN_DIR);
     madeRunDir = false;
   };
+  /**
+   * Our own child (not forked away to PID 1, which here reaps only later): when it ends, this
+   * process reaps it at once.
+   */
+  const daemon = async (name: string, file: string, args: readonly string[], ready: () => boolean): Promise<void> => {
+    const child = spawn(file, args, { detached: true, stdio: 'ignore' });
+    child.unref();
+    if (child.pid === undefined) throw new Error(`${name} did not start`);
+    const pid = child.pid;
+    ours.push({ name, pid });
+    await waitFor(ready, 10_000, { what: `${name} to answer on the system bus`, intervalMs: 50, describe: () => (isRunning(pid) ? `${name} runs` : `${name} exited`) });
+  };
   try {
     if (!busAnswers()) {
       // /run/dbus is made at boot where systemd runs (tmpfiles); dbus-daemon does not make it
@@ -76,18 +88,9 @@ export async function startPolkit(): Promise<Polkit> {
         madeRunDir = true;
       }
       rmSync(DBUS_PID_FILE, { force: true }); // stale: nothing answers
-      const r = quiet(DBUS_DAEMON, ['--system', '--fork', '--print-pid']);
-      if (r.status !== 0) throw new Error(`dbus-daemon --system failed: ${r.stderr}`);
-      ours.push({ name: 'dbus-daemon', pid: Number(r.stdout.trim()) });
-      await waitFor(busAnswers, 10_000, { what: 'the system bus', intervalMs: 50 });
+      await daemon('dbus-daemon', DBUS_DAEMON, ['--system', '--nofork'], busAnswers);
     }
-    if (!polkitOnBus()) {
-      const child = spawn(POLKITD, ['--no-debug'], { detached: true, stdio: 'ignore' });
-      child.unref();
-      if (child.pid === undefined) throw new Error('polkitd did not start');
-      ours.push({ name: 'polkitd', pid: child.pid });
-      await waitFor(polkitOnBus, 10_000, { what: 'polkitd on the system bus', intervalMs: 50 });
-    }
+    if (!polkitOnBus()) await daemon('polkitd', POLKITD, ['--no-debug'], polkitOnBus);
   } catch (error) {
     // nothing this call started outlives its failure
     await stop();
