@@ -7,16 +7,36 @@
  */
 import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from '../support/netns.js';
-import { buildReferenceFixture, loadExpectations, missingForReference, nvramArgument, REFERENCE_NETNS } from '../support/reference.js';
+import {
+  buildReferenceFixture, loadExpectations, missingForReference, nvramArgument, REFERENCE_NETNS, type Expectation,
+} from '../support/reference.js';
 import { accelRule, CASE_DEVIATIONS, firmwareRule, maskRandomMac, RANDOM_MAC } from './deviations.js';
 import { kvmUsableAs, runOurCase } from './run-ours.js';
 
 const missing = missingForReference();
 const expectations = loadExpectations();
-const FIXTURE = expectations.fixture_dir;
+/**
+ * The cases name the folder the fixture was recorded in (expectations.fixture_dir and its
+ * parent). Each run has a folder of its own, so two runs at the same time never share a fixture,
+ * and every case is read with the recorded folder replaced by this run's.
+ */
+const RECORDED_BASE = dirname(expectations.fixture_dir);
+const base = mkdtempSync('/tmp/xkvmc-');
+chmodSync(base, 0o755); // the test user works in the fixture below it
+const FIXTURE = join(base, basename(expectations.fixture_dir));
+const here = (text: string): string => text.split(RECORDED_BASE).join(base);
+function relocated(c: Expectation): Expectation {
+  return {
+    ...c,
+    args: c.args.map(here),
+    ...(c.env === undefined ? {} : { env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, here(v)])) }),
+    stderr: c.stderr.map(here),
+    argv: c.argv === null ? null : c.argv.map(here),
+  };
+}
 /** Whether xkvm, run as the test user, gets KVM (decided as that user, not as root). */
 let kvm: boolean;
 let user: TestUser | undefined;
@@ -32,9 +52,7 @@ test.before(() => {
 test.after(() => {
   nss.main?.destroy();
   nss.virbr0?.destroy();
-  rmSync(FIXTURE, { recursive: true, force: true });
-  // the folder above the fixture, unless something else is in it
-  if (existsSync(dirname(FIXTURE)) && readdirSync(dirname(FIXTURE)).length === 0) rmdirSync(dirname(FIXTURE));
+  rmSync(base, { recursive: true, force: true });
   if (user !== undefined) removeTestUser(user);
 });
 
@@ -43,9 +61,10 @@ test('every deviation rule names a case of the corpus', () => {
   for (const name of Object.keys(CASE_DEVIATIONS)) assert.ok(names.has(name), `deviation for unknown case ${name}`);
 });
 
-for (const c of expectations.cases) {
-  const deviation = CASE_DEVIATIONS[c.name];
-  test(`${c.name}: xkvm ${c.args.join(' ')}${deviation ? ` (deviation ${deviation.row})` : ''}`, () => {
+for (const recorded of expectations.cases) {
+  const deviation = CASE_DEVIATIONS[recorded.name];
+  test(`${recorded.name}: xkvm ${recorded.args.join(' ')}${deviation ? ` (deviation ${deviation.row})` : ''}`, () => {
+    const c = relocated(recorded);
     rmSync(FIXTURE, { recursive: true, force: true });
     mkdirSync(FIXTURE, { recursive: true });
     buildReferenceFixture(FIXTURE, user!);
