@@ -2,20 +2,19 @@
 // the recorded results are coherent, and the real reference still gives the recorded results for
 // a few representative cases (run as make-expectations.sh runs them). Needs root, qemu and the
 // reference; when something is missing the tests FAIL naming it.
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNetns, ensureTestUser, missingTools, type Netns, type TestUser } from '../support/netns.js';
+import { createNetns, createTestUser, missingTools, removeTestUser, type Netns, type TestUser } from '../support/netns.js';
 import {
   QEMU, REFERENCE_NETNS, buildReferenceFixture, findQemuLine, findReference, loadCases, loadExpectations,
   missingForReference, quoteCmd, runReferenceCase, sha256File, splitQuoteCmd,
   type Case, type Expectation, type NetnsKind,
 } from '../support/reference.js';
 
-const TEST_USER = 'xkvmtest';
 /** One case per kind of path: probing + taps + qemu-img; the nvram copy side effect; a getopt error. */
 const RERUN = ['combined-bridge-user-disk-tokens', 'uefi-nvram-missing-is-copied', 'getopt-unknown-long-option'];
 
@@ -162,7 +161,7 @@ function requireMachine(): Rig {
   }
   const reference = findReference();
   if (reference === undefined) throw new Error('the reference xkvm is missing');
-  rig = { user: ensureTestUser(TEST_USER), reference, ns: new Map() };
+  rig = { user: createTestUser('ref'), reference, ns: new Map() };
   return rig;
 }
 
@@ -212,6 +211,7 @@ for (const name of RERUN) {
 
 test.after(() => {
   for (const ns of rig?.ns.values() ?? []) ns.destroy();
+  if (rig !== undefined) removeTestUser(rig.user);
 });
 
 test.run();

@@ -14,6 +14,21 @@ export interface OurRun {
   argv: string[] | null;
 }
 
+/**
+ * Whether `user` can open /dev/kvm for reading and writing, which is what decides between
+ * `-enable-kvm` and `-accel tcg` (docs/deviations.md #1): asked of a process running as that
+ * user in `ns`, exactly where and as whom the cases run xkvm, so the device's mode, owner and
+ * group, the user's groups, ACLs and a missing device all count as they will for xkvm.
+ */
+export function kvmUsableAs(ns: Netns, user: TestUser): boolean {
+  const probe = "try { fs.closeSync(fs.openSync('/dev/kvm', 'r+')); } catch (e) { console.log(e.code); process.exit(3); }";
+  const r = ns.exec([process.execPath, '-e', probe], { user: user.name, timeoutMs: 60_000 });
+  if (r.status === 0) return true;
+  // 3: the open failed (ENOENT, EACCES, ...); anything else means the probe itself did not run
+  if (r.status === 3) return false;
+  throw new Error(`cannot tell whether ${user.name} may use /dev/kvm: the probe exited ${r.status ?? r.signal}: ${r.stderr}`);
+}
+
 export function runOurCase(ns: Netns, c: Case, user: TestUser, fixtureDir: string): OurRun {
   const r = ns.exec([process.execPath, CLIENT_BIN, ...c.args], {
     user: user.name,

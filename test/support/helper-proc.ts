@@ -280,9 +280,12 @@ export function startHolder(ns: Netns, user: string, spec: Partial<HoldSpec> & {
   };
 }
 
-/** The client (`node dist/bin/xkvm.js ARGS`) as `user` in the namespace, with extra environment. */
+/**
+ * The client (`node dist/bin/xkvm.js ARGS`) as `user` in the namespace, with extra environment,
+ * and a /dev/net/tun the user may open for the qemu it runs (netns.ts's openTun).
+ */
 export function startXkvm(ns: Netns, user: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): Watched {
-  return watch(ns.spawn([process.execPath, XKVM_BIN, ...args], { user, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return watch(ns.spawn([process.execPath, XKVM_BIN, ...args], { user, env, openTun: true, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** Run the client to completion (deadline: SIGKILL and fail). */

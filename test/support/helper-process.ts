@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import type { Netns } from './netns.js';
 import { HELPER_MAIN, makeScratch, watch } from './helper-proc.js';
 import { isRunning } from './procs.js';
+import { PATIENCE_MS, waitFor } from './wait.js';
 
 export const STRACE = '/usr/bin/strace';
 
@@ -80,10 +81,6 @@ export interface HelperProcess {
   stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 function writePolicy(path: string, text: string): void {
   const temp = `${path}.new`;
   writeFileSync(temp, text, { mode: 0o644 });
@@ -135,14 +132,10 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
     audit: () => [...records],
     auditMark: () => records.length,
     auditSince: (mark) => records.slice(mark),
-    async waitForAudit(mark, count, timeoutMs = 3000) {
-      const until = Date.now() + timeoutMs;
-      while (records.length - mark < count) {
-        if (Date.now() > until) {
-          throw new Error(`expected ${count} audit record(s), got ${records.length - mark}: ${JSON.stringify(records.slice(mark))}`);
-        }
-        await sleep(10);
-      }
+    async waitForAudit(mark, count, timeoutMs = PATIENCE_MS) {
+      await waitFor(() => records.length - mark >= count, timeoutMs, {
+        what: `${count} audit record(s)`, describe: () => `got ${records.length - mark}: ${JSON.stringify(records.slice(mark))}`,
+      });
       return records.slice(mark);
     },
     setPolicy: (text) => writePolicy(config, text),

@@ -1,11 +1,12 @@
-// Network namespaces and an ordinary user for system tests (root only).
+// Network namespaces and ordinary users for system tests (root only).
 //
-//   const user = ensureTestUser('xkvmtest');
+//   const user = createTestUser('a');
 //   const ns = createNetns({ bridges: ['br0'] });
 //   try {
 //     const r = ns.exec(['/usr/bin/id', '-u'], { user: user.name });
 //   } finally {
 //     ns.destroy();
+//     removeTestUser(user);
 //   }
 //
 // Commands run as `ip netns exec NS [runuser -u USER --] env -i K=V... argv...`: never through a
@@ -18,17 +19,35 @@
 // process is gone, so tests running at the same time never remove each other's namespaces.
 // Namespaces still open when the process exits (or gets SIGINT/SIGTERM/SIGHUP) are removed
 // by an exit hook; destroy() in a `finally` is still the normal way.
+//
+// Test users and groups are made the same way: `xkvmt<pid>-<tag>`, one set per test process, so
+// no two runs share a user and a suite can remove its users when it is done (removeTestUser in
+// `after`; the exit hook removes what is left, and createTestUser first removes the users and
+// groups of test processes that are gone).
+//
+// `openTun: true` gives a command a /dev/net/tun that any user may open (what ordinary users
+// running qemu need, as most distributions ship it) without touching the host's device: a 0666
+// node of this process is bound over /dev/net/tun inside the command's own mount namespace,
+// which `ip netns exec` makes for every command and keeps from propagating back.
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isRunning } from './procs.js';
 
 export const TOOLS = {
   ip: '/usr/sbin/ip',
   runuser: '/usr/sbin/runuser',
   useradd: '/usr/sbin/useradd',
+  userdel: '/usr/sbin/userdel',
+  groupadd: '/usr/sbin/groupadd',
+  groupdel: '/usr/sbin/groupdel',
   getent: '/usr/bin/getent',
   env: '/usr/bin/env',
+  sh: '/bin/sh',
+  mount: '/usr/bin/mount',
+  mknod: '/usr/bin/mknod',
 } as const;
 
 export const NETNS_PREFIX = 'xkvmt-';
@@ -48,6 +67,8 @@ export interface TestUser {
 export interface ExecOptions {
   /** run as this user (via runuser -u); root when absent */
   readonly user?: string;
+  /** a /dev/net/tun anyone may open, for this command only (see the top of this file) */
+  readonly openTun?: boolean;
   readonly cwd?: string;
   /** added to (and overriding) PATH, HOME, USER, LOGNAME and LANG=C */
   readonly env?: Readonly<Record<string, string>>;
@@ -67,6 +88,8 @@ export interface ExecResult {
 
 export interface SpawnInOptions {
   readonly user?: string;
+  /** a /dev/net/tun anyone may open, for this command only (see the top of this file) */
+  readonly openTun?: boolean;
   readonly cwd?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly stdio?: StdioOptions;
@@ -134,26 +157,106 @@ export function lookupUser(name: string): TestUser | undefined {
   return { name, uid, gid, home };
 }
 
+const TEST_USER_COMMENT = 'xkvm test user';
+const TEST_NAME = /^xkvmt(\d+)-/;
+const liveUsers = new Set<string>();
+const liveGroups = new Set<string>();
+
+function testName(tag: string): string {
+  const name = `xkvmt${process.pid}-${tag}`;
+  if (!/^[a-z0-9]{1,12}$/.test(tag) || !USER_NAME.test(name)) throw new Error(`bad test user or group tag ${JSON.stringify(tag)}`);
+  return name;
+}
+
+function exists(database: 'passwd' | 'group', name: string): boolean {
+  const r = run(TOOLS.getent, [database, name]);
+  if (r.status !== 0 && r.status !== 2) throw new Error(`getent ${database} ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  return r.status === 0;
+}
+
+function deleteUser(name: string): void {
+  // --remove: the home folder and mail spool go too; the user's own group goes with the user
+  const r = run(TOOLS.userdel, ['--remove', name]);
+  if (r.status !== 0 && exists('passwd', name)) {
+    throw new Error(`userdel ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  }
+}
+
+function deleteGroup(name: string): void {
+  const r = run(TOOLS.groupdel, [name]);
+  if (r.status !== 0 && exists('group', name)) throw new Error(`groupdel ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+}
+
 /**
- * An ordinary user called name (created, with its own group and a home directory, if missing;
- * login shell /usr/sbin/nologin). Safe when several test processes race to create it.
+ * Removes the test users and groups (`xkvmt<pid>-*`) whose test process is gone. Returns their
+ * names. Users still running processes are left (userdel refuses them) for a later sweep.
  */
-export function ensureTestUser(name: string): TestUser {
-  requireRoot('ensureTestUser');
-  let user = lookupUser(name);
-  if (user === undefined) {
-    const r = run(TOOLS.useradd, ['--create-home', '--user-group', '--shell', '/usr/sbin/nologin',
-      '--comment', 'xkvm test user', name]);
-    user = lookupUser(name);
-    // exit 9: someone else created it first, which is fine
-    if (user === undefined) throw new Error(`useradd ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+export function sweepStaleTestUsers(): string[] {
+  requireRoot('sweepStaleTestUsers');
+  const stale = (name: string): boolean => {
+    const pid = Number(TEST_NAME.exec(name)?.[1] ?? NaN);
+    return Number.isInteger(pid) && pid !== process.pid && !isRunning(pid);
+  };
+  const removed: string[] = [];
+  for (const line of mustRun(TOOLS.getent, ['passwd']).split('\n')) {
+    const [name = '', , , , comment] = line.split(':');
+    if (!stale(name) || comment !== TEST_USER_COMMENT) continue;
+    if (run(TOOLS.userdel, ['--remove', name]).status === 0) removed.push(name);
   }
+  for (const line of mustRun(TOOLS.getent, ['group']).split('\n')) {
+    const name = line.split(':')[0] ?? '';
+    if (stale(name) && run(TOOLS.groupdel, [name]).status === 0) removed.push(name);
+  }
+  return removed;
+}
+
+/**
+ * A new ordinary user `xkvmt<pid>-<tag>` (tag: 1-12 of [a-z0-9]) with its own group and a home
+ * folder, login shell /usr/sbin/nologin, belonging to this test process: removeTestUser removes
+ * it (the exit hook does, at the latest).
+ */
+export function createTestUser(tag: string): TestUser {
+  requireRoot('createTestUser');
+  const name = testName(tag);
+  if (liveUsers.has(name)) throw new Error(`test user ${name} exists already: use another tag`);
+  sweepStaleTestUsers();
+  // the same name from an earlier process with this pid: a leftover
+  if (exists('passwd', name)) deleteUser(name);
+  installHooks();
+  mustRun(TOOLS.useradd, ['--create-home', '--user-group', '--shell', '/usr/sbin/nologin', '--comment', TEST_USER_COMMENT, name]);
+  liveUsers.add(name);
+  const user = lookupUser(name);
+  if (user === undefined) throw new Error(`user ${name} is missing after useradd`);
   if (user.uid === 0) throw new Error(`test user ${name} is root`);
-  if (!existsSync(user.home)) {
-    mkdirSync(user.home, { recursive: true, mode: 0o750 });
-    chownSync(user.home, user.uid, user.gid);
-  }
   return user;
+}
+
+/** Removes a user made by createTestUser, with its home folder and group. Idempotent. */
+export function removeTestUser(user: TestUser): void {
+  liveUsers.delete(user.name);
+  deleteUser(user.name);
+}
+
+export interface TestGroup {
+  readonly name: string;
+}
+
+/** A new (system) group `xkvmt<pid>-<tag>` with `members` in it; removeTestGroup removes it. */
+export function createTestGroup(tag: string, members: readonly TestUser[]): TestGroup {
+  requireRoot('createTestGroup');
+  const name = testName(tag);
+  if (liveGroups.has(name)) throw new Error(`test group ${name} exists already: use another tag`);
+  if (exists('group', name)) deleteGroup(name);
+  installHooks();
+  mustRun(TOOLS.groupadd, ['--system', ...(members.length > 0 ? ['--users', members.map((m) => m.name).join(',')] : []), name]);
+  liveGroups.add(name);
+  return { name };
+}
+
+/** Removes a group made by createTestGroup. Idempotent. */
+export function removeTestGroup(group: TestGroup): void {
+  liveGroups.delete(group.name);
+  deleteGroup(group.name);
 }
 
 function commandEnv(user: string | undefined, extra: Readonly<Record<string, string>> | undefined): string[] {
@@ -181,7 +284,24 @@ function buildCommand(ns: string, argv: readonly string[], opts: SpawnInOptions)
   }
   if (opts.user !== undefined && !USER_NAME.test(opts.user)) throw new Error(`bad user name ${JSON.stringify(opts.user)}`);
   const asUser = opts.user === undefined ? [] : [TOOLS.runuser, '-u', opts.user, '--'];
-  return [TOOLS.ip, 'netns', 'exec', ns, ...asUser, TOOLS.env, '-i', ...commandEnv(opts.user, opts.env), ...argv];
+  // a fixed script: the node and the command are its arguments, never part of its text
+  const tun = opts.openTun === true ? [TOOLS.sh, '-c', `${TOOLS.mount} --bind -- "$1" /dev/net/tun && shift && exec "$@"`, 'sh', openTunNode()] : [];
+  return [TOOLS.ip, 'netns', 'exec', ns, ...tun, ...asUser, TOOLS.env, '-i', ...commandEnv(opts.user, opts.env), ...argv];
+}
+
+let tunDir: string | undefined;
+
+/** This process's 0666 tun node (made once, in a folder only root can enter; gone at exit). */
+function openTunNode(): string {
+  if (tunDir === undefined) {
+    installHooks();
+    tunDir = mkdtempSync(join(tmpdir(), `xkvmt-tun-${process.pid}-`));
+    chmodSync(tunDir, 0o700);
+    const { rdev } = statSync('/dev/net/tun');
+    // major and minor of the real device (10, 200 on Linux)
+    mustRun(TOOLS.mknod, ['--mode=0666', join(tunDir, 'tun'), 'c', String((rdev >> 8) & 0xfff), String((rdev & 0xff) | ((rdev >> 12) & 0xfff00))]);
+  }
+  return join(tunDir, 'tun');
 }
 
 // --- bookkeeping for clean-up ----------------------------------------------------------------
@@ -209,14 +329,28 @@ function deleteNetns(name: string): void {
 }
 
 function destroyAllLive(): void {
-  for (const name of [...live]) {
-    live.delete(name);
+  const bestEffort = (fn: () => void): void => {
     try {
-      deleteNetns(name);
+      fn();
     } catch {
       // best effort at exit
     }
+  };
+  // namespaces first: that ends the processes running in them (and so as the test users)
+  for (const name of [...live]) {
+    live.delete(name);
+    bestEffort(() => deleteNetns(name));
   }
+  for (const name of [...liveUsers]) {
+    liveUsers.delete(name);
+    bestEffort(() => deleteUser(name));
+  }
+  for (const name of [...liveGroups]) {
+    liveGroups.delete(name);
+    bestEffort(() => deleteGroup(name));
+  }
+  if (tunDir !== undefined) rmSync(tunDir, { recursive: true, force: true });
+  tunDir = undefined;
 }
 
 function installHooks(): void {

@@ -1,10 +1,10 @@
 /**
  * Real polkit for system tests, as environment.md shows (root only): a system bus
- * (`dbus-daemon --system --fork`) and polkitd, each started only if none answers; `stop()` ends
+ * (`dbus-daemon --system`) and polkitd, each started only if none answers; `stop()` ends
  * exactly what this call started, by pid, and leaves /run/dbus as it found it.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { isRunning } from './procs.js';
 import { waitFor } from './wait.js';
 
@@ -13,8 +13,9 @@ const DBUS_SEND = '/usr/bin/dbus-send';
 const POLKITD = '/usr/lib/polkit-1/polkitd';
 export const PKEXEC = '/usr/bin/pkexec';
 const PKACTION = '/usr/bin/pkaction';
-const DBUS_PID_FILE = '/run/dbus/pid';
-const DBUS_SOCKET = '/run/dbus/system_bus_socket';
+const DBUS_RUN_DIR = '/run/dbus';
+const DBUS_PID_FILE = `${DBUS_RUN_DIR}/pid`;
+const DBUS_SOCKET = `${DBUS_RUN_DIR}/system_bus_socket`;
 
 function quiet(file: string, args: readonly string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(file, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -51,34 +52,49 @@ export async function startPolkit(): Promise<Polkit> {
   const missing = missingPolkitTools();
   if (missing.length > 0) throw new Error(`polkit is not installed: missing ${missing.join(', ')} (apt-get install polkitd pkexec dbus)`);
   const ours: Array<{ name: string; pid: number }> = [];
-  if (!busAnswers()) {
-    rmSync(DBUS_PID_FILE, { force: true }); // stale: nothing answers
-    const r = quiet(DBUS_DAEMON, ['--system', '--fork', '--print-pid']);
-    if (r.status !== 0) throw new Error(`dbus-daemon --system failed: ${r.stderr}`);
-    ours.push({ name: 'dbus-daemon', pid: Number(r.stdout.trim()) });
-    await waitFor(busAnswers, 10_000, { what: 'the system bus', intervalMs: 50 });
-  }
-  if (!polkitOnBus()) {
-    const child = spawn(POLKITD, ['--no-debug'], { detached: true, stdio: 'ignore' });
-    child.unref();
-    if (child.pid === undefined) throw new Error('polkitd did not start');
-    ours.push({ name: 'polkitd', pid: child.pid });
-    await waitFor(polkitOnBus, 10_000, { what: 'polkitd on the system bus', intervalMs: 50 });
-  }
-  return {
-    started: ours.map((o) => `${o.name} (pid ${o.pid})`),
-    async stop() {
-      for (const { name, pid } of ours.reverse()) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // gone already
-        }
-        // PID 1 here may not reap: a zombie counts as gone.
-        await waitFor(() => !isRunning(pid), 5000, { what: `${name} (pid ${pid}) to exit` });
-        if (name === 'dbus-daemon') for (const f of [DBUS_PID_FILE, DBUS_SOCKET]) rmSync(f, { force: true });
+  let madeRunDir = false;
+  const stop = async (): Promise<void> => {
+    for (const { name, pid } of ours.reverse()) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // gone already
       }
-      ours.length = 0;
-    },
+      // PID 1 here may not reap: a zombie counts as gone.
+      await waitFor(() => !isRunning(pid), 5000, { what: `${name} (pid ${pid}) to exit` });
+      if (name === 'dbus-daemon') for (const f of [DBUS_PID_FILE, DBUS_SOCKET]) rmSync(f, { force: true });
+    }
+    ours.length = 0;
+    if (madeRunDir) rmdirSync(DBUS_RUN_DIR);
+    madeRunDir = false;
   };
+  /**
+   * Our own child (not forked away to PID 1, which here reaps only later): when it ends, this
+   * process reaps it at once.
+   */
+  const daemon = async (name: string, file: string, args: readonly string[], ready: () => boolean): Promise<void> => {
+    const child = spawn(file, args, { detached: true, stdio: 'ignore' });
+    child.unref();
+    if (child.pid === undefined) throw new Error(`${name} did not start`);
+    const pid = child.pid;
+    ours.push({ name, pid });
+    await waitFor(ready, 10_000, { what: `${name} to answer on the system bus`, intervalMs: 50, describe: () => (isRunning(pid) ? `${name} runs` : `${name} exited`) });
+  };
+  try {
+    if (!busAnswers()) {
+      // /run/dbus is made at boot where systemd runs (tmpfiles); dbus-daemon does not make it
+      if (!existsSync(DBUS_RUN_DIR)) {
+        mkdirSync(DBUS_RUN_DIR, { mode: 0o755 });
+        madeRunDir = true;
+      }
+      rmSync(DBUS_PID_FILE, { force: true }); // stale: nothing answers
+      await daemon('dbus-daemon', DBUS_DAEMON, ['--system', '--nofork'], busAnswers);
+    }
+    if (!polkitOnBus()) await daemon('polkitd', POLKITD, ['--no-debug'], polkitOnBus);
+  } catch (error) {
+    // nothing this call started outlives its failure
+    await stop();
+    throw error;
+  }
+  return { started: ours.map((o) => `${o.name} (pid ${o.pid})`), stop };
 }

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { DEFAULT_PATHS } from '../../helper/src/install/paths.js';
 import { HELPER_MAIN } from './helper-proc.js';
-import { ensureTestUser, type TestUser } from './netns.js';
+import { createTestGroup, createTestUser, removeTestGroup, removeTestUser, type TestGroup, type TestUser } from './netns.js';
 
 export const PATHS = DEFAULT_PATHS;
 /** Everything install writes that says "installed" (helper.conf may exist without an install). */
@@ -27,20 +27,27 @@ export function refuseIfInstalled(): void {
   }
 }
 
-function must(file: string, args: readonly string[]): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`${file} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}`);
-  return r.stdout;
+export interface GroupWithMember {
+  readonly group: TestGroup;
+  readonly member: TestUser;
+  readonly outsider: TestUser;
+  /** Removes the group and both users (the suite's `after`). */
+  remove(): void;
 }
 
-/** A group with `member` in it and `outsider` not, both ordinary users with homes. */
-export function groupWithMember(group: string, member: string, outsider: string): { member: TestUser; outsider: TestUser } {
-  const m = ensureTestUser(member);
-  const o = ensureTestUser(outsider);
-  if (spawnSync('/usr/bin/getent', ['group', group]).status !== 0) must('/usr/sbin/groupadd', ['--system', group]);
-  must('/usr/bin/gpasswd', ['-a', member, group]);
-  spawnSync('/usr/bin/gpasswd', ['-d', outsider, group], { stdio: 'ignore' }); // not a member: fine
-  return { member: m, outsider: o };
+/** A new group with a new ordinary user in it and another one not, all this test process's. */
+export function groupWithMember(): GroupWithMember {
+  const member = createTestUser('m');
+  const outsider = createTestUser('n');
+  const group = createTestGroup('g', [member]);
+  return {
+    group, member, outsider,
+    remove() {
+      removeTestGroup(group);
+      removeTestUser(member);
+      removeTestUser(outsider);
+    },
+  };
 }
 
 export interface CliResult {

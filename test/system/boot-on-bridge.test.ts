@@ -5,13 +5,13 @@
  * the user asked for. That proves the MAC, the tap, the bridge and qemu all worked. Then the
  * client is stopped (SIGTERM, SIGKILL) and the taps (and OVS ports) must be gone within 2 s.
  */
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNetns, ensureTestUser, type Netns, type TestUser } from '../support/netns.js';
+import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from '../support/netns.js';
 import { startOvs, type Ovs } from '../support/ovs.js';
 import { REPO_ROOT } from '../support/reference.js';
 import { tunDevices } from '../support/taps.js';
@@ -28,7 +28,6 @@ let user: TestUser;
 let dir: string;
 let sock: string;
 let activator: ChildProcess;
-let tunMode: number;
 
 function output(child: ChildProcess): { text: () => string } {
   let text = '';
@@ -41,9 +40,7 @@ test.before(async () => {
   for (const tool of [ACTIVATE, TCPDUMP, '/usr/bin/qemu-system-x86_64']) {
     if (!existsSync(tool)) throw new Error(`the boot test needs ${tool}: run .ci/setup`);
   }
-  tunMode = statSync('/dev/net/tun').mode & 0o777;
-  chmodSync('/dev/net/tun', 0o666); // qemu runs as the user and opens its tap
-  user = ensureTestUser('xkvmt-boot');
+  user = createTestUser('boot');
   ns = createNetns({ bridges: ['br0'] });
   ovs = startOvs(ns, { bridges: ['ovsbr0'] });
   ns.ip('link', 'set', 'ovsbr0', 'up'); // its internal port, where tcpdump listens
@@ -62,7 +59,7 @@ test.after(() => {
   ovs?.stop();
   ns?.destroy();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  if (tunMode !== undefined) chmodSync('/dev/net/tun', tunMode);
+  if (user !== undefined) removeTestUser(user);
 });
 
 function userTaps(): string[] {
@@ -84,7 +81,7 @@ async function bootAndStop(bridge: string, macTail: string, signal: 'SIGTERM' | 
   await waitFor(() => captured.text().includes('listening on'), 10_000, { what: 'tcpdump to listen' });
   const marker = `xkvm-boot-${bridge}-${signal}`;
   const client = ns.spawn([process.execPath, CLIENT, '--netdev', `${bridge},macaddr=:${macTail}`, '--', '-m', '128', '-boot', 'n', '-nographic', '-name', marker], {
-    user: user.name, cwd: dir, env: { XKVM_HELPER_SOCKET: sock, HOME: dir, XDG_CACHE_HOME: join(dir, `cache-${user.name}`) },
+    user: user.name, openTun: true, cwd: dir, env: { XKVM_HELPER_SOCKET: sock, HOME: dir, XDG_CACHE_HOME: join(dir, `cache-${user.name}`) },
   });
   const console_ = output(client);
   const exited = new Promise<number | null>((resolve) => client.on('close', (code) => resolve(code)));

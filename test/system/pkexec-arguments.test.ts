@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../helper/src/install/action.js';
 import { decodeMessage, encodeBody } from '../../shared/src/protocol/decode.js';
@@ -17,11 +17,13 @@ import { openPkexecSession } from '../support/pkexec-session.js';
 import { actionKnown, PKEXEC, startPolkit, type Polkit } from '../support/polkit.js';
 import {
   groupWithMember, helperCli, PATHS, refuseIfInstalled, requireRoot, savePolicy, tearDown, writePolicy,
+  type GroupWithMember,
 } from '../support/system-install.js';
 import { helperTaps } from '../support/taps.js';
 import { waitFor, within } from '../support/wait.js';
 
-const GROUP = 'xkvmsys-g';
+let group = '';
+let people: GroupWithMember | undefined;
 
 let ns: Netns;
 let polkit: Polkit | undefined;
@@ -35,13 +37,15 @@ test.before(async () => {
   requireRoot('this suite');
   refuseIfInstalled();
   sweepStaleNetns();
-  ({ member } = groupWithMember(GROUP, 'xkvmsys-m', 'xkvmsys-n'));
+  people = groupWithMember();
+  ({ member } = people);
+  group = people.group.name;
   saved = savePolicy();
   ns = createNetns({ bridges: ['br0'] });
   installed = true;
-  const r = helperCli(['install', '--group', GROUP]);
+  const r = helperCli(['install', '--group', group]);
   if (r.status !== 0) throw new Error(`install failed: ${r.stderr}`);
-  writePolicy([`allow br0 @${GROUP}`]);
+  writePolicy([`allow br0 @${group}`]);
   // What a member would like the helper to read or run instead: a policy allowing everything, and
   // a module that leaves a mark (one file a uid) wherever it is loaded.
   evil = mkdtempSync('/tmp/xkvmevil-');
@@ -60,6 +64,7 @@ test.after(async () => {
     await polkit?.stop();
     ns?.destroy();
     if (evil !== undefined) rmSync(evil, { recursive: true, force: true });
+    people?.remove();
   }
 });
 

@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../helper/src/install/action.js';
 import { createNetns, sweepStaleNetns, type Netns, type TestUser } from '../support/netns.js';
@@ -20,11 +20,13 @@ import { actionKnown, PKEXEC, startPolkit, type Polkit } from '../support/polkit
 import { findDescendant, isRunning, procUid, signal } from '../support/procs.js';
 import {
   groupWithMember, helperCli, INSTALLED_FILES, PATHS, refuseIfInstalled, requireRoot, savePolicy, tearDown, writePolicy,
+  type GroupWithMember,
 } from '../support/system-install.js';
 import { helperTaps } from '../support/taps.js';
 import { waitFor, within } from '../support/wait.js';
 
-const GROUP = 'xkvmsys-g';
+let group = '';
+let people: GroupWithMember | undefined;
 /** Where pkexec'd helpers keep session records (they take no --state-dir). */
 const STATE_DIR = '/run/xkvm/sessions';
 
@@ -40,8 +42,9 @@ test.before(() => {
   requireRoot('this suite');
   refuseIfInstalled();
   sweepStaleNetns();
-  ({ member, outsider } = groupWithMember(GROUP, 'xkvmsys-m', 'xkvmsys-n'));
-  if ((statSync('/dev/net/tun').mode & 0o666) !== 0o666) spawnSync('/usr/bin/chmod', ['0666', '/dev/net/tun']);
+  people = groupWithMember();
+  ({ member, outsider } = people);
+  group = people.group.name;
   saved = savePolicy();
   ns = createNetns({ bridges: ['br0'] });
 });
@@ -52,6 +55,7 @@ test.after(async () => {
   } finally {
     await polkit?.stop();
     ns?.destroy();
+    people?.remove();
   }
 });
 
@@ -62,7 +66,7 @@ function pkexecHelper(user: TestUser, args: readonly string[]): { status: number
 
 test('install --group writes the launcher, the polkit action with exec.path and the group rule; polkitd lets a member run the launcher', async () => {
   installed = true;
-  const r = helperCli(['install', '--group', GROUP]);
+  const r = helperCli(['install', '--group', group]);
   assert.is(r.status, 0, r.stderr);
   for (const p of INSTALLED_FILES) assert.ok(existsSync(p), `${p} written`);
   assert.match(r.stdout, new RegExp(PATHS.launcher.replace(/\//g, '\\/')));
@@ -71,8 +75,8 @@ test('install --group writes the launcher, the polkit action with exec.path and 
   assert.is(launcher.mode & 0o7777, 0o755);
   assert.ok(readFileSync(PATHS.launcher, 'utf8').startsWith(`#!${process.execPath}\n`));
   assert.match(readFileSync(PATHS.action, 'utf8'), /org\.freedesktop\.policykit\.exec\.argv1">--stdio</);
-  assert.match(readFileSync(PATHS.rule, 'utf8'), new RegExp(`isInGroup\\("${GROUP}"\\)`));
-  writePolicy(['# written by test/system/pkexec-end-to-end', `allow br0 @${GROUP}`]);
+  assert.match(readFileSync(PATHS.rule, 'utf8'), new RegExp(`isInGroup\\("${group}"\\)`));
+  writePolicy(['# written by test/system/pkexec-end-to-end', `allow br0 @${group}`]);
 
   polkit = await startPolkit();
   await waitFor(() => actionKnown(ACTION_ID), 10_000, { what: `polkitd to know ${ACTION_ID}`, intervalMs: 100 });
@@ -144,12 +148,11 @@ test('a member\'s VM through pkexec: xkvm -n br0 boots qemu (TCG) on the member\
 
     const sent = Date.now();
     signal(client.pid, 'SIGTERM');
-    const { ms } = await waitFor(() => !helperTaps(ns).some((d) => d.name === tap.name), 2000,
+    await waitFor(() => !helperTaps(ns).some((d) => d.name === tap.name), 2000,
       { since: sent, what: `tap ${tap.name} to be gone after SIGTERM to the client` });
     const exit = await within(xkvm.exited, 10_000, 'the client to exit');
     assert.is.not(exit.code, 0, 'the client reports that it was stopped');
     await waitFor(() => !isRunning(helper.pid) && !isRunning(qemu.pid), 5000, { what: 'the helper and qemu to end' });
-    console.log(`pkexec session: tap gone ${ms} ms after SIGTERM to the client (client exit ${exit.code ?? exit.signal})`);
   } finally {
     capture.kill('SIGTERM');
     await stop(xkvm);
@@ -165,14 +168,12 @@ test('a socket helper and 3 pkexec helpers on the same state folder (/run/xkvm/s
     socketHelper = await startSocketHelper(ns, { config: PATHS.config, stateDir: STATE_DIR, socket: scratch.socket });
     holder = startHolder(ns, member.name, { socket: scratch.socket, bridges: ['br0', 'br0'], connections: 4, waitGo: true });
     await holder.ready(15_000);
-    const began = Date.now();
     holder.go();
     for (let i = 0; i < 3; i += 1) {
       sessions.push(openPkexecSession(ns, member.name, PATHS.launcher, { v: 1, id: 1, op: 'make-nics', bridges: ['br0'], lifetime: 'session' }));
     }
     const viaSocket = (await holder.result(30_000)).results;
     const viaPkexec = await Promise.all(sessions.map((p) => p.reply(30_000)));
-    const tookMs = Date.now() - began;
     const taps: string[] = [];
     for (const r of viaSocket) {
       assert.ok(r.ok, JSON.stringify(r));
@@ -190,13 +191,11 @@ test('a socket helper and 3 pkexec helpers on the same state folder (/run/xkvm/s
       assert.is(d.owner, member.name);
       assert.is(d.master, 'br0');
     }
-    console.log(`socket + pkexec: 11 taps (8 over the socket, 3 through pkexec) in ${tookMs} ms`);
     const closed = Date.now();
     holder.release();
     for (const p of sessions) p.release();
-    const { ms } = await waitFor(() => helperTaps(ns).length === 0, 2000, { since: closed, what: 'every tap to be gone' });
+    await waitFor(() => helperTaps(ns).length === 0, 2000, { since: closed, what: 'every tap to be gone' });
     for (const p of sessions) assert.is(await within(p.exited, 10_000, 'pkexec to exit'), 0);
-    console.log(`socket + pkexec: all taps gone ${ms} ms after the sessions ended`);
   } finally {
     for (const p of sessions) p.kill();
     if (holder !== undefined) await stop(holder);

@@ -4,14 +4,13 @@
  * the guests keep sending (their taps stay); a new helper on the same state adopts the sessions,
  * and when each client is stopped its tap is gone within 2 s.
  */
-import { test } from 'uvu';
+import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { createNetns, ensureTestUser, type Netns, type TestUser } from '../support/netns.js';
+import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from '../support/netns.js';
 import { makeScratch, startSocketHelper, startXkvm, stop, type Scratch, type Watched } from '../support/helper-proc.js';
 import { tunDevices } from '../support/taps.js';
 import { waitFor, within } from '../support/wait.js';
-import { openTun } from '../helper/lifecycle/support.js';
 
 let ns: Netns;
 let scratch: Scratch;
@@ -33,8 +32,7 @@ function clientPid(user: TestUser, marker: string): number {
 }
 
 test.before(async () => {
-  openTun();
-  users = [ensureTestUser('xkvmt-vm-a'), ensureTestUser('xkvmt-vm-b')];
+  users = [createTestUser('a'), createTestUser('b')];
   ns = createNetns({ bridges: ['br0'] });
   scratch = makeScratch('vms');
   capture = ns.spawn(['/usr/bin/tcpdump', '-i', 'br0', '-n', '-e', '-l', 'udp port 67']);
@@ -47,6 +45,7 @@ test.after(() => {
   capture?.kill('SIGTERM');
   ns?.destroy();
   scratch?.remove();
+  for (const user of users ?? []) removeTestUser(user);
 });
 
 test("two users' VMs run at once; a helper killed under them leaves them working; a new helper adopts and cleans up", async () => {

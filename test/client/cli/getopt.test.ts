@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { getopt, type GetoptResult, type OptionSpec } from '../../../client/src/cli/getopt.js';
 import { LAUNCH_OPTIONS } from '../../../client/src/cli/options.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ClientError } from '../../../client/src/errors.js';
 import { planNetdev, splitFields, type NetdevContext } from '../../../client/src/net/netdev.js';

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { shellJoin } from '../../../client/src/qemu/quote.js';
 

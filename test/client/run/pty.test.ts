@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTinyGuest } from '../../../client/src/demo/guest-image.js';
 import { runClient, startClient } from '../../support/cli.js';
+import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xkvm-pty-'));
 const image = join(dir, 'guest.img');
@@ -59,9 +60,7 @@ test('SIGKILL to the client hangs up the pty and qemu ends by itself', async () 
   await run.waitFor('iPXE', 30_000);
   run.child.kill('SIGKILL');
   await run.done(5_000);
-  const deadline = Date.now() + 5_000;
-  while (qemuAlive(marker) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  assert.not.ok(qemuAlive(marker), 'qemu should end when the pty hangs up');
+  await waitFor(() => !qemuAlive(marker), PATIENCE_MS, { what: 'qemu to end when the pty hangs up' });
 });
 
 test.run();

@@ -4,7 +4,8 @@
  * test sees what qemu would see: raw mode (keys arrive one by one, unechoed by the client's
  * terminal), window-size changes forwarded, and the user's terminal restored afterwards.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
+import { PATIENCE_MS, waitFor as waitUntil } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,12 +43,8 @@ function start(): { term: pty.IPty; output: () => string; exited: Promise<number
   return { term, output: () => out, exited };
 }
 
-async function waitFor(read: () => string, text: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!read().includes(text)) {
-    if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(text)} within ${ms} ms; got ${JSON.stringify(read().slice(-400))}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+async function waitFor(read: () => string, text: string, ms = PATIENCE_MS): Promise<void> {
+  await waitUntil(() => read().includes(text), ms, { what: JSON.stringify(text), describe: () => `got ${JSON.stringify(read().slice(-400))}` });
 }
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // The helper's one error table: every family's codes to an exit status and a wire code, errors
 // recognised by class (a CodedError whose code is in the table), anything else a bug.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';

@@ -1,5 +1,5 @@
 // Who the caller is when the helper runs on stdio by hand: its own real uid, never root for want of one.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { directStdioCaller } from '../../../helper/src/identity/callers.js';
 import { IdentityError } from '../../../helper/src/identity/errors.js';

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { IdentityError } from '../../../helper/src/identity/errors.js';
 import { peerCredentials, peerCredentialsFromFd } from '../../../helper/src/identity/peercred.js';

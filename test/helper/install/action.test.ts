@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID, readActionTemplate, renderAction } from '../../../helper/src/install/action.js';
 import { installError } from './support.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { DEFAULT_CONFIG } from '../../../helper/src/install/config.js';
 import { checkPolicy } from '../../../helper/src/policy/check.js';

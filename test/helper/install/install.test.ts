@@ -1,6 +1,6 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../../helper/src/install/action.js';
 import { DEFAULT_CONFIG } from '../../../helper/src/install/config.js';

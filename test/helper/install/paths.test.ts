@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { INSTALLED_HELPER, INSTALLED_SOCKET } from '../../../client/src/helper/locate.js';
 import { DEFAULT_PATHS, pathsUnder } from '../../../helper/src/install/paths.js';

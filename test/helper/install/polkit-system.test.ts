@@ -5,24 +5,22 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../../helper/src/install/action.js';
 import { install } from '../../../helper/src/install/install.js';
 import { DEFAULT_PATHS as P } from '../../../helper/src/install/paths.js';
 import { uninstall } from '../../../helper/src/install/uninstall.js';
+import type { TestUser } from '../../support/netns.js';
+import { startPolkit, type Polkit } from '../../support/polkit.js';
+import { procStat, procUid } from '../../support/procs.js';
+import { groupWithMember, INSTALLED_FILES as OURS, type GroupWithMember } from '../../support/system-install.js';
+import { waitFor } from '../../support/wait.js';
 import { fakeCheckout } from './support.js';
-import {
-  ensureUsers, procUid, processSpec, removeUsers, startPolkit, until, type Daemons, type TestUser,
-} from './system-support.js';
 
-const GROUP = 'xkvmt-grp';
-const MEMBER = 'xkvmt-ok';
-const OUTSIDER = 'xkvmt-no';
-const OURS = [P.launcher, P.action, P.rule, P.socketUnit, P.serviceUnit];
-
-let daemons: Daemons | undefined;
+let daemons: Polkit | undefined;
 let checkout: ReturnType<typeof fakeCheckout> | undefined;
+let people: GroupWithMember | undefined;
 let member: TestUser;
 let outsider: TestUser;
 let configExisted = false;
@@ -34,7 +32,8 @@ test.before(async () => {
     throw new Error(`refusing to overwrite an existing installation (${present.join(', ')}); run xkvm-helper uninstall first`);
   }
   configExisted = existsSync(P.config);
-  [member, outsider] = ensureUsers(GROUP, [MEMBER], [OUTSIDER]) as [TestUser, TestUser];
+  people = groupWithMember();
+  ({ member, outsider } = people);
   daemons = await startPolkit();
   checkout = fakeCheckout();
 });
@@ -43,7 +42,7 @@ test.after(async () => {
   if (OURS.some((p) => existsSync(p))) uninstall({ out: () => {} });
   await daemons?.stop();
   checkout?.done();
-  removeUsers(GROUP, [MEMBER, OUTSIDER]);
+  people?.remove();
 });
 
 /** pkcheck's exit status for a process running as `user` (0 authorised, 1 not, 2 only after authentication). */
@@ -51,8 +50,9 @@ async function pkcheck(user: TestUser): Promise<number | null> {
   const sleeper = spawn('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', 'sleep', '30'], { stdio: 'ignore' });
   try {
     const pid = sleeper.pid ?? -1;
-    await until(`sleep to run as ${user.name}`, () => procUid(pid) === user.uid, 5000);
-    return spawnSync('pkcheck', ['--action-id', ACTION_ID, '--process', processSpec(pid, user.uid)], { timeout: 10_000 }).status;
+    const { value: started } = await waitFor(() => procUid(pid) === user.uid && procStat(pid)?.start, 10_000, { what: `sleep to run as ${user.name}` });
+    // pkcheck --process PID,START_TIME,UID
+    return spawnSync('pkcheck', ['--action-id', ACTION_ID, '--process', `${pid},${started},${user.uid}`], { timeout: 10_000 }).status;
   } finally {
     sleeper.kill('SIGKILL');
   }
@@ -63,28 +63,23 @@ function pkexec(user: TestUser, args: readonly string[]) {
     { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** pkcheck's status once it is `want` (polkitd reloads actions and rules when their folders change). */
 async function pkcheckSettles(user: TestUser, want: number): Promise<number | null> {
   let last: number | null = null;
-  const end = Date.now() + 10_000;
-  // polkitd reloads actions and rules when their folders change: give it a moment.
-  while (Date.now() < end) {
-    last = await pkcheck(user);
-    if (last === want) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await waitFor(async () => (last = await pkcheck(user)) === want, 10_000, { what: `pkcheck to say ${want}`, intervalMs: 200 }).catch(() => undefined);
   return last;
 }
 
 test('install --group writes the real files, and polkitd knows the action with the launcher as exec.path', async () => {
   const printed: string[] = [];
-  await install({ helperMain: checkout!.main, group: GROUP, out: (l) => printed.push(l) });
+  await install({ helperMain: checkout!.main, group: people!.group.name, out: (l) => printed.push(l) });
   for (const p of OURS) assert.ok(existsSync(p), p);
   let shown = '';
-  await until('pkaction to list the action', () => {
+  await waitFor(() => {
     const r = spawnSync('pkaction', ['--action-id', ACTION_ID, '--verbose'], { encoding: 'utf8' });
     shown = r.stdout;
     return r.status === 0;
-  });
+  }, 10_000, { what: 'pkaction to list the action', intervalMs: 100 });
   assert.match(shown, new RegExp(`org\\.freedesktop\\.policykit\\.exec\\.path -> ${P.launcher}`));
   assert.match(shown, /implicit any: +no/);
   assert.match(shown, /implicit active: +auth_admin/);
@@ -121,7 +116,7 @@ test('uninstall removes everything, after which the member is refused too', asyn
   for (const p of OURS) assert.not.ok(existsSync(p), p);
   if (!configExisted) assert.not.ok(existsSync(P.config));
   assert.not.ok(existsSync('/usr/local/libexec/xkvm'));
-  await until('polkitd to forget the action', () => spawnSync('pkaction', ['--action-id', ACTION_ID]).status !== 0);
+  await waitFor(() => spawnSync('pkaction', ['--action-id', ACTION_ID]).status !== 0, 10_000, { what: 'polkitd to forget the action', intervalMs: 100 });
   const r = pkexec(member, ['--stdio']);
   assert.is(r.status, 127, r.stderr);
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../../helper/src/install/action.js';
 import { renderRule } from '../../../helper/src/install/rule.js';

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { DEFAULT_PATHS } from '../../../helper/src/install/paths.js';
 import { renderServiceUnit } from '../../../helper/src/install/service-unit.js';

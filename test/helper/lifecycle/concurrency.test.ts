@@ -3,7 +3,7 @@
  * on names, and every tap goes to the right owner; sessions from both kinds of helper sharing
  * one state folder all end cleanly.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic, Reply } from '../../../shared/src/protocol/messages.js';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
@@ -12,7 +12,7 @@ import {
 } from '../../support/helper-proc.js';
 import { helperTaps } from '../../support/taps.js';
 import { waitFor, within } from '../../support/wait.js';
-import { setUp } from './support.js';
+import { removeUsers, setUp } from './support.js';
 
 const CONNECTIONS_PER_USER = 4;
 const BRIDGES = ['br0', 'br1'];
@@ -23,12 +23,13 @@ let ns: Netns;
 let users: TestUser[];
 
 test.before(() => {
-  users = setUp();
+  users = setUp(3);
   ns = createNetns({ bridges: BRIDGES });
 });
 
 test.after(() => {
   ns?.destroy();
+  removeUsers(users);
 });
 
 test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all at once, get distinct taps owned by the right uid, all removed when the connections close', async () => {
@@ -47,7 +48,6 @@ test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all
     for (let i = 0; i < STDIO_HELPERS; i += 1) stdio.push(startStdioHelper(ns, { config, stateDir: scratch.state }));
 
     // Everyone at once: the users' 12 requests and the stdio helpers' 6.
-    const began = Date.now();
     for (const h of holders) h.go();
     const stdioReplies = stdio.map(async (s) => {
       const replies: Reply[] = [];
@@ -58,7 +58,6 @@ test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all
     });
     const userResults = await Promise.all(holders.map((h) => h.result(30_000)));
     const rootReplies = (await within(Promise.all(stdioReplies), 30_000, 'the stdio helpers to reply')).flat();
-    const tookMs = Date.now() - began;
 
     const owned: Array<{ owner: string; nic: Nic }> = [];
     userResults.forEach((r, i) => {
@@ -86,19 +85,17 @@ test('3 users x 4 connections on the socket helper and 2 root stdio helpers, all
       assert.is(dev.up, true);
     }
     assert.is(scratch.records().length, users.length * CONNECTIONS_PER_USER + STDIO_HELPERS, 'one record a session');
-    console.log(`concurrency: ${expected} taps for ${users.length * CONNECTIONS_PER_USER} socket sessions and ${STDIO_HELPERS} stdio sessions in ${tookMs} ms`);
 
     const closed = Date.now();
     for (const h of holders) h.release();
     for (const s of stdio) s.connection.close();
-    const { ms } = await waitFor(() => helperTaps(ns).length === 0 && scratch.records().length === 0, 2000,
+    await waitFor(() => helperTaps(ns).length === 0 && scratch.records().length === 0, 2000,
       { since: closed, what: 'every tap and record to be gone', describe: () => `${helperTaps(ns).length} taps, ${scratch.records().length} records left` });
     for (const s of stdio) {
       const exit = await within(s.exited, 5000, 'the stdio helper to exit');
       assert.is(exit.code, 0, s.stderr());
     }
     for (const h of holders) await within(h.exited, 5000, 'the client to exit');
-    console.log(`concurrency: all taps gone ${ms} ms after the connections closed`);
   } finally {
     for (const h of [...holders, ...stdio]) await stop(h);
     if (socketHelper !== undefined) await stop(socketHelper);

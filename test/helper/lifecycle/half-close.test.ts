@@ -5,7 +5,7 @@
  * never hears the name of, while the audit log says "ok".
  */
 import { connect } from 'node:net';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
@@ -18,7 +18,7 @@ import {
 import { isRunning, procStat, signal } from '../../support/procs.js';
 import { present } from '../../support/taps.js';
 import { waitFor, within } from '../../support/wait.js';
-import { setUp } from './support.js';
+import { removeUsers, setUp } from './support.js';
 
 let ns: Netns;
 let ovs: Ovs;
@@ -27,7 +27,7 @@ let bob: TestUser;
 
 
 test.before(() => {
-  [alice, bob] = setUp() as [TestUser, TestUser];
+  [alice, bob] = setUp(2) as [TestUser, TestUser];
   ns = createNetns({ bridges: ['br0'] });
   ovs = startOvs(ns, { bridges: ['ovsbr0'] });
 });
@@ -35,6 +35,7 @@ test.before(() => {
 test.after(() => {
   ovs?.stop();
   ns?.destroy();
+  removeUsers([alice, bob].filter((u) => u !== undefined));
 });
 
 /** SIGKILL the helper alone (not what it may be running), and make sure it is gone. */
@@ -90,11 +91,10 @@ test('taps of a live client survive a SIGKILLed helper; the next helper adopts t
 
     const killed = Date.now();
     signal(pid, 'SIGKILL');
-    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
+    await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: killed, what: 'the adopted taps, port and record to be gone', describe: () => `taps ${present(ns, taps).join(',')}; records ${scratch.records().join(',')}` });
     const reaped = await second.audit((a) => a.event === 'session-reaped', 1000, 'session-reaped');
     assert.is(reaped['result'], 'ok');
-    console.log(`killed helper: adopted taps gone ${ms} ms after their client was SIGKILLed`);
     await holder.exited;
   } finally {
     for (const h of helpers) await stop(h);
@@ -119,12 +119,11 @@ test('a session whose client died while no helper ran is reaped within 2 s of a 
     const started = Date.now();
     const second = await startSocketHelper(ns, paths);
     helpers.push(second);
-    const { ms } = await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
+    await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: started, what: 'the dead client\'s taps, port and record to be gone' });
     const reaped = second.audits.find((a) => a.event === 'session-reaped');
     assert.is(reaped?.['result'], 'ok', JSON.stringify(second.audits));
     assert.is(second.audits.find((a) => a.event === 'helper-start')?.['reaped'], 1);
-    console.log(`killed helper: orphaned taps gone ${ms} ms after the new helper was started`);
   } finally {
     for (const h of helpers) await stop(h);
     scratch.remove();
@@ -166,14 +165,13 @@ test('a record naming a live pid with another start time (a reused pid) does not
     const started = Date.now();
     const helper = await startSocketHelper(ns, paths);
     helpers.push(helper);
-    const { ms } = await waitFor(() => present(ns, [tap]).length === 0 && !scratch.records().includes(`${id}.json`), 2000,
+    await waitFor(() => present(ns, [tap]).length === 0 && !scratch.records().includes(`${id}.json`), 2000,
       { since: started, what: `tap ${tap} of the impostor's session to be gone` });
     const reaped = helper.audits.find((a) => a.event === 'session-reaped');
     assert.is(reaped?.['session'], id);
     assert.equal(present(ns, [liveTap]), [liveTap], 'the session whose client really lives is kept');
     assert.equal(scratch.records(), [`${liveId}.json`]);
     assert.is(helper.audits.find((a) => a.event === 'session-adopted')?.['session'], liveId);
-    console.log(`reused pid: impostor session reaped ${ms} ms after the helper was started`);
   } finally {
     for (const h of helpers) await stop(h);
     scratch.remove();

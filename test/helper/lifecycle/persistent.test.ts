@@ -3,7 +3,7 @@
  * outlives the client, belongs to the user, who can delete it without privilege; ovs-cleanup
  * removes the user's own OVS port and refuses another user's.
  */
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Netns, TestUser } from '../../support/netns.js';
 import type { Ovs } from '../../support/ovs.js';
@@ -56,10 +56,10 @@ test('tap-control make-nics br0 user prints TAP:brctl and skip, and the tap outl
   assert.is(audit['result'], 'ok');
 
   // Another user cannot delete it; its owner can, as an ordinary user.
-  const refused = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: bob.name });
+  const refused = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: bob.name, openTun: true });
   assert.is.not(refused.status, 0);
   assert.equal(present(ns, [tap]), [tap]);
-  const del = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: alice.name });
+  const del = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: alice.name, openTun: true });
   assert.is(del.status, 0, del.stderr);
   assert.equal(present(ns, [tap]), []);
 });
@@ -94,7 +94,7 @@ test('tap-control ovs-cleanup removes the user\'s own OVS port, and refuses anot
   assert.equal(ovs.ports('ovsbr0'), []);
   // The tap itself stays its owner's to delete.
   assert.is(tunDevices(ns).get(tap)?.owner, alice.name);
-  const del = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: alice.name });
+  const del = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', tap], { user: alice.name, openTun: true });
   assert.is(del.status, 0, del.stderr);
 });
 

@@ -1,10 +1,7 @@
-/** Shared by the lifecycle suites: root check, the ordinary test users, and /dev/net/tun for them. */
-import { chmodSync, statSync } from 'node:fs';
-import { createNetns, ensureTestUser, sweepStaleNetns, type Netns, type TestUser } from '../../support/netns.js';
+/** Shared by the lifecycle suites: root check, the ordinary test users, a bridged helper. */
+import { createNetns, createTestUser, removeTestUser, sweepStaleNetns, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import { makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
-
-const USER_NAMES = ['xkvmlc-a', 'xkvmlc-b', 'xkvmlc-c'] as const;
 
 export function requireRoot(): void {
   if (process.geteuid?.() !== 0) {
@@ -12,16 +9,18 @@ export function requireRoot(): void {
   }
 }
 
-/** The three ordinary users (created if missing), after removing stale namespaces of dead runs. */
-export function setUp(): TestUser[] {
+/**
+ * `count` new ordinary users (at most 3, tags a, b, c), after removing the namespaces and users of
+ * dead runs; the suite removes them with removeUsers in its `after`.
+ */
+export function setUp(count: 1 | 2 | 3): TestUser[] {
   requireRoot();
   sweepStaleNetns();
-  return USER_NAMES.map((n) => ensureTestUser(n));
+  return ['a', 'b', 'c'].slice(0, count).map((tag) => createTestUser(tag));
 }
 
-/** Ordinary users running qemu (or `ip tuntap del`) need /dev/net/tun 0666, as most distributions ship it. */
-export function openTun(): void {
-  if ((statSync('/dev/net/tun').mode & 0o666) !== 0o666) chmodSync('/dev/net/tun', 0o666);
+export function removeUsers(users: readonly TestUser[] | undefined): void {
+  for (const user of users ?? []) removeTestUser(user);
 }
 
 /** A namespace with br0 and an OVS bridge ovsbr0, and a socket helper letting two users use both. */
@@ -35,8 +34,7 @@ export interface BridgedHelper {
 }
 
 export async function bridgedHelper(tag: string): Promise<BridgedHelper> {
-  const [alice, bob] = setUp() as [TestUser, TestUser];
-  openTun();
+  const [alice, bob] = setUp(2) as [TestUser, TestUser];
   const ns = createNetns({ bridges: ['br0'] });
   const ovs = startOvs(ns, { bridges: ['ovsbr0'] });
   const scratch = makeScratch(tag);
@@ -49,6 +47,7 @@ export async function bridgedHelper(tag: string): Promise<BridgedHelper> {
       ovs.stop();
       ns.destroy();
       scratch.remove();
+      removeUsers([alice, bob]);
     },
   };
 }

@@ -1,5 +1,5 @@
 // Invariant 5: requests from separate helper processes at once never collide on names (root).
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns } from '../../support/netns.js';

@@ -7,6 +7,7 @@
 // itself with an idle ip still running (that ip is not allowed to keep the helper alive).
 import { readFileSync, readlinkSync } from 'node:fs';
 import { IpCoprocess } from '../../../helper/src/net/index.js';
+import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 
 export interface Scenario {
   readonly batches: string[][];
@@ -47,8 +48,10 @@ for (const [i, lines] of scenario.batches.entries()) {
   }
   const act = scenario.between?.[String(i)];
   if (act !== undefined && ip.pid !== undefined) {
-    process.kill(ip.pid, act === 'kill' ? 'SIGKILL' : 'SIGSTOP');
-    if (act === 'kill') await new Promise((r) => setTimeout(r, 100));
+    const killed = ip.pid;
+    process.kill(killed, act === 'kill' ? 'SIGKILL' : 'SIGSTOP');
+    // killed while idle: the coprocess has noticed once it no longer names that ip
+    if (act === 'kill') await waitFor(() => ip.pid !== killed, PATIENCE_MS, { what: `the coprocess to notice that ip ${killed} died` });
   }
 }
 const pid = ip.pid;

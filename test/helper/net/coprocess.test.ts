@@ -2,7 +2,8 @@
 // (root): batches share one process, a failure is reported within its own batch and ends that
 // process, a dead or hung ip is replaced, and an idle ip never keeps the helper alive.
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
+import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';
 import type { Scenario, ScenarioResult } from './coprocess-worker.js';
@@ -148,9 +149,8 @@ test('the ip runs with exactly the fixed environment in /, and an idle one lets 
   assert.equal(out.idle?.environ.sort(), ['LC_ALL=C', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin']);
   assert.is(out.idle?.cwd, '/');
   // scenario() returned, so the worker exited with that ip idle; the ip reads EOF and exits too.
-  const deadline = Date.now() + 5000;
-  while (out.idle !== undefined && alive(out.idle.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  assert.not.ok(out.idle !== undefined && alive(out.idle.pid), 'the ip ended with the worker');
+  const idle = out.idle;
+  if (idle !== undefined) await waitFor(() => !alive(idle.pid), PATIENCE_MS, { what: 'the ip to end with the worker' });
 });
 
 test.run();

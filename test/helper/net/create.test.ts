@@ -1,6 +1,6 @@
 // createTapsMany takes a request's owner as given or refuses it: a missing or malformed uid is
 // that request's BAD_REQUEST, never a tap for root, and no line of it reaches ip.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { createTapsMany, randomTapName, type CreateJob, type IpBatch, type NetDeps, type Runner } from '../../../helper/src/net/index.js';
 

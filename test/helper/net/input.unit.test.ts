@@ -1,6 +1,6 @@
 // Bad input is refused by the network layer itself, before it runs any program (invariants 1, 2
 // and 6, defence in depth behind the protocol's own checks). A recording runner and ip batch prove it.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import {
   NetError, classifyBridges, createTapsMany, deleteTaps, ovsCleanup, randomTapName, tapInfo,

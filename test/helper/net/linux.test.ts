@@ -1,5 +1,5 @@
 // Taps on Linux bridges, for real, each test in a fresh network namespace (root).
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { DeleteResult, Nic, TapInfo } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';

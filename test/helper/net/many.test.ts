@@ -2,7 +2,7 @@
 // arrive together), for real, each test in a fresh network namespace (root). Each request must
 // come out exactly as it would alone: its own taps, owner and bridges, or its own error with
 // nothing of it left, whatever happens to the others.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';

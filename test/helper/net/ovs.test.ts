@@ -1,7 +1,7 @@
 // Open vSwitch bridges (userspace datapath, no kernel module), for real: each test gets a fresh
 // namespace with its own ovsdb-server and ovs-vswitchd, a Linux bridge br0 and two OVS bridges
 // (two, to prove detection works with more than one). Root.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { CleanupResult, DeleteResult, Nic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';

@@ -1,5 +1,5 @@
 // Parsing what ip and ovs-vsctl print, and the ovs-vsctl commands built for adding ports.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { parseFailedLines } from '../../../helper/src/net/ipbatch.js';
 import { members, parseTables, strMap, uuid } from '../../../helper/src/net/ovsjson.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { checkPolicy } from '../../../helper/src/policy/check.js';
 import { alice, bob, CONF, parse } from './support.js';

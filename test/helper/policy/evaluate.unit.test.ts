@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { decide, maxTaps } from '../../../helper/src/policy/evaluate.js';
 import { alice, bob, CONF, parse } from './support.js';

@@ -1,5 +1,5 @@
 import { mkdirSync, symlinkSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { loadPolicy } from '../../../helper/src/policy/parse.js';
 import { acceptAnyFile, policyError, tempDir } from './support.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { loadPolicy } from '../../../helper/src/policy/parse.js';
 import { renderPolicy } from '../../../helper/src/policy/show.js';

@@ -3,10 +3,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic, Reply } from '../../../shared/src/protocol/messages.js';
-import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { NetError } from '../../../helper/src/net/errors.js';
 import type { NetOps, TapOutcome } from '../../../helper/src/requests/net-ops.js';
@@ -14,14 +13,7 @@ import { PolicyHolder } from '../../../helper/src/policy/holder.js';
 import { acceptAnyFile } from '../policy/support.js';
 import { MAX_BATCH, Service, type Session } from '../../../helper/src/requests/service.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
-
-class MemoryAudit extends AuditLog {
-  readonly records: AuditRecord[] = [];
-
-  override write(record: AuditRecord): void {
-    this.records.push(record);
-  }
-}
+import { caller, MemoryAudit } from './stand-ins.js';
 
 interface StandIn {
   net: NetOps;
@@ -100,10 +92,6 @@ function setUp(policy: string): StandIn & { service: Service; audit: MemoryAudit
     helper: { pid: process.pid, start: '1' }, log: () => undefined, lock: async () => () => undefined,
   });
   return { ...standIn, service, audit };
-}
-
-function caller(name: string, uid: number): Caller {
-  return { uid, gid: uid, pid: process.pid, start: 1n, transport: 'socket', user: { name, uid, gid: uid, groups: [] } };
 }
 
 const alice = caller('alice', 4101);

@@ -1,5 +1,5 @@
 // toWireError over every error family: what a caller is told, and what only the log gets.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';

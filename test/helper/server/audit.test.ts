@@ -3,38 +3,40 @@
 // be someone else, and broken frames. Every one leaves exactly one `xkvm-helper: audit {json}`
 // record whose uid (and pid) is what the kernel says about the connection, never what the
 // request says.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { AuditEntry } from '../../support/helper-process.js';
+import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
 import {
-  Agent, assertError, assertNics, closeBench, fail, makeNicsRequest, openBench, setUp, sleep, tapOwner, type Bench,
+  Agent, assertError, assertNics, closeBench, fail, makeNicsRequest, openBench, ownRecords, ownRecordsSince, stillServes, tapOwner,
+  type Bench, type Own,
 } from './support.js';
 import { frameOf, rawFrame } from './wire.js';
 
-const USERS = ['xkvmt-serve-a', 'xkvmt-serve-b'] as const;
 
 let bench: Bench | undefined;
+const users: TestUser[] = [];
 const agents: Agent[] = [];
 const b = (): Bench => bench ?? fail('no bench');
 
-test.before(() => setUp('the audit suite', async () => {
-  bench = await openBench({ policy: `allow br0 root ${USERS.join(' ')}\n` });
-  for (const name of USERS) agents.push(Agent.start(bench.ns, name));
-}));
+test.before(async () => {
+  users.push(createTestUser('a'), createTestUser('b'));
+  bench = await openBench({ policy: `allow br0 root ${users.map((u) => u.name).join(' ')}\n` });
+  for (const user of users) agents.push(Agent.start(bench.ns, user));
+});
 
 test.after(async () => {
   for (const agent of agents) await agent.stop();
   await closeBench(bench);
+  for (const user of users) removeTestUser(user);
 });
 
 const uidOf = (r: AuditEntry): unknown => (r.event === 'request' ? (r['caller'] as { uid?: unknown } | undefined)?.uid : r['uid']);
 const pidOf = (r: AuditEntry): unknown => (r.event === 'request' ? (r['caller'] as { pid?: unknown } | undefined)?.pid : r['pid']);
 
-/** The records written after `mark`, once `count` are there and a moment has passed for strays. */
-async function recordsAfter(mark: number, count: number): Promise<AuditEntry[]> {
-  await b().helper.waitForAudit(mark, count);
-  await sleep(50);
-  return b().helper.auditSince(mark);
+/** This case's records written after `mark`, once `count` of them are there. */
+function recordsAfter(mark: number, own: Own, count: number): Promise<AuditEntry[]> {
+  return ownRecordsSince(b().helper, mark, own, count);
 }
 
 test('each request of two users leaves exactly one record with the kernel\'s uid and pid, whatever the request claims', async () => {
@@ -45,11 +47,14 @@ test('each request of two users leaves exactly one record with the kernel\'s uid
     assert.is(uid, agent.user.uid);
     const context = agent.user.name;
 
-    let mark = helper.auditMark();
+    const first = helper.auditMark();
+    let mark = first;
     const id = b().id();
     const nics = assertNics(await agent.ask(conn, makeNicsRequest(id)), id, ['br0'], ns, `${context}: make-nics`);
     assert.is(tapOwner(ns, nics[0]!.tap), agent.user.uid, `${context}: the tap's owner`);
-    let records = await recordsAfter(mark, 1);
+    // the agent's records (its pid), and its session's end (its tap)
+    const own = { pids: [pid], taps: nics.map((n) => n.tap) };
+    let records = await recordsAfter(mark, own, 1);
     assert.is(records.length, 1, `${context}: make-nics: ${JSON.stringify(records)}`);
     assert.is(records[0]!['result'], 'ok');
     assert.equal(records[0]!['taps'], nics);
@@ -62,7 +67,7 @@ test('each request of two users leaves exactly one record with the kernel\'s uid
     assertError(await agent.ask(conn, { v: 1, id: bad, op: 'make-nics', bridges: ['br0;id'] }), 'BAD_NAME', bad, `${context}: bad name`);
     const unknown = b().id();
     assertError(await agent.ask(conn, { v: 1, id: unknown, op: 'become-root' }), 'UNKNOWN_OP', unknown, `${context}: unknown op`);
-    records = await recordsAfter(mark, 3);
+    records = await recordsAfter(mark, own, 3);
     assert.equal(records.map((r) => r['code']), ['BAD_REQUEST', 'BAD_NAME', 'UNKNOWN_OP'], `${context}: ${JSON.stringify(records)}`);
 
     // broken framing after requests were served on this connection: closed, audited as the caller
@@ -72,9 +77,11 @@ test('each request of two users leaves exactly one record with the kernel\'s uid
     const closed = await agent.next(conn);
     assert.is(closed.kind, 'closed', `${context}: the connection is closed after garbage`);
     await agent.close(conn);
-    records = await recordsAfter(mark, 2);
-    const byEvent = records.map((r) => r.event).sort();
-    assert.equal(byEvent, ['connection', 'session-end'], `${context}: ${JSON.stringify(records)}`);
+    records = await recordsAfter(mark, own, 2);
+    assert.equal(records.map((r) => r.event), ['connection', 'session-end'], `${context}: ${JSON.stringify(records)}`);
+    // the session-end is the last thing this connection causes: nothing else of it came in between
+    assert.equal(ownRecords(helper.auditSince(first), own).map((r) => `${r.event}:${String(r['code'] ?? r['result'])}`),
+      ['request:ok', 'request:BAD_REQUEST', 'request:BAD_NAME', 'request:UNKNOWN_OP', 'connection:BAD_FRAME', 'session-end:ok'], context);
 
     const all = helper.audit().filter((r) => ['request', 'connection', 'session-end'].includes(r.event)
       && (uidOf(r) === agent.user.uid || pidOf(r) === pid));
@@ -96,21 +103,28 @@ test('a broken frame sent before any request is audited with the caller\'s uid f
     ['not msgpack', rawFrame(Buffer.from([0xc1]))],
     ['a top-level array', frameOf(['make-nics'])],
   ];
+  const first = helper.auditMark();
+  const pids: number[] = [];
   for (const agent of agents) {
     for (const [what, bytes] of broken) {
       const context = `${agent.user.name}: ${what}`;
       const conn = `${agent.user.name}-${what}`;
-      await agent.open(conn, helper.socket);
+      const { pid } = await agent.open(conn, helper.socket);
+      pids.push(pid);
       const mark = helper.auditMark();
       await agent.send(conn, bytes);
       assertError(await agent.next(conn), 'BAD_FRAME', 0, context);
       await agent.close(conn);
-      const records = await recordsAfter(mark, 1);
+      const records = await recordsAfter(mark, { pids: [pid] }, 1);
       assert.is(records.length, 1, `${context}: ${JSON.stringify(records)}`);
       assert.is(records[0]!.event, 'connection');
       assert.is(uidOf(records[0]!), agent.user.uid, `${context}: the record does not say who: ${JSON.stringify(records[0])}`);
     }
   }
+  // a request of root's after all of them: once its records are in, so are any late ones of the agents
+  await stillServes(b(), 'after the broken frames');
+  const all = ownRecords(helper.auditSince(first), { pids });
+  assert.equal(all.map((r) => `${r.event}:${String(r['code'])}`), Array(agents.length * broken.length).fill('connection:BAD_FRAME'), JSON.stringify(all));
 });
 
 test.run();

@@ -3,20 +3,21 @@
 // ovs-cleanup of ports that belong to someone else (invariant 3), with a real Open vSwitch. Each
 // refusal: the right code and a sentence, nothing changed (devices, OVS ports, session records),
 // exactly one audit record naming the caller's real uid, and the helper still serving.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { ErrorReply } from '../../../shared/src/protocol/messages.js';
+import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import {
-  Agent, assertError, setUp, assertNics, closeBench, fail, links, makeNicsRequest, openBench, sleep, stillServes, tapOwner,
-  type Bench,
+  Agent, assertError, assertNics, closeBench, fail, links, makeNicsRequest, openBench, ownRecords, ownRecordsSince, PATIENCE_MS,
+  stillServes, tapOwner, type Bench,
 } from './support.js';
+import { waitFor } from '../../support/wait.js';
 import { WireConnection, type Next } from './wire.js';
 
-const A = 'xkvmt-serve-a';
-const B = 'xkvmt-serve-b';
 
 let bench: Bench | undefined;
+let users: [TestUser, TestUser] | undefined;
 let ovs: Ovs | undefined;
 let alice: Agent | undefined;
 let bob: Agent | undefined;
@@ -25,24 +26,29 @@ const a = (): Agent => alice ?? fail('no agent A');
 const o = (): Agent => bob ?? fail('no agent B');
 const db = (): string => ovs?.db ?? fail('no OVS');
 
-test.before(() => setUp('the authorization suite', async () => {
+test.before(async () => {
   bench = await openBench({ policy: 'allow br0 root\n' });
   ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
   bench.ns.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1');
-  alice = Agent.start(bench.ns, A);
-  bob = Agent.start(bench.ns, B);
-}));
+  users = [createTestUser('a'), createTestUser('b')];
+  alice = Agent.start(bench.ns, users[0]);
+  bob = Agent.start(bench.ns, users[1]);
+});
 
 test.after(async () => {
   await alice?.stop();
   await bob?.stop();
   ovs?.stop();
   await closeBench(bench);
+  for (const user of users ?? []) removeTestUser(user);
 });
+
+const A = (): string => a().user.name;
+const B = (): string => o().user.name;
 
 /** The policy used by most cases; `extra` lines come first. */
 function policy(extra = ''): string {
-  return `${extra}ovsdb ${db()}\nallow br0 root ${A} ${B}\nallow ovsbr0 root ${A} ${B}\n`;
+  return `${extra}ovsdb ${db()}\nallow br0 root ${A()} ${B()}\nallow ovsbr0 root ${A()} ${B()}\n`;
 }
 
 let conns = 0;
@@ -67,70 +73,74 @@ async function refused(r: Refusal, context: string): Promise<ErrorReply> {
   const records = helper.stateFiles();
   const mark = helper.auditMark();
   const conn = `c${(conns += 1)}`;
-  await r.agent.open(conn, helper.socket);
+  const { pid } = await r.agent.open(conn, helper.socket);
+  const own = { pids: [pid], ids: [r.value.id] };
+  let sameTaps: string[] = [];
   try {
     const reply = assertError(await r.agent.ask(conn, r.value), r.code, r.value.id, context);
     if (r.mentions !== undefined) assert.match(reply.error.message, r.mentions, `${context}: the message`);
     assert.equal(links(ns), before, `${context}: the devices in the namespace changed`);
     assert.is(ovs?.vsctl('list-ports', 'ovsbr0') ?? '', ports, `${context}: the OVS ports changed`);
     assert.equal(helper.stateFiles(), records, `${context}: the session records changed`);
-    await helper.waitForAudit(mark, 1);
-    await sleep(20);
-    const audit = helper.auditSince(mark);
+    await ownRecordsSince(helper, mark, own, 1);
+    // root's requests come after the refusal: once their records are in, all of the refusal's are
+    await stillServes(b(), context);
+    const audit = ownRecords(helper.auditSince(mark), own);
     assert.is(audit.length, 1, `${context}: exactly one audit record: ${JSON.stringify(audit)}`);
     const record = audit[0]!;
     assert.is(record.event, 'request');
     assert.is(record['code'], reply.error.code);
     assert.is((record['caller'] as { uid?: unknown } | undefined)?.uid, r.agent.user.uid, `${context}: the audited uid`);
-    await stillServes(b(), context);
     if (r.sameAfter === true) {
       const id = b().id();
       const nics = assertNics(await r.agent.ask(conn, makeNicsRequest(id)), id, ['br0'], ns, `${context}: make-nics on the same connection`);
+      sameTaps = nics.map((n) => n.tap);
       assert.is(tapOwner(ns, nics[0]!.tap), r.agent.user.uid, `${context}: the tap's owner`);
     }
     return reply;
   } finally {
     await r.agent.close(conn);
-    // a session made on this connection ends with a session-end record (after its record file goes)
-    const until = Date.now() + 2000;
-    const opened = (): boolean => helper.stateFiles().length > records.length
-      || helper.auditSince(mark).filter((x) => x.event === 'request' && x['result'] === 'ok' && x['lifetime'] === 'session'
-        && (x['caller'] as { uid?: unknown } | undefined)?.uid === r.agent.user.uid).length
-        > helper.auditSince(mark).filter((x) => x.event === 'session-end' && x['uid'] === r.agent.user.uid).length;
-    while (opened() && Date.now() < until) await sleep(10);
+    if (sameTaps.length > 0) await sessionEnded(mark, sameTaps);
   }
+}
+
+/** Waits for the session-end record of the session that made `taps` (its taps and record are gone then). */
+async function sessionEnded(mark: number, taps: readonly string[]): Promise<void> {
+  const { helper } = b();
+  await waitFor(() => ownRecords(helper.auditSince(mark), { pids: [], taps }).some((x) => x.event === 'session-end'), PATIENCE_MS,
+    { what: `the session of ${taps.join(' ')} to end` });
 }
 
 test('a user the policy does not allow gets DENIED naming the user, the bridge and the policy file', async () => {
   b().helper.setPolicy(policy());
   const reply = await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br1'] }, code: 'DENIED', sameAfter: true }, 'not allowed');
-  assert.match(reply.error.message, B);
+  assert.match(reply.error.message, B());
   assert.match(reply.error.message, 'br1');
   assert.ok(reply.error.message.includes(b().helper.config), `the message does not name the policy (${b().helper.config}): ${reply.error.message}`);
 });
 
 test('a deny line beats an allow line whether it comes before or after it, and the reply names the deny line', async () => {
   const { helper } = b();
-  helper.setPolicy(policy(`allow br1 ${B}\ndeny br1 ${B}\ndeny br1 @nosuchgroup\n`));
+  helper.setPolicy(policy(`allow br1 ${B()}\ndeny br1 ${B()}\ndeny br1 @nosuchgroup\n`));
   const after = await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br1'] }, code: 'DENIED', sameAfter: true }, 'deny after allow');
   assert.ok(after.error.message.includes(`${helper.config}:2`), `the deny line (line 2) is not named: ${after.error.message}`);
-  helper.setPolicy(policy(`deny * ${B}\nallow br1 ${B}\nallow * *\n`));
+  helper.setPolicy(policy(`deny * ${B()}\nallow br1 ${B()}\nallow * *\n`));
   const before = await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br1'] }, code: 'DENIED' }, 'deny before allow');
   assert.ok(before.error.message.includes(`${helper.config}:1`), `the deny line (line 1) is not named: ${before.error.message}`);
   // one denied bridge refuses the whole request: nothing is made on the allowed one
-  helper.setPolicy(policy(`deny br1 ${B}\n`));
+  helper.setPolicy(policy(`deny br1 ${B()}\n`));
   await refused({ agent: o(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0', 'br1'] }, code: 'DENIED', sameAfter: true }, 'one of two denied');
 });
 
 test('a bridge that does not exist gets NO_SUCH_BRIDGE naming it, and an earlier good bridge gets no tap', async () => {
-  b().helper.setPolicy(policy(`allow * ${A}\n`));
+  b().helper.setPolicy(policy(`allow * ${A()}\n`));
   await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['nosuchbr0'] }, code: 'NO_SUCH_BRIDGE', mentions: /nosuchbr0/, sameAfter: true }, 'missing bridge');
   await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0', 'ovsbr0', 'nosuchbr1'] }, code: 'NO_SUCH_BRIDGE', mentions: /nosuchbr1/ }, 'third bridge missing');
 });
 
 test('a device that is not a bridge (lo, a veth, another user\'s tap) gets NO_SUCH_BRIDGE and is left as it was', async () => {
   const { helper, ns } = b();
-  helper.setPolicy(policy(`allow * ${A}\n`));
+  helper.setPolicy(policy(`allow * ${A()}\n`));
   // bob holds a persistent tap; alice may not attach to it
   await o().open('bobs', helper.socket);
   const id = b().id();
@@ -151,16 +161,18 @@ test('a device that is not a bridge (lo, a veth, another user\'s tap) gets NO_SU
 
 test('a request that would exceed max-taps gets QUOTA and creates nothing, counting taps already held', async () => {
   const { helper, ns } = b();
-  helper.setPolicy(policy(`allow br1 ${A}\nmax-taps 2 ${A}\n`));
+  helper.setPolicy(policy(`allow br1 ${A()}\nmax-taps 2 ${A()}\n`));
   await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0', 'br1', 'br0'] }, code: 'QUOTA', mentions: /max-taps 2/, sameAfter: true }, '3 at once, limit 2');
   // hold two, then ask for one more
   await a().open('held', helper.socket);
   const id = b().id();
-  assertNics(await a().ask('held', makeNicsRequest(id, ['br0', 'br1'])), id, ['br0', 'br1'], ns, 'two held');
+  const mark = helper.auditMark();
+  const held = assertNics(await a().ask('held', makeNicsRequest(id, ['br0', 'br1'])), id, ['br0', 'br1'], ns, 'two held');
   try {
     await refused({ agent: a(), value: { v: 1, id: b().id(), op: 'make-nics', bridges: ['br0'] }, code: 'QUOTA', mentions: /holds 2/ }, 'one more than held');
   } finally {
     await a().close('held');
+    await sessionEnded(mark, held.map((n) => n.tap));
   }
 });
 
@@ -185,7 +197,8 @@ test('ovs-cleanup of another user\'s port, an admin\'s port or a root caller\'s 
     const next: Next = await root.ask({ v: 1, id: rid, op: 'ovs-cleanup', ports: [port] });
     root.destroy();
     assertError(next, 'NOT_OWNER', rid, 'root removes alice\'s port');
-    await helper.waitForAudit(mark, 1);
+    const [record] = await ownRecordsSince(helper, mark, { pids: [process.pid], ids: [rid] }, 1);
+    assert.is(record?.['code'], 'NOT_OWNER', JSON.stringify(record));
     assert.match(vsctl('list-ports', 'ovsbr0'), nic.tap);
     assert.match(vsctl('list-ports', 'ovsbr0'), 'adminp0');
     assert.is(tapOwner(ns, nic.tap), a().user.uid);

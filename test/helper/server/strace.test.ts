@@ -6,18 +6,18 @@
 // PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { startHelper, STRACE, type HelperProcess } from '../../support/helper-process.js';
-import { createNetns, DEFAULT_PATH, type Netns } from '../../support/netns.js';
+import { createNetns, createTestUser, DEFAULT_PATH, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { Agent, assertError, assertNics, fail, makeNicsRequest, requireRoot, setUp, sleep } from './support.js';
+import { Agent, assertError, assertNics, fail, makeNicsRequest, requireRoot } from './support.js';
 import { rawFrame } from './wire.js';
 
 const FIXED_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
 const ALLOWED = ['/usr/sbin/ip', '/usr/bin/ovs-vsctl'];
-const USER = 'xkvmt-serve-a';
 
+let user: TestUser | undefined;
 let ns: Netns | undefined;
 let ovs: Ovs | undefined;
 let helper: HelperProcess | undefined;
@@ -25,7 +25,7 @@ let agent: Agent | undefined;
 let work: string | undefined;
 let trace: string | undefined;
 
-test.before(() => setUp('the strace suite', async () => {
+test.before(async () => {
   requireRoot();
   if (!existsSync(STRACE)) throw new Error(`${STRACE} is missing: apt-get install strace (listed in .ci/setup)`);
   work = mkdtempSync('/tmp/xkvms-');
@@ -37,16 +37,17 @@ test.before(() => setUp('the strace suite', async () => {
     writeFileSync(join(decoys, name), `#!/bin/sh\necho "$0 $*" >> ${join(work, 'decoy-ran')}\nexit 1\n`, { mode: 0o755 });
   }
   trace = join(work, 'strace.out');
+  user = createTestUser('a');
   ns = createNetns({ bridges: ['br0', 'br1'] });
   ovs = startOvs(ns, { bridges: ['ovsbr0'] });
   const db = ovs.db;
   helper = await startHelper(ns, {
-    policy: `ovsdb ${db}\nallow br0 ${USER}\nallow ovsbr0 ${USER}\n`,
+    policy: `ovsdb ${db}\nallow br0 ${user.name}\nallow ovsbr0 ${user.name}\n`,
     env: { PATH: `${decoys}:${DEFAULT_PATH}`, SHELL: join(decoys, 'sh') },
     straceOutput: trace,
   });
-  agent = Agent.start(ns, USER);
-}));
+  agent = Agent.start(ns, user);
+});
 
 test.after(async () => {
   await agent?.stop();
@@ -54,6 +55,7 @@ test.after(async () => {
   ovs?.stop();
   ns?.destroy();
   if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  if (user !== undefined) removeTestUser(user);
 });
 
 interface Exec {
@@ -94,14 +96,23 @@ function parseTrace(text: string): Exec[] {
   return out;
 }
 
-const windows: Array<{ what: string; from: number; to: number }> = [];
+/**
+ * Stretches of the trace, each between two markers: an ovs-cleanup of a port that does not exist
+ * runs one ovs-vsctl naming that port (and is refused with NO_SUCH_PORT), so the trace shows
+ * exactly where the stretch began and ended, with no clock involved.
+ */
+const stretches: Array<{ what: string; from: string; to: string }> = [];
+
+async function marker(a: Agent, conn: string, port: string, id: number): Promise<void> {
+  assertError(await a.ask(conn, { v: 1, id, op: 'ovs-cleanup', ports: [{ bridge: 'ovsbr0', tap: port }] }), 'NO_SUCH_PORT', id, `marker ${port}`);
+}
 
 test('rejected requests (denied bridge, bad name, unknown op, broken frame) execute nothing', async () => {
   const a = agent ?? fail('no agent');
   const h = helper ?? fail('no helper');
+  await a.open('mark', h.socket);
   await a.open('bad', h.socket);
-  await sleep(100);
-  const from = Date.now() / 1000;
+  await marker(a, 'mark', 'xkvmmark0', 100);
   assertError(await a.ask('bad', { v: 1, id: 1, op: 'make-nics', bridges: ['br1'] }), 'DENIED', 1, 'denied');
   assertError(await a.ask('bad', { v: 1, id: 2, op: 'make-nics', bridges: ['br0;sh'] }), 'BAD_NAME', 2, 'bad name');
   assertError(await a.ask('bad', { v: 1, id: 3, op: 'make-nics', bridges: ['$(id)'] }), 'BAD_NAME', 3, 'bad name');
@@ -109,8 +120,9 @@ test('rejected requests (denied bridge, bad name, unknown op, broken frame) exec
   await a.send('bad', rawFrame(Buffer.from([0xc1])));
   assertError(await a.next('bad'), 'BAD_FRAME', 0, 'broken frame');
   await a.close('bad');
-  await sleep(300);
-  windows.push({ what: 'rejected requests', from, to: Date.now() / 1000 });
+  await marker(a, 'mark', 'xkvmmark1', 101);
+  await a.close('mark');
+  stretches.push({ what: 'rejected requests', from: 'xkvmmark0', to: 'xkvmmark1' });
 });
 
 test('make-nics on a Linux and an OVS bridge, and the session\'s end, execute only ip and ovs-vsctl by absolute path with a fixed environment', async () => {
@@ -121,7 +133,7 @@ test('make-nics on a Linux and an OVS bridge, and the session\'s end, execute on
   assert.equal(nics.map((n) => n.type), ['brctl', 'ovs']);
   const mark = h.auditMark();
   await a.close('good');
-  await h.waitForAudit(mark, 1, 5000);
+  await h.waitForAudit(mark, 1);
   await h.stop(); // strace writes its last lines when the helper ends
   const text = readFileSync(trace ?? fail('no trace'), 'utf8');
   const execs = parseTrace(text);
@@ -138,8 +150,13 @@ test('make-nics on a Linux and an OVS bridge, and the session\'s end, execute on
   }
   assert.ok(children.some((e) => e.file === '/usr/sbin/ip'), 'ip never ran');
   assert.ok(children.some((e) => e.file === '/usr/bin/ovs-vsctl'), 'ovs-vsctl never ran');
-  for (const w of windows) {
-    const during = execs.filter((e) => e.time >= w.from && e.time <= w.to);
+  for (const w of stretches) {
+    const at = (port: string): number => {
+      const i = execs.findIndex((e) => e.argv.includes(port));
+      assert.ok(i >= 0, `the marker ${port} is not in the trace`);
+      return i;
+    };
+    const during = execs.slice(at(w.from) + 1, at(w.to));
     assert.equal(during.map((e) => e.line), [], `${w.what} executed something`);
   }
   assert.not.ok(existsSync(join(work ?? fail('no dir'), 'decoy-ran')), `a decoy ran: ${existsSync(join(work!, 'decoy-ran')) ? readFileSync(join(work!, 'decoy-ran'), 'utf8') : ''}`);

@@ -2,9 +2,9 @@
 // stable code and a sentence, carrying the request's id when the id itself is readable (else 0);
 // the connection stays open and usable, nothing is created, no session is recorded, exactly one
 // audit record is written, and the helper keeps serving everyone (invariants 2 and 6).
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import { badNames, badRequests, nameUses, quotedInReplies } from './cases.js';
-import { closeBench, setUp, hostile, hostileSequence, links, mp, openBench, type Bench } from './support.js';
+import { closeBench, hostile, hostileSequence, links, mp, openBench, type Bench } from './support.js';
 import { rawFrame } from './wire.js';
 
 let bench: Bench | undefined;
@@ -13,9 +13,9 @@ const b = (): Bench => {
   return bench;
 };
 
-test.before(() => setUp('the validation suite', async () => {
+test.before(async () => {
   bench = await openBench();
-}));
+});
 
 test.after(async () => {
   await closeBench(bench);

@@ -8,12 +8,13 @@ import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.j
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseReply } from '../../../shared/src/protocol/validate.js';
+import { PATIENCE_MS } from '../../support/wait.js';
 
 export type Next =
-  | { kind: 'reply'; reply: Reply; at: number }
-  | { kind: 'malformed'; error: string; at: number }
-  | { kind: 'closed'; at: number }
-  | { kind: 'timeout'; at: number };
+  | { kind: 'reply'; reply: Reply }
+  | { kind: 'malformed'; error: string }
+  | { kind: 'closed' }
+  | { kind: 'timeout' };
 
 /** A request frame for `value` (any JSON-like value; the encoder is the wire's own). */
 export function frameOf(value: object): Buffer {
@@ -43,22 +44,22 @@ export class WireConnection {
       try {
         bodies = this.#decoder.push(chunk);
       } catch (error) {
-        this.#push({ kind: 'malformed', error: `reply framing: ${(error as Error).message}`, at: Date.now() });
+        this.#push({ kind: 'malformed', error: `reply framing: ${(error as Error).message}` });
         socket.destroy();
         return;
       }
       for (const body of bodies) {
         try {
-          this.#push({ kind: 'reply', reply: parseReply(decodeMessage(body)), at: Date.now() });
+          this.#push({ kind: 'reply', reply: parseReply(decodeMessage(body)) });
         } catch (error) {
-          this.#push({ kind: 'malformed', error: (error as Error).message, at: Date.now() });
+          this.#push({ kind: 'malformed', error: (error as Error).message });
         }
       }
     });
     const closed = (): void => {
       if (this.#closed) return;
       this.#closed = true;
-      this.#push({ kind: 'closed', at: Date.now() });
+      this.#push({ kind: 'closed' });
     };
     socket.on('end', closed);
     socket.on('close', closed);
@@ -67,7 +68,7 @@ export class WireConnection {
     });
   }
 
-  static connect(path: string, timeoutMs = 3000): Promise<WireConnection> {
+  static connect(path: string, timeoutMs = PATIENCE_MS): Promise<WireConnection> {
     return new Promise((resolve, reject) => {
       const socket = connect({ path, allowHalfOpen: true });
       const timer = setTimeout(() => {
@@ -110,10 +111,10 @@ export class WireConnection {
   }
 
   /** The next thing that happened: a reply (valid or malformed), the close, or nothing in time. */
-  async next(timeoutMs = 3000): Promise<Next> {
+  async next(timeoutMs = PATIENCE_MS): Promise<Next> {
     const first = this.#events.shift();
     if (first !== undefined) return first;
-    if (this.#closed) return { kind: 'closed', at: Date.now() };
+    if (this.#closed) return { kind: 'closed' };
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#waiter = undefined;
@@ -124,11 +125,11 @@ export class WireConnection {
         resolve();
       };
     });
-    return this.#events.shift() ?? (this.#closed ? { kind: 'closed', at: Date.now() } : { kind: 'timeout', at: Date.now() });
+    return this.#events.shift() ?? (this.#closed ? { kind: 'closed' } : { kind: 'timeout' });
   }
 
   /** Send a request and wait for the next event. */
-  async ask(value: object, timeoutMs = 5000): Promise<Next> {
+  async ask(value: object, timeoutMs = PATIENCE_MS): Promise<Next> {
     await this.request(value);
     return this.next(timeoutMs);
   }

@@ -3,7 +3,7 @@
 // session is logged, never an unhandled rejection.
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';

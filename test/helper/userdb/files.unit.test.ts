@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { groupNames, parseGroup, parsePasswd } from '../../../helper/src/userdb/files.js';
 import { parseInitgroups } from '../../../helper/src/userdb/getent.js';

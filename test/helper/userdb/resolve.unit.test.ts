@@ -1,5 +1,5 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { userByName, userBySpec, userByUid } from '../../../helper/src/userdb/resolve.js';
 import { GROUP, PASSWD, fakeGetent, fixture, userDbError } from './support.js';

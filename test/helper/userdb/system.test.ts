@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { systemGetent } from '../../../helper/src/userdb/getent.js';
 import { userByName, userByUid } from '../../../helper/src/userdb/resolve.js';

@@ -3,7 +3,7 @@
 // decode to (or the BAD_FRAME it must be refused with), never predicted by the project's own
 // encoder; then the hostile-frame table the real-helper suite sends (test/helper/server/cases.ts),
 // put through decodeMessage directly.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { decodeBody, decodeMessage, type WireMap, type WireValue } from '../../../shared/src/protocol/decode.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';

@@ -1,4 +1,4 @@
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { FrameDecoder, encodeFrame } from '../../../shared/src/protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../../../shared/src/protocol/limits.js';

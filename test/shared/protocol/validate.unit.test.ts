@@ -3,7 +3,7 @@
 // parseRequest directly: each decodes as a map and is refused with the same code, the request's id
 // when it is readable, and a sentence naming what is wrong. Bodies come from the hand-rolled
 // encoder of test/helper/server/support.ts, not the wire's own.
-import { test } from 'uvu';
+import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { decodeMessage } from '../../../shared/src/protocol/decode.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
