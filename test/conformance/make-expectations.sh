@@ -39,6 +39,8 @@ fixture=$base/case
 IP=/usr/sbin/ip
 RUNUSER=/usr/sbin/runuser
 USERADD=/usr/sbin/useradd
+USERDEL=/usr/sbin/userdel
+created_user=0
 QEMU=/usr/bin/qemu-system-x86_64
 QEMU_IMG=/usr/bin/qemu-img
 OVMF_VARS=/usr/share/OVMF/OVMF_VARS.fd
@@ -47,7 +49,7 @@ OVMF_VARS=/usr/share/OVMF/OVMF_VARS.fd
 [ -f "$repo/$ref_rel" ] || die "reference not found: $repo/$ref_rel"
 ref=$(realpath -e "$repo/$ref_rel")
 [ -x "$ref" ] || die "reference is not executable: $ref"
-for tool_path in "$IP" "$RUNUSER" "$USERADD" "$QEMU" "$QEMU_IMG" /usr/bin/getopt /usr/bin/timeout /usr/bin/flock; do
+for tool_path in "$IP" "$RUNUSER" "$USERADD" "$USERDEL" "$QEMU" "$QEMU_IMG" /usr/bin/getopt /usr/bin/timeout /usr/bin/flock; do
     [ -x "$tool_path" ] || die "missing $tool_path"
 done
 [ -f "$OVMF_VARS" ] || die "missing $OVMF_VARS (package ovmf)"
@@ -77,6 +79,8 @@ cleanup() {
     delete_netns "$ns_virbr"
     [ -z "$raw" ] || rm -rf "$raw"
     rm -rf "$base"
+    # A user this run created goes with it (with its home and group): the host is left as it was.
+    [ "$created_user" = 0 ] || "$USERDEL" --remove "$user" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -109,8 +113,11 @@ make_netns "$ns_virbr" br0 br1 virbr0
 
 # --- the ordinary user -------------------------------------------------------------------------
 if ! getent passwd "$user" >/dev/null; then
-    "$USERADD" --create-home --user-group --shell /usr/sbin/nologin --comment "xkvm test user" "$user" ||
+    if "$USERADD" --create-home --user-group --shell /usr/sbin/nologin --comment "xkvm test user" "$user"; then
+        created_user=1
+    else
         getent passwd "$user" >/dev/null || die "cannot create user $user"
+    fi
 fi
 home=$(getent passwd "$user" | cut -d: -f6)
 group=$(id -gn "$user")

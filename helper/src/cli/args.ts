@@ -1,5 +1,5 @@
 /**
- * The helper's command line (pinned by design.md): serve the systemd socket, `--socket PATH`,
+ * The helper's command line (pinned by docs/protocol.md, "Command line"): serve the systemd socket, `--socket PATH`,
  * or `--stdio`; `install [--group NAME]`; `uninstall`; `policy check|show`. Parsed strictly:
  * an unknown option or a stray argument is an error, never ignored.
  */

@@ -1,4 +1,4 @@
-// The audit trail (design.md: every request is audited — who, what, decision, result, taps — on
+// The audit trail (docs/protocol.md: every request is audited — who, what, decision, result, taps — on
 // stderr): two ordinary users, each sending good requests, bad requests, requests that claim to
 // be someone else, and broken frames. Every one leaves exactly one `xkvm-helper: audit {json}`
 // record whose uid (and pid) is what the kernel says about the connection, never what the

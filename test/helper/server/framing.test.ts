@@ -1,4 +1,4 @@
-// Hostile framing against the real helper over its real socket (design.md, wire format: a 4-byte
+// Hostile framing against the real helper over its real socket (docs/protocol.md, wire format: a 4-byte
 // big-endian length N, 1 ≤ N ≤ 65536, then N bytes; too long, truncated, or slower than 5 s to
 // complete: an error reply where possible, the connection closed, everyone else still served).
 // Nothing here measures time: the exact frame deadline is test/helper/serve/connection.test.ts,
