@@ -224,4 +224,19 @@ test('tapCounts counts each owner\'s taps (not tuns, owner-less taps or bridges)
   ]);
 }));
 
+test('ifindexOf gives the interface index /sys shows for a device of that name, and nothing once it is gone', withNetns(['br0'], (ns) => {
+  ns.ip('tuntap', 'add', 'dev', 'tapa', 'mode', 'tap', 'user', '4001');
+  const shown = (name: string): number => (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', name)) as { ifindex: number }[])[0]?.ifindex ?? -1;
+  const first = value<number>(runJob(ns, { op: 'ifindex', name: 'tapa' }));
+  assert.is(first, shown('tapa'));
+  assert.is(value<number>(runJob(ns, { op: 'ifindex', name: 'br0' })), shown('br0'));
+  // The same name again is another device, with another index.
+  ns.ip('link', 'del', 'tapa');
+  assert.is(value<number | null>(runJob(ns, { op: 'ifindex', name: 'tapa' })), null);
+  ns.ip('tuntap', 'add', 'dev', 'tapa', 'mode', 'tap', 'user', '4001');
+  const second = value<number>(runJob(ns, { op: 'ifindex', name: 'tapa' }));
+  assert.is(second, shown('tapa'));
+  assert.is.not(second, first);
+}));
+
 test.run();
