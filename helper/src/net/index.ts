@@ -8,7 +8,6 @@ export * from './ipbatch.js';
 export * from './ipcoprocess.js';
 export * from './kinds.js';
 export * from './sysfs.js';
-export * from './tapcount.js';
 export * from './tapname.js';
 export * from './tools.js';
 export type * from './runner.js';

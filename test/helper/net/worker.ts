@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
   classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
-  ifindexOf, tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  ifindexOf, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
 interface Call {
@@ -21,9 +21,7 @@ interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'ifindex' | 'bench';
-  /** for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs` */
-  readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'ifindex' | 'bench';
   /** for create-many */
   readonly jobs?: CreateJob[];
   /** for create-many: record each beforeCreate call among the calls (file `beforeCreate`, args `JOB:SLOT:BRIDGE:KIND:TAP`) */
@@ -117,17 +115,6 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
     case 'tapinfo': return tapInfo(job.name ?? '');
-    case 'tapcounts': {
-      let clock = Date.now();
-      return (job.steps ?? []).map((step) => {
-        for (const [file, ...args] of step.commands ?? []) {
-          const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
-          if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
-        }
-        clock += step.advanceMs ?? 0;
-        return Object.fromEntries(tapCounts(new Set(step.except ?? []), clock));
-      });
-    }
     case 'ifindex': return ifindexOf(job.name ?? '') ?? null;
     case 'bench': return bench(job, d);
   }
