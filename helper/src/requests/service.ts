@@ -1,14 +1,14 @@
 /**
  * The two operations, for an identified caller, within the policy: make-nics (policy, quota
- * counted by the ledger, all-or-nothing creation, session bookkeeping) and ovs-cleanup (the
- * caller's own ports only). Each request leaves exactly one audit record.
+ * counted by the ledger, all-or-nothing creation, session bookkeeping) and ovs-cleanup (callers
+ * the policy names, their own ports only). Each request leaves exactly one audit record.
  */
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
 import type { MakeNicsRequest, Nic, OvsCleanupRequest, Reply, Request } from '../../../shared/src/protocol/messages.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { PlannedTap } from '../net/linuxtaps.js';
-import { decide, maxTaps } from '../policy/evaluate.js';
+import { decide, maxTaps, standing } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
 import type { Book, Ledger, LedgerEntry } from '../records/ledger.js';
 import { entryTargets, removeTargets, targetsFrom, type Target } from '../records/removal.js';
@@ -83,6 +83,8 @@ export class Service {
    * drop an entry once its tap is gone; this does not forget until the session ends).
    */
   readonly #sessionTaps = new Map<string, number>();
+  /** Per uid, the ovs-cleanup running or last queued: one user's clean-ups run one at a time. */
+  readonly #cleanups = new Map<number, Promise<void>>();
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
@@ -311,19 +313,37 @@ export class Service {
   }
 
   async #ovsCleanup(request: OvsCleanupRequest, caller: Caller): Promise<Reply> {
-    this.#policy();
-    const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, this.#deps.policy.ovsdbOption());
-    if (removed.length === 0 && refused.length > 0) {
-      // handle() audits the error reply.
-      const first = refused[0]!;
-      throw new ProtocolError(first.code === 'NO_SUCH_PORT' ? ErrorCode.NoSuchPort : ErrorCode.NotOwner,
-        refused.map((r) => `${r.bridge}:${r.tap}: ${r.message}`).join('; '));
+    const policy = this.#policy();
+    const rule = standing(policy, { name: caller.user.name, uid: caller.uid, groups: caller.user.groups });
+    if (rule === undefined) {
+      throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not clean up OVS ports: no allow line of the policy (${this.#deps.policy.file}) names them`);
     }
-    this.#deps.audit.write({
-      event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
-      request: summary(request), result: 'ok', removed, refused,
+    return this.#oneAtATime(caller.uid, async () => {
+      const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, this.#deps.policy.ovsdbOption());
+      if (removed.length === 0 && refused.length > 0) {
+        // handle() audits the error reply.
+        const first = refused[0]!;
+        throw new ProtocolError(first.code === 'NO_SUCH_PORT' ? ErrorCode.NoSuchPort : ErrorCode.NotOwner,
+          refused.map((r) => `${r.bridge}:${r.tap}: ${r.message}`).join('; '));
+      }
+      this.#deps.audit.write({
+        event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
+        request: summary(request), decision: 'allow', rules: [`${rule.file}:${rule.line}`], result: 'ok', removed, refused,
+      });
+      return { v: 1, id: request.id, ok: true, removed };
     });
-    return { v: 1, id: request.id, ok: true, removed };
+  }
+
+  /** Runs `work` after the uid's clean-ups before it: one user's clean-ups run one at a time. */
+  async #oneAtATime<T>(uid: number, work: () => Promise<T>): Promise<T> {
+    const run = (this.#cleanups.get(uid) ?? Promise.resolve()).then(work);
+    const tail = run.then(() => undefined, () => undefined);
+    this.#cleanups.set(uid, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#cleanups.get(uid) === tail) this.#cleanups.delete(uid);
+    }
   }
 
   #record(session: Session, caller: Caller): void {

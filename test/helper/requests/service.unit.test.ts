@@ -1,8 +1,9 @@
 // The service with a stand-in network layer (the NetOps boundary) and a real ledger in a
 // temporary directory (locks kept in memory): how max-taps counts by the ledger (who made a tap,
 // not who owns it now), taps being removed, the per-uid locks, how requests that arrive together
-// are batched, and what a crash between creating and recording leaves. Real taps, users and
-// helpers are covered by test/helper/net and the lifecycle suites.
+// are batched, what a crash between creating and recording leaves, and ovs-cleanup's standing.
+// Real taps, users and helpers are covered by test/helper/records/ledger.test.ts, the lock and
+// standing suites beside this one, test/helper/net and the lifecycle suites.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +53,7 @@ function setUp(policy: string, opts: { lockWaitMs?: number } = {}): Bench {
 
 const alice = caller('alice', 4101);
 const bob = caller('bob', 4102);
+const nobody = caller('nobody', 65534);
 let sessions = 0;
 
 function makeNics(service: Service, session: Session = newSession(), who: Caller = alice, bridges = ['br0'], lifetime: 'session' | 'persistent' = 'session'): Promise<Reply> {
@@ -289,6 +291,39 @@ test('a request that fails in a batch fails alone; the others get their taps, an
   assert.equal(replies.map(codeOf), [true, true, 'SYSTEM_ERROR', true]);
   assert.is(ledger.read(alice.uid).length, 1);
   assert.ok(ledger.read(alice.uid).every((e) => e.ifindex !== undefined));
+});
+
+test('ovs-cleanup from a caller whom no allow line names is DENIED before anything runs; a line naming them by group or * gives standing', async () => {
+  const { service, host, audit } = setUp('allow br0 alice\nallow ovsbr0 @kvm\ndeny * bob\n');
+  const cleanup = (who: Caller): Promise<Reply> => service.handle({ v: 1, id: 7, op: 'ovs-cleanup', ports: [{ bridge: 'ovsbr0', tap: 'xkvmsomeone' }] }, who, newSession());
+  const refused = await cleanup(nobody);
+  assert.is(codeOf(refused), 'DENIED');
+  assert.ok(!refused.ok && /no allow line/.test(refused.error.message), JSON.stringify(refused));
+  assert.is(codeOf(await cleanup(bob)), 'DENIED');
+  assert.equal(host.events, [], 'nothing ran');
+  assert.is(audit.records.filter((r) => r['op'] === 'ovs-cleanup' && r['decision'] === 'deny').length, 2);
+  const member: Caller = { ...bob, uid: 4200, user: { ...bob.user, name: 'carol', uid: 4200, groups: ['kvm'] } };
+  assert.is(codeOf(await cleanup(member)), true);
+  assert.is(codeOf(await cleanup(alice)), true);
+  const { service: open } = setUp('allow * *\n');
+  assert.is(codeOf(await open.handle({ v: 1, id: 8, op: 'ovs-cleanup', ports: [{ bridge: 'ovsbr0', tap: 'xkvmsomeone' }] }, nobody, newSession())), true);
+});
+
+test('one user\'s clean-ups run one at a time; another user\'s run alongside', async () => {
+  const { service, host } = setUp('allow * alice bob\n');
+  let open = (): void => undefined;
+  host.cleanupGate = new Promise<void>((resolve) => { open = resolve; });
+  const cleanup = (who: Caller): Promise<Reply> => service.handle({ v: 1, id: 9, op: 'ovs-cleanup', ports: [{ bridge: 'ovsbr0', tap: 'xkvmx' }] }, who, newSession());
+  const all = [cleanup(alice), cleanup(alice), cleanup(alice), cleanup(bob)];
+  await waitUntil(() => host.events.length >= 2);
+  await tick();
+  assert.equal(host.events, [`cleanup ${alice.uid}`, `cleanup ${bob.uid}`]);
+  open();
+  const replies = await Promise.all(all);
+  assert.ok(replies.every((r) => r.ok));
+  // alice's: each started after the one before it was done.
+  const mine = host.events.filter((e) => e.startsWith(`cleanup ${alice.uid}`));
+  assert.equal(mine, [`cleanup ${alice.uid}`, `cleanup ${alice.uid} done`, `cleanup ${alice.uid}`, `cleanup ${alice.uid} done`, `cleanup ${alice.uid}`, `cleanup ${alice.uid} done`]);
 });
 
 test('the ledger file is the one the store\'s state directory holds, and a bad entry is reported and skipped', async () => {
