@@ -5,7 +5,7 @@
 
 /** The policy file. */
 export const DEFAULT_POLICY_FILE = '/etc/xkvm/helper.conf';
-/** Session records and the quota lock. */
+/** Session records, the ledger of created taps and the per-uid locks (ledger/). */
 export const DEFAULT_STATE_DIR = '/run/xkvm/sessions';
 /** A socket-activated helper exits after this long without connections or adopted sessions. */
 export const DEFAULT_IDLE_SECONDS = 60;

@@ -16,15 +16,23 @@
  * inherit them.
  *
  * Decision. The policy (/etc/xkvm/helper.conf, root-owned, not writable by others) denies by
- * default; deny lines win over allow lines; max-taps bounds what a user holds. Every request
- * leaves one audit record (stderr/journald, and the audit-log file if set).
+ * default; deny lines win over allow lines; a caller whom no allow line names is refused
+ * ovs-cleanup too, before anything runs. max-taps bounds the taps a user's requests made that
+ * still exist, whoever owns them now: an owner can give a tap away (TUNSETOWNER needs no
+ * privilege), so the helper keeps a ledger of what it created (records/ledger.ts: name, ifindex,
+ * creator, lifetime, session) and counts that, never a device's current owner. Each user's taps
+ * are counted, recorded and made under that user's own lock (flock, shared by every helper
+ * process), so a helper stopped while holding one (^Z on a pkexec'd helper) blocks only that
+ * user. Every request leaves one audit record (stderr/journald, and the audit-log file if set).
  *
  * What it must never do. Run a shell; run a program by a PATH lookup (tools are absolute, the
  * PATH is fixed); look at an interface name before it passed the name check (1–15 bytes, safe
  * characters, no leading '-'); delete, re-own or attach a device it did not create for that
- * caller; "check then create" a name (ip tuntap add refuses an existing name, and that refusal
- * is relied on); honour `--config` or anything else but `--stdio` under pkexec; let one client's
- * bad input disturb another; outlive its purpose (socket mode exits when idle).
+ * caller (a tap is deleted by the ledger's name and ifindex, whoever owns it now; a device that
+ * took that name later has another ifindex and is left alone); "check then create" a name (ip
+ * tuntap add refuses an existing name, and that refusal is relied on); honour `--config` or
+ * anything else but `--stdio` under pkexec; let one client's bad input disturb another; outlive
+ * its purpose (socket mode exits when idle).
  *
  * Programs. ip, ovs-vsctl (OVS bridges) and getent (users and groups that are not in
  * /etc/passwd and /etc/group), by absolute path, with the fixed environment of defaults.ts
@@ -39,11 +47,13 @@
  * exit status and the code its error reply carries. Anything else is a bug: its details go to the
  * log only, the caller gets INTERNAL, the command exits 70.
  *
- * Crash safety. Session records live in /run/xkvm/sessions. A restarted helper keeps the taps
- * of clients still running (qemu uses them) and removes, at once, those whose clients died.
- * What it does not cover: a record is written after its taps exist, so a helper killed between
- * the two leaves those taps unrecorded (owned by the caller, who may delete them, and counted
- * against the caller's max-taps); persistent taps are never recorded.
+ * Crash safety. Session records and the ledger live in /run/xkvm/sessions. A restarted helper
+ * keeps the taps of clients still running (qemu uses them) and removes, at once, those whose
+ * clients died. Every tap is in the ledger as an intent (its name, no ifindex yet) before the ip
+ * batch that creates it runs, so a helper killed in between leaves nothing unfindable: whoever
+ * next holds that user's lock resolves the intent (the tap of that name, if it is a tap no other
+ * entry claims) into an orphan, counts it and removes it; so does a starting helper, with the
+ * session taps whose helper died before their session record was written.
  *
  * The request path, file by file, and where state lives: docs/architecture.md. The contract
  * (wire format, requests, invariants): docs/protocol.md.

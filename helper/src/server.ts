@@ -6,7 +6,7 @@ import { PolicyHolder } from './policy/holder.js';
 import type { Caller } from './identity/caller.js';
 import type { NetOps } from './requests/net-ops.js';
 import { Service } from './requests/service.js';
-import { hostLock, quotaLockPath } from './requests/quota-lock.js';
+import { Ledger } from './records/ledger.js';
 import { Reaper } from './records/reaper.js';
 import { SessionStore } from './records/store.js';
 import { Connection } from './transport/connection.js';
@@ -31,10 +31,10 @@ function assemble(opts: ServeOptions) {
   const current = policy.current();
   const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
   const store = new SessionStore(opts.stateDir);
+  const ledger = new Ledger(store.dir, { onBad: (file, why) => audit.write({ event: 'ledger', result: 'unreadable', file, message: why }) });
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
-  const lockFile = quotaLockPath(store.dir);
-  const service = new Service({ policy, net: opts.net, audit, store, helper: self, log, lock: () => hostLock(lockFile) });
-  const reaper = new Reaper({ store, net: opts.net, audit, self, ovsdbOption: () => policy.ovsdbOption() });
+  const service = new Service({ policy, net: opts.net, audit, store, ledger, helper: self, log });
+  const reaper = new Reaper({ store, ledger, net: opts.net, audit, self, ovsdbOption: () => policy.ovsdbOption() });
   return { policy, audit, store, service, reaper };
 }
 

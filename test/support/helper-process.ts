@@ -139,7 +139,7 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
       return records.slice(mark);
     },
     setPolicy: (text) => writePolicy(config, text),
-    // Session records are the .json files (the folder also holds the helpers' quota.lock).
+    // Session records are the .json files (the ledger and the per-uid locks are in ledger/).
     stateFiles: () => (existsSync(stateDir) ? readdirSync(stateDir).filter((n) => n.endsWith('.json')).sort() : []),
     alive: () => exit === undefined && isRunning(pid),
     stop() {

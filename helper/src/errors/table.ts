@@ -18,6 +18,7 @@ import type { InstallErrorCode } from '../install/errors.js';
 import type { AddonError } from '../native/addon.js';
 import type { NetErrorCode } from '../net/errors.js';
 import type { PolicyErrorCode } from '../policy/errors.js';
+import type { LedgerError } from '../records/ledger.js';
 import type { ListenError } from '../transport/listen.js';
 import type { UserDbErrorCode } from '../userdb/errors.js';
 
@@ -37,6 +38,7 @@ type HelperErrorCode =
   | PkexecRefusal['code']
   | ListenError['code']
   | AddonError['code']
+  | LedgerError['code']
   | PolicyErrorCode
   | UserDbErrorCode
   | InstallErrorCode;
@@ -89,6 +91,8 @@ const TABLE: { readonly [C in HelperErrorCode]: Row } = {
   // Serving: no socket, or it cannot be served; the native addon is not built.
   LISTEN: { exit: error, wire: W.Internal },
   ADDON_MISSING: { exit: error, wire: W.Internal },
+  // The ledger's directory (in the state directory) is not root's alone.
+  LEDGER_UNSAFE: { exit: error, wire: W.Internal },
 };
 
 /** A Map, so that no code can reach Object.prototype ("constructor", "__proto__"). */

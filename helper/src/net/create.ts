@@ -1,7 +1,8 @@
 import { resolveDeps, type NetDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { classifyBridges, missingBridges } from './kinds.js';
-import { createLinuxTaps, deleteOwnTaps, type TapJob } from './linuxtaps.js';
+import { ifindexOf } from './ifindex.js';
+import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob } from './linuxtaps.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
 import type { Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
@@ -13,8 +14,19 @@ export interface CreateJob {
   readonly session?: string | undefined;
 }
 
-/** A request's nics (in the order of its bridges), or why it failed (then nothing of it is left). */
-export type CreateOutcome = { readonly nics: Nic[] } | { readonly error: NetError };
+/**
+ * A request's nics (in the order of its bridges) with each tap's interface index (read from /sys
+ * right after the batch that made it; undefined if it was already gone), or why it failed: then
+ * nothing of it is left but the taps in `left`, which could not be removed (normally none).
+ */
+export type CreateOutcome =
+  | { readonly nics: Nic[]; readonly ifindexes: readonly (number | undefined)[] }
+  | { readonly error: NetError; readonly left?: readonly CreatedTap[] };
+
+export interface CreateOptions extends NetOptions {
+  /** See BeforeCreate (linuxtaps.ts): `job` is the request's index in `jobs`. */
+  readonly beforeCreate?: BeforeCreate | undefined;
+}
 
 /** A request as checked: every field present and well-formed (no default stands in for a missing uid). */
 interface CheckedJob {
@@ -44,7 +56,7 @@ function checkJob(job: CreateJob): CheckedJob {
  * `ovs-vsctl list-br` if a bridge is not a Linux bridge; plus one `ovs-vsctl` a request adding
  * its OVS ports. (More only after a name collision or a failure.)
  */
-export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOptions = {}): Promise<CreateOutcome[]> {
+export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOptions = {}): Promise<CreateOutcome[]> {
   if (!Array.isArray(jobs)) throw new NetError('BAD_REQUEST', 'requests: expected a list');
   const ovsdb = checkOvsdb(opts.ovsdb);
   const deps = resolveDeps(opts.deps);
@@ -66,12 +78,14 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOption
     if (job === undefined) continue;
     const missing = missingBridges(job.bridges, classes);
     if (missing !== undefined) outcomes[i] = { error: missing };
-    else if (job.bridges.length === 0) outcomes[i] = { nics: [] };
+    else if (job.bridges.length === 0) outcomes[i] = { nics: [], ifindexes: [] };
     else going.push({ i, job });
   }
 
   const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid }));
-  const made = await createLinuxTaps(tapJobs, classes.kinds, deps);
+  const before = opts.beforeCreate;
+  const made = await createLinuxTaps(tapJobs, classes.kinds, deps,
+    before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
   await Promise.all(going.map(async ({ i, job }, k) => {
     const result = made[k];
@@ -83,19 +97,19 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOption
       const nics: Nic[] = job.bridges.map((bridge, b) => ({
         bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl',
       }));
-      outcomes[i] = await attachOvs(nics, result.taps, job.uid, job.session, ovsdb, deps);
+      outcomes[i] = await attachOvs(nics, result.taps, result.ifindexes, job.uid, job.session, ovsdb, deps);
     }
   }));
   return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
 }
 
 /** Adds a request's OVS ports; on failure removes them and the request's taps (all or nothing). */
-async function attachOvs(nics: Nic[], taps: readonly string[], uid: number, session: string | undefined,
-  ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
+async function attachOvs(nics: Nic[], taps: readonly string[], ifindexes: readonly (number | undefined)[], uid: number,
+  session: string | undefined, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
   try {
     await addPorts(deps.run, ovsdb, ovsPorts, uid, session);
-    return { nics };
+    return { nics, ifindexes };
   } catch (e) {
     const problems: string[] = [];
     try {
@@ -109,6 +123,7 @@ async function attachOvs(nics: Nic[], taps: readonly string[], uid: number, sess
     if (left.length > 0) problems.push(`could not remove ${left.join(', ')}`);
     const error = e instanceof NetError ? e : new NetError('SYSTEM_ERROR', String(e), { cause: e });
     if (problems.length === 0) return { error };
-    return { error: new NetError(error.code, `${error.message}; ${problems.join('; ')}`, { cause: e }) };
+    const stuck = left.map((tap) => ({ tap, ifindex: ifindexOf(tap) }));
+    return { error: new NetError(error.code, `${error.message}; ${problems.join('; ')}`, { cause: e }), left: stuck };
   }
 }

@@ -2,6 +2,7 @@ import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import type { NetDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { ipBatch, type BatchOutcome } from './ipbatch.js';
+import { ifindexOf } from './ifindex.js';
 import { errorText } from './runner.js';
 import { deviceExists, isLinuxBridge, tapInfo } from './sysfs.js';
 import type { BridgeKind } from './types.js';
@@ -16,8 +17,37 @@ export interface TapJob {
   readonly uid: number;
 }
 
-/** A request's tap names (in the order of its bridges), or why it failed (nothing of it left). */
-export type TapJobResult = { readonly taps: string[] } | { readonly error: NetError };
+/** A tap a request created, and its interface index (undefined: it was gone when looked at). */
+export interface CreatedTap {
+  readonly tap: string;
+  readonly ifindex: number | undefined;
+}
+
+/**
+ * A request's tap names (in the order of its bridges) and their interface indexes, read from
+ * /sys right after the batch that made them; or why it failed, with the taps it created that
+ * could not be removed (`left`, normally none).
+ */
+export type TapJobResult =
+  | { readonly taps: string[]; readonly ifindexes: (number | undefined)[] }
+  | { readonly error: NetError; readonly left: CreatedTap[] };
+
+/** A tap about to be created: request `job` (its index), its `slot`-th bridge, under name `tap`. */
+export interface PlannedTap {
+  readonly job: number;
+  readonly slot: number;
+  readonly bridge: string;
+  readonly kind: BridgeKind;
+  readonly tap: string;
+}
+
+/**
+ * Called with the taps a batch is about to create, before it is written to ip (again, with the
+ * new names, before a retry after a name collision). The helper records them as intents in its
+ * ledger (records/ledger.ts) so that a crash in between leaves nothing it cannot find; if this
+ * throws, that batch is not run.
+ */
+export type BeforeCreate = (taps: readonly PlannedTap[]) => void;
 
 interface Tap {
   readonly bridge: string;
@@ -43,6 +73,8 @@ interface Context {
   readonly kinds: ReadonlyMap<string, BridgeKind>;
   readonly deps: NetDeps;
   readonly names: Names;
+  readonly jobs: readonly TapJob[];
+  readonly beforeCreate: BeforeCreate | undefined;
 }
 
 interface Line {
@@ -82,8 +114,8 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
  *    it created are deleted.
  */
 export async function createLinuxTaps(jobs: readonly TapJob[], kinds: ReadonlyMap<string, BridgeKind>,
-  deps: NetDeps): Promise<TapJobResult[]> {
-  const context: Context = { kinds, deps, names: nameSource(deps) };
+  deps: NetDeps, beforeCreate?: BeforeCreate): Promise<TapJobResult[]> {
+  const context: Context = { kinds, deps, names: nameSource(deps), jobs, beforeCreate };
   const requests = jobs.map((job) => plan(job, context.names));
   for (const request of await makeTogether(requests, context)) {
     requests[requests.indexOf(request)] = await makeAlone(request, context);
@@ -112,10 +144,12 @@ function plan(job: TapJob, names: Names): Request {
  * are idempotent). Returns the requests still going when ip failed without naming a line, if
  * there were several (whose failure it was is not known); they are marked failed.
  */
-async function makeTogether(requests: readonly Request[], { kinds, deps, names }: Context): Promise<Request[]> {
+async function makeTogether(requests: readonly Request[], context: Context): Promise<Request[]> {
+  const { kinds, deps, names } = context;
   for (;;) {
     const going = requests.filter((r) => r.error === undefined);
     const lines = batchLines(going, kinds);
+    announce(lines, context);
     let outcome: BatchOutcome;
     try {
       outcome = await ipBatch(deps.batch, lines.map((l) => l.text));
@@ -148,6 +182,15 @@ async function makeTogether(requests: readonly Request[], { kinds, deps, names }
     }
     request.error = lineFailure(line, outcome, collision);
   }
+}
+
+/** Tells beforeCreate which taps the batch of `lines` creates. */
+function announce(lines: readonly Line[], { kinds, jobs, beforeCreate }: Context): void {
+  if (beforeCreate === undefined) return;
+  const taps = lines.filter((l) => l.step === 'create').map(({ request, tap }) => ({
+    job: jobs.indexOf(request.job), slot: request.taps.indexOf(tap), bridge: tap.bridge, kind: kinds.get(tap.bridge) ?? 'linux', tap: tap.name,
+  }));
+  if (taps.length > 0) beforeCreate(taps);
 }
 
 function lineFailure({ request, tap, step }: Line, outcome: BatchOutcome, collision: boolean): NetError {
@@ -187,10 +230,13 @@ async function makeAlone(request: Request, context: Context): Promise<Request> {
   return alone;
 }
 
-/** A made request's tap names; a failed one's error, once the taps it created are deleted. */
+/**
+ * A made request's tap names and interface indexes; a failed one's error, once the taps it
+ * created are deleted (with those that could not be).
+ */
 async function settle(request: Request, { kinds, deps }: Context): Promise<TapJobResult> {
   const { error } = request;
-  if (error === undefined) return { taps: request.taps.map((t) => t.name) };
+  if (error === undefined) return { taps: request.taps.map((t) => t.name), ifindexes: request.taps.map((t) => ifindexOf(t.name)) };
   const left = await deleteOwnTaps(createdBy(request), deps);
   const leak = left.length > 0 ? `; could not remove ${left.join(', ')}` : '';
   const gone = [...new Set(request.job.bridges)].filter((b) => kinds.get(b) === 'linux' && !isLinuxBridge(b));
@@ -198,6 +244,7 @@ async function settle(request: Request, { kinds, deps }: Context): Promise<TapJo
     error: gone.length > 0
       ? new NetError('NO_SUCH_BRIDGE', `bridge ${gone.join(', ')} disappeared while its tap was being created${leak}`, { cause: error })
       : new NetError(error.code, `${error.message}${leak}`, { cause: error.cause }),
+    left: left.map((tap) => ({ tap, ifindex: ifindexOf(tap) })),
   };
 }
 

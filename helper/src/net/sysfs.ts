@@ -1,5 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { isValidIfname } from '../../../shared/src/protocol/names.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { checkIfname } from './validate.js';
 
 /*
@@ -63,19 +62,4 @@ export function tapInfo(name: string): TapInfo {
     ...(owner === undefined ? {} : { owner }),
     ...(group === undefined ? {} : { group }),
   };
-}
-
-/**
- * The owner uid of `name` if it is a tap-mode tun device with an owner; else undefined. `owner`
- * exists only for tun/tap devices, so any other device costs one failed read.
- */
-export function ownerOfTap(name: string): number | undefined {
-  const owner = idAttr(name, 'owner');
-  if (owner === undefined) return undefined;
-  return inTapMode(name) ? owner : undefined;
-}
-
-/** The names of every network device (in this namespace). */
-export function deviceNames(): string[] {
-  return readdirSync(SYS_NET).filter((name) => isValidIfname(name));
 }

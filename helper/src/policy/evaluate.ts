@@ -67,6 +67,19 @@ export function decide(policy: Policy, user: PolicyUser, bridge: string): Decisi
   return { allowed: false, reason: `no line allows ${user.name} on ${bridge} (default deny)` };
 }
 
+/**
+ * The first allow line that names `user` (by name, one of their groups, or `*`), whatever its
+ * bridge; undefined when none does. A caller whom no allow line names has no business with the
+ * helper: its ovs-cleanup is refused (DENIED) before anything runs.
+ */
+export function standing(policy: Policy, user: PolicyUser): RuleSource | undefined {
+  for (const rule of policy.access) {
+    if (rule.kind !== 'allow') continue;
+    if (rule.who.some((who) => matchWho(who, user) !== undefined)) return rule.source;
+  }
+  return undefined;
+}
+
 export interface TapLimit {
   readonly limit: number;
   /** Which kind of line set it: the user's own, one of their groups', the default line, or none. */

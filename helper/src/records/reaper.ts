@@ -2,11 +2,21 @@
  * Crash safety (docs/protocol.md, invariant 4). At start, every session record whose helper is gone is looked at:
  * if its client is gone too, its taps are removed now; if its client still runs, its taps are
  * kept (qemu uses them) and, when `adopt` is set, watched: they are removed within a poll
- * interval of the client's end. Processes are compared by pid AND start time.
+ * interval of the client's end. Processes are compared by pid AND start time. Taps are removed
+ * by what the ledger recorded (records/ledger.ts, records/removal.ts), whoever owns them now.
+ *
+ * Then the ledger: taps no request ever got (orphans) are removed. They are the intents a dead
+ * helper left (resolved under their uid's lock, when it can be taken at once), orphan entries
+ * still there, and session taps whose helper is gone and whose session has no record (a helper
+ * that died between completing its ledger and writing the record).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { processStartTime } from '../identity/process-start.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { NetOps } from '../requests/net-ops.js';
+import type { Ledger, LedgerEntry } from './ledger.js';
+import { entryTargets, removeTargets, targetsFrom } from './removal.js';
 import type { ProcessRef, SessionRecord, SessionStore } from './store.js';
 
 const POLL_MS = 500;
@@ -18,6 +28,7 @@ function isAlive(ref: ProcessRef): boolean {
 
 export interface ReaperDeps {
   store: SessionStore;
+  ledger: Ledger;
   net: NetOps;
   audit: AuditLog;
   self: ProcessRef;
@@ -39,9 +50,19 @@ export class Reaper {
     return this.#adopted.size;
   }
 
+  #ours(ref: ProcessRef): boolean {
+    return ref.pid === this.#d.self.pid && ref.start === this.#d.self.start;
+  }
+
   async #remove(record: SessionRecord, why: string): Promise<void> {
     try {
-      await this.#d.net.deleteTaps(record.nics, { ...this.#d.ovsdbOption(), owner: record.uid });
+      const targets = targetsFrom(record.nics, this.#d.ledger.read(record.uid));
+      const removal = await removeTargets(this.#d.net, targets, this.#d.ovsdbOption());
+      if (removal.problem !== undefined) {
+        // The record stays: the next helper to start tries again.
+        this.#d.audit.write({ event: 'session-reaped', session: record.id, uid: record.uid, why, result: 'error', message: removal.problem, taps: record.nics, left: removal.failed });
+        return;
+      }
       this.#d.store.remove(record.id);
       this.#d.audit.write({ event: 'session-reaped', session: record.id, uid: record.uid, why, result: 'ok', taps: record.nics });
     } catch (error) {
@@ -49,15 +70,14 @@ export class Reaper {
     }
   }
 
-  /** Look at every orphaned record once; returns how many were removed and kept. */
+  /** Look at every orphaned record, then the ledger, once; returns how many sessions were removed and kept. */
   async sweep(adopt: boolean): Promise<{ removed: number; kept: number }> {
     let removed = 0;
     let kept = 0;
     const records = this.#d.store.list((file) => this.#d.audit.write({ event: 'session-record', result: 'unreadable', file }));
     for (const record of records) {
       if (this.#adopted.has(record.id)) continue;
-      const ours = record.helper.pid === this.#d.self.pid && record.helper.start === this.#d.self.start;
-      if (ours || isAlive(record.helper)) continue;
+      if (this.#ours(record.helper) || isAlive(record.helper)) continue;
       if (!isAlive(record.client)) {
         await this.#remove(record, 'the client ended while no helper served it');
         removed += 1;
@@ -70,8 +90,52 @@ export class Reaper {
         }
       }
     }
+    await this.#sweepLedger();
     if (this.#adopted.size > 0) this.#watch();
     return { removed, kept };
+  }
+
+  /** Removes the orphans of every uid's ledger (see the top of this file). */
+  async #sweepLedger(): Promise<void> {
+    const { ledger, net } = this.#d;
+    for (const uid of ledger.uids()) {
+      let found: LedgerEntry[] = [];
+      let entries: readonly LedgerEntry[];
+      const release = ledger.tryLock(uid);
+      if (release === undefined) {
+        // A helper is making this uid's taps: its intents are its own.
+        entries = ledger.read(uid).filter((e) => e.ifindex !== undefined);
+      } else {
+        try {
+          const book = ledger.open(uid);
+          found = book.settle(net);
+          book.save();
+          entries = book.entries;
+        } catch (error) {
+          this.#d.audit.write({ event: 'ledger', uid, result: 'error', message: `cannot settle the ledger: ${(error as Error).message}` });
+          continue;
+        } finally {
+          release();
+        }
+      }
+      const orphans = [...found, ...entries.filter((e) => !found.includes(e) && net.ifindex(e.tap) === e.ifindex && this.#orphaned(e))];
+      if (orphans.length === 0) continue;
+      const nics = orphans.map((o) => ({ bridge: o.bridge, tap: o.tap, type: o.type }));
+      const removal = await removeTargets(net, entryTargets(orphans), this.#d.ovsdbOption());
+      this.#d.audit.write({
+        event: 'orphans-removed', uid, why: 'made for a request that never got its reply', taps: nics,
+        ...(removal.problem === undefined ? { result: 'ok' } : { result: 'error', message: removal.problem, left: removal.failed }),
+      });
+    }
+  }
+
+  /** An entry whose request never got its reply, or whose session no helper will ever end. */
+  #orphaned(e: LedgerEntry): boolean {
+    if (e.orphan === true) return true;
+    if (e.lifetime !== 'session' || e.session === undefined) return false;
+    // A record of any kind (even one that cannot be read) keeps its taps to the record's rules.
+    if (existsSync(join(this.#d.store.dir, `${e.session}.json`))) return false;
+    return !this.#ours(e.helper) && !isAlive(e.helper);
   }
 
   #watch(): void {

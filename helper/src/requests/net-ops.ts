@@ -1,5 +1,7 @@
 /** What the service needs from the network layer (helper/src/net), as an interface for tests. */
 import type { Nic, Port } from '../../../shared/src/protocol/messages.js';
+import type { CreatedTap, PlannedTap } from '../net/linuxtaps.js';
+import type { Devices } from '../records/ledger.js';
 
 /** One make-nics request's taps: one per bridge for the owner, OVS ports tagged with `session`. */
 export interface TapRequest {
@@ -8,18 +10,25 @@ export interface TapRequest {
   session?: string | undefined;
 }
 
-/** A request's nics, or why it failed (nothing of it left behind). */
-export type TapOutcome = { nics: Nic[] } | { error: Error };
+/**
+ * A request's nics and each tap's interface index (undefined: gone when looked at), or why it
+ * failed: nothing of it left behind but the taps in `left`, which could not be removed.
+ */
+export type TapOutcome =
+  | { nics: Nic[]; ifindexes: readonly (number | undefined)[] }
+  | { error: Error; left?: readonly CreatedTap[] | undefined };
 
-export interface NetOps {
-  /** Several requests at once; each outcome as if that request were made alone. */
-  createTaps(requests: TapRequest[], opts: { ovsdb?: string }): Promise<TapOutcome[]>;
-  /** With `owner`, taps and ports not owned by that uid are left alone. */
-  deleteTaps(nics: Nic[], opts: { ovsdb?: string; owner?: number }): Promise<void>;
+export interface NetOps extends Devices {
+  /**
+   * Several requests at once; each outcome as if that request were made alone. `beforeCreate`
+   * is told the taps each ip batch is about to create (`job`: the index in `requests`) before
+   * the batch runs; if it throws, the batch does not run.
+   */
+  createTaps(requests: TapRequest[], opts: { ovsdb?: string; beforeCreate?: (taps: readonly PlannedTap[]) => void }): Promise<TapOutcome[]>;
+  /** Deletes the taps and OVS ports of `nics` by name, whoever owns them; throws if some of it failed. */
+  deleteTaps(nics: Nic[], opts: { ovsdb?: string }): Promise<void>;
   ovsCleanup(ports: Port[], caller: { uid: number }, opts: { ovsdb?: string }): Promise<{
     removed: Port[];
     refused: Array<Port & { code: string; message: string }>;
   }>;
-  /** Taps each uid owns on the host, not counting the names in `except`. */
-  tapCounts(except?: ReadonlySet<string>): ReadonlyMap<number, number>;
 }

@@ -1,16 +1,14 @@
 /**
- * A lock shared by every helper process on the host (the socket helper and any pkexec
- * helpers): flock on a file in the state directory. Held from the max-taps count until the
- * taps exist, so concurrent requests cannot together exceed a user's limit. The kernel releases
- * it if a helper dies.
+ * The per-uid locks that every helper process on the host (the socket helper and any pkexec
+ * helpers) shares: flock on `<state dir>/ledger/<uid>.lock` (records/ledger.ts). A helper holds
+ * a uid's lock from counting that uid's taps until the taps it makes are in the ledger, so that
+ * concurrent requests cannot together exceed the user's max-taps. One lock per uid: a helper
+ * that is stopped while it holds one (^Z on a pkexec helper) blocks that user only. Never waited
+ * for inside a batch: a request whose user's lock is taken waits for it on its own
+ * (requests/service.ts). The kernel releases a lock when its helper dies.
  */
-import { closeSync, openSync } from 'node:fs';
-import { join } from 'node:path';
-import { ErrorCode } from '../../../shared/src/protocol/codes.js';
-import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import { closeSync, constants, openSync } from 'node:fs';
 import { addon } from '../native/addon.js';
-
-const POLL_MS = 5;
 
 /** flock(fd, LOCK_EX | LOCK_NB): true when the lock is now ours, false when someone else holds it. */
 function tryLockExclusive(fd: number): boolean {
@@ -19,15 +17,16 @@ function tryLockExclusive(fd: number): boolean {
   return result;
 }
 
-export async function hostLock(path: string, deadlineMs = 10_000): Promise<() => void> {
-  const fd = openSync(path, 'a', 0o600);
-  const end = Date.now() + deadlineMs;
+/**
+ * Takes the lock on `path` (created 0600 if missing; a symlink there is refused) without
+ * waiting: its release, or undefined when another open file holds it (in this process too).
+ */
+export function tryLockFile(path: string): (() => void) | undefined {
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
-    while (!tryLockExclusive(fd)) {
-      if (Date.now() > end) {
-        throw new ProtocolError(ErrorCode.SystemError, `another helper held ${path} for more than ${deadlineMs / 1000} s; try again`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    if (!tryLockExclusive(fd)) {
+      closeSync(fd);
+      return undefined;
     }
   } catch (error) {
     closeSync(fd);
@@ -38,8 +37,4 @@ export async function hostLock(path: string, deadlineMs = 10_000): Promise<() =>
     if (!released) closeSync(fd);
     released = true;
   };
-}
-
-export function quotaLockPath(stateDir: string): string {
-  return join(stateDir, 'quota.lock');
 }

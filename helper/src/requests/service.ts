@@ -1,18 +1,21 @@
 /**
- * The two operations, for an identified caller, within the policy: make-nics (policy, quota,
- * all-or-nothing creation, session bookkeeping) and ovs-cleanup (the caller's own ports only).
- * Each request leaves exactly one audit record.
+ * The two operations, for an identified caller, within the policy: make-nics (policy, quota
+ * counted by the ledger, all-or-nothing creation, session bookkeeping) and ovs-cleanup (callers
+ * the policy names, their own ports only). Each request leaves exactly one audit record.
  */
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
 import type { MakeNicsRequest, Nic, OvsCleanupRequest, Reply, Request } from '../../../shared/src/protocol/messages.js';
 import type { AuditLog } from '../audit/audit.js';
-import { decide, maxTaps } from '../policy/evaluate.js';
+import type { PlannedTap } from '../net/linuxtaps.js';
+import { decide, maxTaps, standing } from '../policy/evaluate.js';
 import type { Policy } from '../policy/types.js';
+import type { Book, Ledger, LedgerEntry } from '../records/ledger.js';
+import { entryTargets, removeTargets, targetsFrom, type Target } from '../records/removal.js';
 import type { ProcessRef, SessionStore } from '../records/store.js';
 import type { Caller } from '../identity/caller.js';
 import { toWireError } from './wire-error.js';
-import type { NetOps } from './net-ops.js';
+import type { NetOps, TapOutcome } from './net-ops.js';
 import type { PolicyHolder } from '../policy/holder.js';
 
 /** The taps a connection holds with lifetime "session". */
@@ -26,10 +29,12 @@ export interface ServiceDeps {
   net: NetOps;
   audit: AuditLog;
   store: SessionStore;
+  /** What the helpers created, and the per-uid locks (records/ledger.ts). */
+  ledger: Ledger;
   helper: ProcessRef;
   log: (message: string) => void;
-  /** Take the host-wide quota lock; resolves with its release. */
-  lock: () => Promise<() => void>;
+  /** How long a request waits for its user's lock while another helper holds it (default 10 s). */
+  lockWaitMs?: number;
 }
 
 /**
@@ -38,6 +43,10 @@ export interface ServiceDeps {
  */
 export const MAX_BATCH = 32;
 
+const LOCK_WAIT_MS = 10_000;
+/** How often a request whose user's lock is held elsewhere tries again. */
+const LOCK_RETRY_MS = 10;
+
 /** A make-nics request allowed by the policy, waiting for its taps. */
 interface Waiting {
   readonly request: MakeNicsRequest;
@@ -45,9 +54,14 @@ interface Waiting {
   readonly session: Session;
   readonly lifetime: 'session' | 'persistent';
   readonly limit: number;
+  /** When it first tried to take its user's lock (Date.now()). */
+  readonly since: number;
   readonly resolve: (nics: Nic[]) => void;
   readonly reject: (error: unknown) => void;
 }
+
+/** The taps a request's intents name now, by slot (its bridges' positions). */
+type Intents = Map<number, string>;
 
 export class Service {
   readonly #deps: ServiceDeps;
@@ -60,10 +74,17 @@ export class Service {
   #making = false;
   /**
    * Taps being removed right now (a deletion waits ~30 ms a tap in the kernel): they no longer
-   * count against their owner's max-taps, so a user who ends a VM and starts another is not
+   * count against their creator's max-taps, so a user who ends a VM and starts another is not
    * refused for taps on their way out.
    */
   readonly #removing = new Set<string>();
+  /**
+   * The ifindex of each session tap this process made, as the ledger recorded it (the ledger may
+   * drop an entry once its tap is gone; this does not forget until the session ends).
+   */
+  readonly #sessionTaps = new Map<string, number>();
+  /** Per uid, the ovs-cleanup running or last queued: one user's clean-ups run one at a time. */
+  readonly #cleanups = new Map<number, Promise<void>>();
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
@@ -106,7 +127,7 @@ export class Service {
     }
     const limit = maxTaps(policy, user).limit;
     const nics = await new Promise<Nic[]>((resolve, reject) => {
-      this.#waiting.push({ request, caller, session, lifetime, limit, resolve, reject });
+      this.#waiting.push({ request, caller, session, lifetime, limit, since: Date.now(), resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
     if (lifetime === 'session') {
@@ -132,18 +153,37 @@ export class Service {
   }
 
   /**
-   * Count and create under one host-wide lock (other helper processes count the same taps):
-   * each request in arrival order is within its user's max-taps counting those before it in
-   * the batch, or refused with QUOTA; the rest are made together.
+   * Count, record and create, each user under their own lock (other helper processes count the
+   * same ledger). The locks are taken in ascending uid order and never waited for here: a
+   * request whose user's lock another helper holds steps out of the batch and tries again in a
+   * later one (#retry), so one user's stuck helper delays nobody else. Under the locks, each
+   * request in arrival order is within its user's max-taps (the ledger's taps that still exist,
+   * plus those before it in the batch) or refused with QUOTA; the rest are made together, their
+   * taps recorded as intents before ip runs and completed with their ifindexes after.
    */
   async #makeBatch(batch: Waiting[]): Promise<void> {
-    let release: (() => void) | undefined;
+    const locks = new Map<number, () => void>();
+    const books = new Map<number, Book>();
+    const orphans: LedgerEntry[] = [];
     try {
-      release = await this.#deps.lock();
-      const counts = new Map(this.#deps.net.tapCounts(this.#removing));
+      for (const uid of [...new Set(batch.map((w) => w.caller.uid))].sort((a, b) => a - b)) {
+        const release = this.#deps.ledger.tryLock(uid);
+        if (release !== undefined) locks.set(uid, release);
+      }
+      const counts = new Map<number, number>();
+      for (const uid of locks.keys()) {
+        const book = this.#deps.ledger.open(uid);
+        books.set(uid, book);
+        orphans.push(...book.settle(this.#deps.net));
+        counts.set(uid, book.held(this.#removing));
+      }
       const accepted: Waiting[] = [];
       for (const w of batch) {
-        const held = counts.get(w.caller.uid) ?? 0;
+        const held = counts.get(w.caller.uid);
+        if (held === undefined) {
+          this.#retry(w);
+          continue;
+        }
         if (held + w.request.bridges.length > w.limit) {
           w.reject(new ProtocolError(ErrorCode.Quota, `${w.caller.user.name} holds ${held} tap(s); ${w.request.bridges.length} more would exceed max-taps ${w.limit}`));
           continue;
@@ -151,40 +191,159 @@ export class Service {
         counts.set(w.caller.uid, held + w.request.bridges.length);
         accepted.push(w);
       }
+      // What settle changed is written with the intents (or, if none come, at the end).
       if (accepted.length === 0) return;
+      const intents = accepted.map((): Intents => new Map());
       const outcomes = await this.#deps.net.createTaps(accepted.map((w) => ({
         bridges: w.request.bridges,
         owner: { uid: w.caller.uid, gid: w.caller.gid },
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
-      })), this.#deps.policy.ovsdbOption());
+      })), { ...this.#deps.policy.ovsdbOption(), beforeCreate: (taps) => this.#intend(taps, accepted, intents, books) });
+      const settled = accepted.map((w, i) => this.#complete(intents[i]!, outcomes[i], books.get(w.caller.uid)!, orphans));
+      // The ledger first: a tap whose entry could not be written is not handed out.
+      const unsaved = new Set<number>();
+      for (const [uid, book] of books) {
+        try {
+          book.save();
+        } catch (error) {
+          unsaved.add(uid);
+          this.#deps.log(`cannot write the ledger of uid ${uid}: ${(error as Error).message}`);
+        }
+      }
       for (const [i, w] of accepted.entries()) {
-        const outcome = outcomes[i];
-        if (outcome === undefined) w.reject(new Error('the network layer gave no outcome for a request'));
-        else if ('error' in outcome) w.reject(outcome.error);
-        else w.resolve(outcome.nics);
+        const made = settled[i]!;
+        if ('error' in made) {
+          w.reject(made.error);
+          continue;
+        }
+        if (!unsaved.has(w.caller.uid)) {
+          if (w.lifetime === 'session') for (const e of made.entries) this.#sessionTaps.set(e.tap, e.ifindex!);
+          w.resolve(made.nics);
+          continue;
+        }
+        orphans.push(...made.entries);
+        w.reject(new ProtocolError(ErrorCode.SystemError, `the helper could not record ${w.caller.user.name}'s new taps in its ledger (${this.#deps.ledger.dir}), so they are being removed`));
       }
     } catch (error) {
       // Settled requests ignore this.
       for (const w of batch) w.reject(error);
     } finally {
-      release?.();
+      for (const book of books.values()) {
+        // Intents left by something that threw between recording and completing them: what
+        // they name is resolved as after a crash.
+        try {
+          if (book.hasIntents) orphans.push(...book.settle(this.#deps.net));
+          book.save();
+        } catch (error) {
+          this.#deps.log(`cannot write the ledger of uid ${book.uid}: ${(error as Error).message}`);
+        }
+      }
+      for (const release of locks.values()) release();
+      if (orphans.length > 0) void this.#removeOrphans(orphans);
     }
   }
 
-  async #ovsCleanup(request: OvsCleanupRequest, caller: Caller): Promise<Reply> {
-    this.#policy();
-    const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, this.#deps.policy.ovsdbOption());
-    if (removed.length === 0 && refused.length > 0) {
-      // handle() audits the error reply.
-      const first = refused[0]!;
-      throw new ProtocolError(first.code === 'NO_SUCH_PORT' ? ErrorCode.NoSuchPort : ErrorCode.NotOwner,
-        refused.map((r) => `${r.bridge}:${r.tap}: ${r.message}`).join('; '));
+  /**
+   * Its user's lock is held by another helper process: try again in a later batch, until
+   * lockWaitMs after the first try; then fail alone, naming the lock.
+   */
+  #retry(w: Waiting): void {
+    const limit = this.#deps.lockWaitMs ?? LOCK_WAIT_MS;
+    if (Date.now() - w.since >= limit) {
+      w.reject(new ProtocolError(ErrorCode.SystemError,
+        `another helper process has held the lock on ${w.caller.user.name}'s taps (${this.#deps.ledger.lockFile(w.caller.uid)}) for more than ${limit / 1000} s; try again`));
+      return;
     }
-    this.#deps.audit.write({
-      event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
-      request: summary(request), result: 'ok', removed, refused,
+    setTimeout(() => {
+      this.#waiting.push(w);
+      if (!this.#making) void this.#makeWaiting();
+    }, LOCK_RETRY_MS);
+  }
+
+  /** beforeCreate: records the taps an ip batch is about to create as intents, and saves them. */
+  #intend(taps: readonly PlannedTap[], accepted: readonly Waiting[], intents: readonly Intents[], books: ReadonlyMap<number, Book>): void {
+    const touched = new Set<Book>();
+    const time = new Date().toISOString();
+    for (const t of taps) {
+      const w = accepted[t.job];
+      const mine = intents[t.job];
+      const book = w === undefined ? undefined : books.get(w.caller.uid);
+      if (w === undefined || mine === undefined || book === undefined) throw new Error(`a tap planned for request ${t.job}, which is not in the batch`);
+      const previous = mine.get(t.slot);
+      if (previous !== undefined) book.drop(previous);
+      mine.set(t.slot, t.tap);
+      book.intend({
+        tap: t.tap, bridge: t.bridge, type: t.kind === 'ovs' ? 'ovs' : 'brctl', uid: w.caller.uid, lifetime: w.lifetime,
+        ...(w.lifetime === 'session' ? { session: w.session.id } : {}), helper: this.#deps.helper, time,
+      });
+      touched.add(book);
+    }
+    for (const book of touched) this.#save(book);
+  }
+
+  /** Writes a book back; a failure is SYSTEM_ERROR for the requests of the batch. */
+  #save(book: Book): void {
+    try {
+      book.save();
+    } catch (error) {
+      throw new ProtocolError(ErrorCode.SystemError, `the helper cannot write its ledger (${this.#deps.ledger.dir}): ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * A request's outcome into its user's ledger: its intents completed with the taps' ifindexes,
+   * or, when it failed, dropped, except the taps that could not be removed (orphans, to remove).
+   */
+  #complete(intents: Intents, outcome: TapOutcome | undefined, book: Book, orphans: LedgerEntry[]):
+    { nics: Nic[]; entries: LedgerEntry[] } | { error: unknown } {
+    if (outcome === undefined || 'error' in outcome) {
+      for (const left of outcome?.left ?? []) {
+        const orphan = book.complete(left.tap, left.ifindex, true);
+        if (orphan !== undefined) orphans.push(orphan);
+      }
+      for (const tap of intents.values()) book.drop(tap);
+      return { error: outcome?.error ?? new Error('the network layer gave no outcome for a request') };
+    }
+    const entries: LedgerEntry[] = [];
+    for (const [b, nic] of outcome.nics.entries()) {
+      const entry = book.complete(nic.tap, outcome.ifindexes[b]);
+      if (entry !== undefined) entries.push(entry);
+    }
+    return { nics: outcome.nics, entries };
+  }
+
+  async #ovsCleanup(request: OvsCleanupRequest, caller: Caller): Promise<Reply> {
+    const policy = this.#policy();
+    const rule = standing(policy, { name: caller.user.name, uid: caller.uid, groups: caller.user.groups });
+    if (rule === undefined) {
+      throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not clean up OVS ports: no allow line of the policy (${this.#deps.policy.file}) names them`);
+    }
+    return this.#oneAtATime(caller.uid, async () => {
+      const { removed, refused } = await this.#deps.net.ovsCleanup(request.ports, { uid: caller.uid }, this.#deps.policy.ovsdbOption());
+      if (removed.length === 0 && refused.length > 0) {
+        // handle() audits the error reply.
+        const first = refused[0]!;
+        throw new ProtocolError(first.code === 'NO_SUCH_PORT' ? ErrorCode.NoSuchPort : ErrorCode.NotOwner,
+          refused.map((r) => `${r.bridge}:${r.tap}: ${r.message}`).join('; '));
+      }
+      this.#deps.audit.write({
+        event: 'request', op: 'ovs-cleanup', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid, transport: caller.transport },
+        request: summary(request), decision: 'allow', rules: [`${rule.file}:${rule.line}`], result: 'ok', removed, refused,
+      });
+      return { v: 1, id: request.id, ok: true, removed };
     });
-    return { v: 1, id: request.id, ok: true, removed };
+  }
+
+  /** Runs `work` after the uid's clean-ups before it: one user's clean-ups run one at a time. */
+  async #oneAtATime<T>(uid: number, work: () => Promise<T>): Promise<T> {
+    const run = (this.#cleanups.get(uid) ?? Promise.resolve()).then(work);
+    const tail = run.then(() => undefined, () => undefined);
+    this.#cleanups.set(uid, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.#cleanups.get(uid) === tail) this.#cleanups.delete(uid);
+    }
   }
 
   #record(session: Session, caller: Caller): void {
@@ -196,25 +355,55 @@ export class Service {
     });
   }
 
-  /** Delete `nics` (only if `owner` owns them) and audit the outcome; true when they are gone. */
-  async #remove(nics: Nic[], owner: Caller, audit: Record<string, unknown> & { event: string }): Promise<boolean> {
+  /**
+   * Delete taps by the ledger's (name, ifindex), whoever owns them now, and audit the outcome:
+   * "ok" only when every one is gone. True when they are.
+   */
+  async #remove(targets: Target[], uid: number, user: string | undefined, audit: Record<string, unknown> & { event: string }): Promise<boolean> {
+    const nics = targets.map((t) => t.nic);
     const taps = nics.map((n) => n.tap).filter((t) => !this.#removing.has(t));
     for (const t of taps) this.#removing.add(t);
     try {
-      await this.#deps.net.deleteTaps(nics, { ...this.#deps.policy.ovsdbOption(), owner: owner.uid });
-      this.#deps.audit.write({ ...audit, uid: owner.uid, user: owner.user.name, result: 'ok', taps: nics });
-      return true;
+      const removal = await removeTargets(this.#deps.net, targets, this.#deps.policy.ovsdbOption());
+      const who = { uid, ...(user === undefined ? {} : { user }) };
+      if (removal.problem === undefined) {
+        this.#deps.audit.write({ ...audit, ...who, result: 'ok', taps: nics });
+        return true;
+      }
+      this.#deps.audit.write({ ...audit, ...who, result: 'error', message: removal.problem, taps: nics, left: removal.failed });
+      return false;
     } catch (error) {
-      this.#deps.audit.write({ ...audit, uid: owner.uid, user: owner.user.name, result: 'error', message: (error as Error).message, taps: nics });
+      this.#deps.audit.write({ ...audit, uid, result: 'error', message: (error as Error).message, taps: nics });
       return false;
     } finally {
       for (const t of taps) this.#removing.delete(t);
     }
   }
 
+  /** The ledger's targets for `nics`, made for `uid`. */
+  #targets(nics: readonly Nic[], uid: number): Target[] {
+    return targetsFrom(nics, this.#deps.ledger.read(uid));
+  }
+
+  /** A session's targets, as this process recorded them (then forgotten). */
+  #sessionTargets(nics: readonly Nic[], uid: number): Target[] {
+    const fromLedger = nics.every((n) => this.#sessionTaps.has(n.tap)) ? [] : this.#targets(nics, uid);
+    const targets = nics.map((nic, i) => ({ nic, ifindex: this.#sessionTaps.get(nic.tap) ?? fromLedger[i]?.ifindex }));
+    for (const n of nics) this.#sessionTaps.delete(n.tap);
+    return targets;
+  }
+
+  /** Orphans found in the ledger (taps whose request never got its reply): removed now. */
+  async #removeOrphans(orphans: readonly LedgerEntry[]): Promise<void> {
+    for (const uid of [...new Set(orphans.map((o) => o.uid))]) {
+      const mine = orphans.filter((o) => o.uid === uid);
+      await this.#remove(entryTargets(mine), uid, undefined, { event: 'orphans-removed', why: 'made for a request that never got its reply' });
+    }
+  }
+
   /** Remove taps made for a request whose reply could not be delivered. */
   async discard(nics: Nic[], caller: Caller, why: string): Promise<void> {
-    await this.#remove(nics, caller, { event: 'undelivered', why });
+    await this.#remove(this.#targets(nics, caller.uid), caller.uid, caller.user.name, { event: 'undelivered', why });
   }
 
   /** The connection ended: remove the session's taps and ports, then its record. */
@@ -222,7 +411,7 @@ export class Service {
     // A session gets taps only after its caller was identified.
     if (session.nics.length === 0 || caller === undefined) return;
     const nics = session.nics.splice(0);
-    if (!(await this.#remove(nics, caller, { event: 'session-end', session: session.id, why }))) return;
+    if (!(await this.#remove(this.#sessionTargets(nics, caller.uid), caller.uid, caller.user.name, { event: 'session-end', session: session.id, why }))) return;
     try {
       this.#deps.store.remove(session.id);
     } catch (error) {

@@ -1,5 +1,5 @@
-/** NetOps backed by the real network layer (helper/src/net): ip and ovs-vsctl. */
-import { createTapsMany, deleteTaps, ovsCleanup, tapCounts } from '../net/index.js';
+/** NetOps backed by the real network layer (helper/src/net): ip, ovs-vsctl and /sys. */
+import { createTapsMany, deleteTaps, ifindexOf, ovsCleanup, tapInfo } from '../net/index.js';
 import type { NetOps } from './net-ops.js';
 
 export const systemNet: NetOps = {
@@ -11,5 +11,6 @@ export const systemNet: NetOps = {
     const result = await ovsCleanup(ports, caller, opts);
     return { removed: [...result.removed], refused: result.refused.map((r) => ({ bridge: r.bridge, tap: r.tap, code: r.code, message: r.message })) };
   },
-  tapCounts: (except) => tapCounts(except),
+  ifindex: (name) => ifindexOf(name),
+  isTap: (name) => tapInfo(name).isTap,
 };

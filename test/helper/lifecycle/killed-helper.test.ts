@@ -135,9 +135,9 @@ test('a record naming a live pid with another start time (a reused pid) does not
   const helpers: Watched[] = [];
   try {
     const paths = { config: policy(scratch), stateDir: scratch.state, socket: scratch.socket };
-    // A tap as the helper would have made it for alice, and a record that says its client is this
-    // very (live) test process, but started at another time; its helper is long gone (pid 1 with a
-    // wrong start time).
+    // A tap as the helper would have made it for alice (in its ledger too), and a record that says
+    // its client is this very (live) test process, but started at another time; its helper is long
+    // gone (pid 1 with a wrong start time).
     const tap = `xkvmreuse${randomBytes(2).toString('hex')}`;
     ns.ip('tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', String(alice.uid));
     ns.ip('link', 'set', 'dev', tap, 'master', 'br0', 'up');
@@ -161,6 +161,13 @@ test('a record naming a live pid with another start time (a reused pid) does not
       helper: { pid: 1, start: '0' },
       nics: [{ bridge: 'br0', tap: liveTap, type: 'brctl' }],
     }), { mode: 0o600 });
+    const ifindex = (name: string): number => (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', name)) as { ifindex: number }[])[0]!.ifindex;
+    const entry = (t: string, session: string): object => ({
+      tap: t, bridge: 'br0', type: 'brctl', ifindex: ifindex(t), uid: alice.uid, lifetime: 'session', session, helper: { pid: 1, start: '0' }, time: 'then',
+    });
+    mkdirSync(join(scratch.state, 'ledger'), { mode: 0o700 });
+    writeFileSync(join(scratch.state, 'ledger', `${alice.uid}.json`),
+      JSON.stringify({ version: 1, uid: alice.uid, entries: [entry(tap, id), entry(liveTap, liveId)] }), { mode: 0o600 });
 
     const started = Date.now();
     const helper = await startSocketHelper(ns, paths);

@@ -101,7 +101,7 @@ test('a nic type other than brctl or ovs is refused by deleteTaps', async () => 
 
 test('no bridges means no taps and no program run', async () => {
   const { deps, calls } = recorder();
-  assert.equal(await createTapsMany([{ bridges: [], owner: OWNER }], { deps }), [{ nics: [] }]);
+  assert.equal(await createTapsMany([{ bridges: [], owner: OWNER }], { deps }), [{ nics: [], ifindexes: [] }]);
   assert.equal(calls, []);
 });
 

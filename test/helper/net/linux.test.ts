@@ -199,29 +199,19 @@ test('tapInfo gives owner and group of a tap, none when unset, and isTap false f
   assert.equal(info('nothere'), { exists: false, isTap: false });
 }));
 
-test('tapCounts counts each owner\'s taps (not tuns, owner-less taps or bridges), leaving out the names asked', withNetns(['br0'], (ns) => {
-  const ip = (...args: string[]): string[] => [TOOLS.ip, ...args];
-  const out = runJob(ns, {
-    op: 'tapcounts',
-    steps: [
-      { commands: [ip('tuntap', 'add', 'dev', 'ta1', 'mode', 'tap', 'user', '4001'), ip('tuntap', 'add', 'dev', 'ta2', 'mode', 'tap', 'user', '4001'),
-        ip('tuntap', 'add', 'dev', 'tb1', 'mode', 'tap', 'user', '4002'), ip('tuntap', 'add', 'dev', 'tun1', 'mode', 'tun', 'user', '4001'),
-        ip('tuntap', 'add', 'dev', 'tnone', 'mode', 'tap')] },
-      { except: ['ta2'] },
-      // A tap gone is forgotten at once; a new one is counted at once.
-      { commands: [ip('link', 'del', 'ta1'), ip('tuntap', 'add', 'dev', 'tb2', 'mode', 'tap', 'user', '4002')] },
-      // Same name, another owner: the old owner is trusted until the re-check time has passed.
-      { commands: [ip('link', 'del', 'tb1'), ip('tuntap', 'add', 'dev', 'tb1', 'mode', 'tap', 'user', '4003')] },
-      { advanceMs: 10_001 },
-    ],
-  });
-  assert.equal(value(out), [
-    { 4001: 2, 4002: 1 },
-    { 4001: 1, 4002: 1 },
-    { 4001: 1, 4002: 2 },
-    { 4001: 1, 4002: 2 },
-    { 4001: 1, 4002: 1, 4003: 1 },
-  ]);
+test('ifindexOf gives the interface index /sys shows for a device of that name, and nothing once it is gone', withNetns(['br0'], (ns) => {
+  ns.ip('tuntap', 'add', 'dev', 'tapa', 'mode', 'tap', 'user', '4001');
+  const shown = (name: string): number => (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', name)) as { ifindex: number }[])[0]?.ifindex ?? -1;
+  const first = value<number>(runJob(ns, { op: 'ifindex', name: 'tapa' }));
+  assert.is(first, shown('tapa'));
+  assert.is(value<number>(runJob(ns, { op: 'ifindex', name: 'br0' })), shown('br0'));
+  // The same name again is another device, with another index.
+  ns.ip('link', 'del', 'tapa');
+  assert.is(value<number | null>(runJob(ns, { op: 'ifindex', name: 'tapa' })), null);
+  ns.ip('tuntap', 'add', 'dev', 'tapa', 'mode', 'tap', 'user', '4001');
+  const second = value<number>(runJob(ns, { op: 'ifindex', name: 'tapa' }));
+  assert.is(second, shown('tapa'));
+  assert.is.not(second, first);
 }));
 
 test.run();

@@ -8,7 +8,7 @@ import type { Nic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
 import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
 
-type Outcome = { nics: Nic[] } | { error: { code: string; message: string } };
+type Outcome = { nics: Nic[]; ifindexes: number[] } | { error: { code: string; message: string }; left: { tap: string; ifindex: number | null }[] };
 
 const ALICE = { uid: 4101, gid: 4101 };
 const BOB = { uid: 4102, gid: 4102 };
@@ -149,6 +149,31 @@ test('when the name generator gives nothing usable after a collision, only that 
   assert.match(errorOf(b).message, /no usable name/);
   assert.equal(tapsLike(ns, 'xkvm'), ['xkvmalice', 'xkvmtaken']);
   assert.equal(tapOwner(ns, 'xkvmtaken'), { owner: 4242, group: -1 });
+}));
+
+test('each tap comes with the ifindex /sys gives it, and beforeCreate hears of every name before the batch that creates it, a collision\'s new name included', withNetns(['br0', 'br1'], (ns) => {
+  ns.ip('tuntap', 'add', 'dev', 'xkvmtaken', 'mode', 'tap', 'user', '4242');
+  const out = runJob(ns, {
+    op: 'create-many', announce: true, names: ['xkvmown1', 'xkvmtaken', 'xkvmown3', 'xkvmown4'],
+    jobs: [{ bridges: ['br0'], owner: ALICE }, { bridges: ['nosuchbr'], owner: CAROL }, { bridges: ['br1', 'br0'], owner: BOB }],
+  });
+  const [a, missing, b] = value<Outcome[]>(out);
+  assert.is(errorOf(missing).code, 'NO_SUCH_BRIDGE');
+  for (const o of [a, b]) {
+    if (o === undefined || 'error' in o) throw new Error(JSON.stringify(o));
+    const shown = o.nics.map((n) => (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', n.tap)) as { ifindex: number }[])[0]?.ifindex);
+    assert.equal(o.ifindexes, shown);
+  }
+  // The order of what the layer did: the names, the batch; the new name for the collision, the retry.
+  const seen = out.calls.filter((c) => c.file === 'beforeCreate' || c.args.includes('-batch')).map((c) => (c.file === 'beforeCreate' ? `announce ${c.args.join(' ')}` : `batch ${(c.input?.match(/tuntap add dev \S+/g) ?? []).map((l) => l.slice(15)).join(' ')}`));
+  assert.equal(seen, [
+    'announce 0:0:br0:linux:xkvmown1 2:0:br1:linux:xkvmtaken 2:1:br0:linux:xkvmown3',
+    'batch xkvmown1 xkvmtaken xkvmown3',
+    // ip stopped at the collision: xkvmown3 was not made either, and is announced again.
+    'announce 2:0:br1:linux:xkvmown4 2:1:br0:linux:xkvmown3',
+    'batch xkvmown4 xkvmown3',
+  ]);
+  assert.equal(nicsOf(b).map((n) => n.tap), ['xkvmown4', 'xkvmown3']);
 }));
 
 test.run();

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
   classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
-  tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  ifindexOf, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 
 interface Call {
@@ -21,11 +21,11 @@ interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
-  /** for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs` */
-  readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'ifindex' | 'bench';
   /** for create-many */
   readonly jobs?: CreateJob[];
+  /** for create-many: record each beforeCreate call among the calls (file `beforeCreate`, args `JOB:SLOT:BRIDGE:KIND:TAP`) */
+  readonly announce?: boolean;
   readonly bridges?: string[];
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
@@ -94,7 +94,7 @@ async function createOne(request: CreateJob, opts: { ovsdb?: string | undefined;
   return outcome.nics;
 }
 
-async function perform(job: Job, d: NetDeps): Promise<unknown> {
+async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
   const base = { ovsdb: job.ovsdb, deps: d };
   switch (job.op) {
     case 'kinds': {
@@ -102,23 +102,20 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
       return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
     }
     case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
-    case 'create-many': return (await createTapsMany(job.jobs ?? [], base)).map((o) => ('error' in o
-      ? { error: { code: o.error.code, message: o.error.message } }
-      : o));
+    case 'create-many': {
+      const beforeCreate = job.announce === true
+        ? (taps: readonly { job: number; slot: number; bridge: string; kind: string; tap: string }[]): void => {
+          calls.push({ file: 'beforeCreate', args: taps.map((t) => `${t.job}:${t.slot}:${t.bridge}:${t.kind}:${t.tap}`) });
+        }
+        : undefined;
+      return (await createTapsMany(job.jobs ?? [], { ...base, beforeCreate })).map((o) => ('error' in o
+        ? { error: { code: o.error.code, message: o.error.message }, left: o.left ?? [] }
+        : o));
+    }
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
     case 'tapinfo': return tapInfo(job.name ?? '');
-    case 'tapcounts': {
-      let clock = Date.now();
-      return (job.steps ?? []).map((step) => {
-        for (const [file, ...args] of step.commands ?? []) {
-          const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
-          if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
-        }
-        clock += step.advanceMs ?? 0;
-        return Object.fromEntries(tapCounts(new Set(step.except ?? []), clock));
-      });
-    }
+    case 'ifindex': return ifindexOf(job.name ?? '') ?? null;
     case 'bench': return bench(job, d);
   }
 }
@@ -161,7 +158,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   let out: Outcome;
   try {
-    const value = await perform(job, deps(job, calls));
+    const value = await perform(job, deps(job, calls), calls);
     out = { ok: true, value, calls, ms: performance.now() - t0 };
   } catch (e) {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };

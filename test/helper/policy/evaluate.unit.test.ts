@@ -1,6 +1,6 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { decide, maxTaps } from '../../../helper/src/policy/evaluate.js';
+import { decide, maxTaps, standing } from '../../../helper/src/policy/evaluate.js';
 import { alice, bob, CONF, parse } from './support.js';
 
 test('with no lines at all, everyone is denied and told no line allowed it', () => {
@@ -129,6 +129,14 @@ test('on a tie between group lines the first line read is named', () => {
 
 test('max-taps 0 for a user is a limit of zero, not "unset"', () => {
   assert.is(maxTaps(parse('max-taps 0 alice\nmax-taps 8 @kvm\n'), alice).limit, 0);
+});
+
+test('standing: the first allow line naming the user (by name, group or *), whatever its bridge; deny lines and other users\' lines give none', () => {
+  assert.is(standing(parse(''), alice), undefined);
+  assert.is(standing(parse('allow br0 bob\ndeny br0 alice\nmax-taps 4 alice\n'), alice), undefined);
+  assert.equal(standing(parse('allow br0 bob\nallow ovsbr0 @kvm\nallow br1 alice\n'), alice), { file: CONF, line: 2, text: 'allow ovsbr0 @kvm' });
+  assert.equal(standing(parse('deny * alice\nallow * *\n'), alice)?.line, 2);
+  assert.is(standing(parse('allow br0 @kvm\n'), bob), undefined);
 });
 
 test.run();

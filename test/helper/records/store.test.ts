@@ -6,21 +6,13 @@ import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../shared/src/protocol/messages.js';
-import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
+import { Ledger } from '../../../helper/src/records/ledger.js';
 import { Reaper } from '../../../helper/src/records/reaper.js';
 import { SessionStore, type SessionRecord } from '../../../helper/src/records/store.js';
-import type { NetOps } from '../../../helper/src/requests/net-ops.js';
 import { Service } from '../../../helper/src/requests/service.js';
-
-class MemoryAudit extends AuditLog {
-  readonly records: AuditRecord[] = [];
-
-  override write(record: AuditRecord): void {
-    this.records.push(record);
-  }
-}
+import { MemoryAudit, MemoryLocks, StandInHost } from '../requests/stand-ins.js';
 
 /** A store whose remove() fails as unlink would on a read-only state directory. */
 class StuckStore extends SessionStore {
@@ -41,12 +33,6 @@ function record(id: string): SessionRecord {
   return { version: 1, id, uid: 4001, client: GONE, helper: GONE, nics: [NIC] };
 }
 
-const net: NetOps = {
-  createTaps: async (requests) => requests.map(({ bridges }) => ({ nics: bridges.map((bridge) => ({ ...NIC, bridge })) })),
-  deleteTaps: async () => {},
-  ovsCleanup: async () => ({ removed: [], refused: [] }),
-  tapCounts: () => new Map(),
-};
 
 test.before(() => {
   if (process.geteuid?.() !== 0) throw new Error('this suite needs root (it removes records as another user)');
@@ -88,16 +74,16 @@ test('remove throws EACCES when the state directory does not let this user remov
 
 test('the reaper reports a record it cannot remove after removing its taps', async () => {
   const store = new StuckStore(fresh('reaper'));
-  // A record left by a helper that is gone, for a client that is gone.
+  // A record left by a helper that is gone, for a client that is gone, and its tap in the ledger.
   writeFileSync(join(store.dir, '00000000000000d1.json'), JSON.stringify(record('00000000000000d1')));
+  const host = new StandInHost();
+  const ledger = new Ledger(store.dir, { lock: new MemoryLocks().lock });
+  const ifindex = host.add(NIC.tap, 4001);
+  ledger.write(4001, [{ ...NIC, ifindex, uid: 4001, lifetime: 'session', session: '00000000000000d1', helper: GONE, time: 't' }]);
   const audit = new MemoryAudit();
-  const deleted: Nic[][] = [];
-  const reaper = new Reaper({
-    store, audit, self: { pid: process.pid, start: '1' }, ovsdbOption: () => ({}),
-    net: { ...net, deleteTaps: async (nics) => { deleted.push(nics); } },
-  });
+  const reaper = new Reaper({ store, ledger, audit, self: { pid: process.pid, start: '1' }, ovsdbOption: () => ({}), net: host });
   await reaper.sweep(false);
-  assert.equal(deleted, [[NIC]]);
+  assert.equal(host.events, [`delete ${NIC.tap}`]);
   const reaped = audit.records.filter((r) => r.event === 'session-reaped');
   assert.is(reaped.length, 1);
   assert.is(reaped[0]?.['result'], 'error');
@@ -108,9 +94,10 @@ test('the service reports a session record it cannot remove when the session end
   const conf = fresh('service.conf');
   writeFileSync(conf, 'allow br0 alice\n', { mode: 0o644 });
   const audit = new MemoryAudit();
+  const store = new StuckStore(fresh('service'));
   const service = new Service({
-    policy: new PolicyHolder(conf), net, audit, store: new StuckStore(fresh('service')),
-    helper: { pid: process.pid, start: '1' }, log: () => undefined, lock: async () => () => undefined,
+    policy: new PolicyHolder(conf), net: new StandInHost(), audit, store, ledger: new Ledger(store.dir, { lock: new MemoryLocks().lock }),
+    helper: { pid: process.pid, start: '1' }, log: () => undefined,
   });
   const alice: Caller = { uid: 4001, gid: 4001, pid: process.pid, start: 1n, transport: 'socket', user: { name: 'alice', uid: 4001, gid: 4001, groups: [] } };
   const session = { id: '00000000000000e1', nics: [] };

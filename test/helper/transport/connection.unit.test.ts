@@ -19,6 +19,7 @@ import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
 import { acceptAnyFile } from '../policy/support.js';
+import { Ledger } from '../../../helper/src/records/ledger.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
 import type { NetOps, TapOutcome, TapRequest } from '../../../helper/src/requests/net-ops.js';
 import { Service, type ServiceDeps, type Session } from '../../../helper/src/requests/service.js';
@@ -26,6 +27,7 @@ import { Connection } from '../../../helper/src/transport/connection.js';
 import { badFrames, badRequests } from '../server/cases.js';
 import { assertSentence, mp, mpFrame } from '../server/support.js';
 import { rawFrame } from '../server/wire.js';
+import { MemoryLocks } from '../requests/stand-ins.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xkvm-connection-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -72,17 +74,27 @@ class StandInNet implements NetOps {
     };
   }
 
-  async createTaps(requests: TapRequest[]): Promise<TapOutcome[]> {
+  async createTaps(requests: TapRequest[], opts: Parameters<NetOps['createTaps']>[1]): Promise<TapOutcome[]> {
     this.calls += 1;
     if (this.#gate !== undefined) await this.#gate;
-    return requests.map(({ bridges, owner }) => ({
-      nics: bridges.map((bridge): Nic => {
+    return requests.map(({ bridges, owner }, job) => {
+      const nics = bridges.map((bridge): Nic => {
         this.#n += 1;
-        const tap = `xkvmunit${this.#n}`;
-        this.host.set(tap, owner.uid);
-        return { bridge, tap, type: 'brctl' };
-      }),
-    }));
+        return { bridge, tap: `xkvmunit${this.#n}`, type: 'brctl' };
+      });
+      opts.beforeCreate?.(nics.map((n, slot) => ({ job, slot, bridge: n.bridge, kind: 'linux', tap: n.tap })));
+      for (const n of nics) this.host.set(n.tap, owner.uid);
+      return { nics, ifindexes: nics.map((n) => this.ifindex(n.tap)) };
+    });
+  }
+
+  /** Taps are numbered: xkvmunitN has ifindex 100 + N. */
+  ifindex(name: string): number | undefined {
+    return this.host.has(name) ? 100 + Number(name.slice('xkvmunit'.length)) : undefined;
+  }
+
+  isTap(name: string): boolean {
+    return this.host.has(name);
   }
 
   async deleteTaps(nics: Nic[]): Promise<void> {
@@ -91,12 +103,6 @@ class StandInNet implements NetOps {
 
   async ovsCleanup(): Promise<{ removed: []; refused: [] }> {
     return { removed: [], refused: [] };
-  }
-
-  tapCounts(except: ReadonlySet<string> = new Set()): ReadonlyMap<number, number> {
-    const counts = new Map<number, number>();
-    for (const [tap, owner] of this.host) if (!except.has(tap)) counts.set(owner, (counts.get(owner) ?? 0) + 1);
-    return counts;
   }
 }
 
@@ -182,8 +188,8 @@ function open(options: Options = {}) {
   const events: string[] = [];
   const store = new SessionStore(mkdtempSync(join(dir, 'state-')));
   const service = new WatchedService({
-    policy: new PolicyHolder(POLICY, { checkFile: acceptAnyFile }), net, audit, store,
-    helper: { pid: process.pid, start: '1' }, log: (message) => events.push(`log ${message}`), lock: async () => () => undefined,
+    policy: new PolicyHolder(POLICY, { checkFile: acceptAnyFile }), net, audit, store, ledger: new Ledger(store.dir, { lock: new MemoryLocks().lock }),
+    helper: { pid: process.pid, start: '1' }, log: (message) => events.push(`log ${message}`),
   }, events);
   const input = new PassThrough();
   const output = new PassThrough();
