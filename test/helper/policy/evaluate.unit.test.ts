@@ -1,6 +1,6 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { decide, maxTaps } from '../../../helper/src/policy/evaluate.js';
+import { decide, maxConnections, maxConnectionsCeiling, maxTaps } from '../../../helper/src/policy/evaluate.js';
 import { alice, bob, CONF, parse } from './support.js';
 
 test('with no lines at all, everyone is denied and told no line allowed it', () => {
@@ -129,6 +129,23 @@ test('on a tie between group lines the first line read is named', () => {
 
 test('max-taps 0 for a user is a limit of zero, not "unset"', () => {
   assert.is(maxTaps(parse('max-taps 0 alice\nmax-taps 8 @kvm\n'), alice).limit, 0);
+});
+
+test('max-connections is 16 when no line sets it, and a user line beats group lines, the largest of which beats the default', () => {
+  assert.equal(maxConnections(parse(''), alice), { limit: 16, from: 'built-in' });
+  assert.is(maxConnections(parse('max-connections 4\n'), alice).limit, 4);
+  assert.is(maxConnections(parse('max-connections 4\nmax-connections 2 @kvm\nmax-connections 6 @alice\n'), alice).limit, 6);
+  assert.equal(maxConnections(parse('max-connections 64 @kvm\nmax-connections 3 alice\n'), alice),
+    { limit: 3, from: 'user', rule: { file: CONF, line: 2, text: 'max-connections 3 alice' } });
+  // max-taps lines do not set it
+  assert.is(maxConnections(parse('max-taps 2 alice\n'), alice).limit, 16);
+});
+
+test('the max-connections ceiling is the largest limit any user can have', () => {
+  assert.is(maxConnectionsCeiling(parse('')), 16);
+  assert.is(maxConnectionsCeiling(parse('max-connections 4\n')), 4);
+  assert.is(maxConnectionsCeiling(parse('max-connections 4\nmax-connections 40 @ci\nmax-connections 8 bob\n')), 40);
+  assert.is(maxConnectionsCeiling(parse('max-connections 2 alice\n')), 16);
 });
 
 test.run();
