@@ -162,7 +162,7 @@ export class Connection {
    */
   #idleCheck(ms: number): void {
     if (this.#closing || this.#session.nics.length > 0) return;
-    const busy = this.#draining !== undefined || this.#decoder.pending || (this.#queue.length > 0 && !this.#stalled);
+    const busy = !this.#stalled && (this.#draining !== undefined || this.#decoder.pending || this.#queue.length > 0);
     if (busy) {
       this.#armIdle();
       return;
@@ -288,10 +288,13 @@ export class Connection {
     // until they are out. If that takes longer than the idle time, and no taps are held, close.
     this.#stalled = true;
     this.#o.input.pause();
+    // A frame half received cannot be completed while nothing is read: its clock stops too.
+    this.#disarmDeadline();
     output.once('drain', () => {
       this.#stalled = false;
       if (this.#closing) return;
       this.#disarmIdle();
+      if (this.#decoder.pending) this.#armDeadline();
       this.#o.input.resume();
       if (this.#queue.length > 0) void this.#drain();
       else if (this.#draining === undefined) this.#armIdle();

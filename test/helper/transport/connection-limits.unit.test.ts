@@ -215,6 +215,35 @@ test('a stalled connection that holds no taps is closed after the idle time', as
   assert.match(String(r.audit.records.find((x) => x.event === 'connection')?.['message']), /read none of its replies/);
 });
 
+test('a session holding taps that stops reading is kept, and a frame it had half sent is not timed out while nothing is read', async () => {
+  const r = rig(async (request, session) => {
+    const nic = { bridge: 'br0', tap: `xkvm${String(request.id).padStart(8, '0')}`, type: 'brctl' as const };
+    session.nics.push(nic);
+    return { v: 1, id: request.id, ok: true, nics: [nic] };
+  }, { unread: true, maxUnsentBytes: 300, idleMs: 10, deadlineMs: 20 });
+  // each write: the rest of one frame and the start of the next, so that a frame is half
+  // received when a reply stops the reading
+  const frameOf = (id: number): Buffer => encodeFrame(encodeBody(makeNics(id)));
+  let sent = 0;
+  let tail = frameOf(1);
+  while (!r.input.isPaused() && sent < 200) {
+    sent += 1;
+    const next = frameOf(sent + 1);
+    r.input.write(Buffer.concat([tail, next.subarray(0, 5)]));
+    tail = next.subarray(5);
+    await until(`request ${sent}`, () => r.handled.length === sent || r.input.isPaused());
+  }
+  assert.ok(r.input.isPaused());
+  // many idle times and frame deadlines (a fixed wait: what is checked is that nothing happens)
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.not.ok(r.closed(), 'a session holding taps was closed');
+  r.input.write(tail);
+  await until('every request to be answered once the client reads', () => r.replies().length === sent + 1);
+  assert.not.ok(r.closed());
+  r.input.end();
+  await until('the end', r.closed);
+});
+
 test('a half-closed connection whose client reads none of its replies is closed after the idle time too', async () => {
   const long = async (request: Request): Promise<Reply> => ({ v: 1, id: request.id, ok: true, nics: [{ bridge: 'br0', tap: `xkvm${'y'.repeat(8)}`, type: 'brctl' }] });
   const r = rig(long, { unread: true, maxUnsentBytes: 300, idleMs: 30 });
