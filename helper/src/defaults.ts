@@ -9,6 +9,10 @@ export const DEFAULT_POLICY_FILE = '/etc/xkvm/helper.conf';
 export const DEFAULT_STATE_DIR = '/run/xkvm/sessions';
 /** A socket-activated helper exits after this long without connections or adopted sessions. */
 export const DEFAULT_IDLE_SECONDS = 60;
+/** A socket connection that holds no session taps is closed after this long without a request. */
+export const DEFAULT_CONNECTION_IDLE_SECONDS = 5;
+/** A connection is closed after this many refused requests in a row. */
+export const DEFAULT_MAX_REFUSALS = 8;
 /** The PATH of every program the helper runs (each is run by absolute path all the same). */
 export const FIXED_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /** Exactly this environment for every program the helper runs, nothing inherited. */

@@ -25,6 +25,20 @@
  * process), so a helper stopped while holding one (^Z on a pkexec'd helper) blocks only that
  * user. Every request leaves one audit record (stderr/journald, and the audit-log file if set).
  *
+ * What one user may cost the others. Well-formed requests are an attack too, so each user's
+ * share is bounded, by the uid the kernel gave at accept (docs/protocol.md, "Connections"):
+ * - connections: at most max-connections (policy, default 16) open at once per uid; one more is
+ *   refused at once (QUOTA naming the limit, then closed), so no user can take another's slot;
+ *   1024 connections in all bound the helper's own resources. A connection that holds no
+ *   session taps and sends nothing (or reads none of its replies) for 5 s is closed, so a
+ *   socket-activated helper still goes idle; a session holding taps is never closed for that.
+ * - refusals: after 8 refused requests in a row a connection is closed; each uid's refusal
+ *   records beyond 20 a second are counted by kind and written as one summary record a kind
+ *   ("N more refusals ... from uid U in the last T s") when its window closes or the helper
+ *   exits (audit/throttle.ts). Records of taps made or removed are never held back, nor root's.
+ * - memory: while more than 64 KiB of replies wait for a client to read them, the helper reads
+ *   and serves nothing more of that connection.
+ *
  * What it must never do. Run a shell; run a program by a PATH lookup (tools are absolute, the
  * PATH is fixed); look at an interface name before it passed the name check (1–15 bytes, safe
  * characters, no leading '-'); delete, re-own or attach a device it did not create for that
@@ -62,7 +76,9 @@ import { CodedError } from '../../shared/src/errors/coded-error.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
 import { pkexecGuard } from './cli/pkexec-guard.js';
-import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from './defaults.js';
+import {
+  DEFAULT_CONNECTION_IDLE_SECONDS, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_REFUSALS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR,
+} from './defaults.js';
 import { errorDetails } from './errors/details.js';
 import { EXIT, exitStatus } from './errors/table.js';
 
@@ -72,7 +88,10 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
   const { systemNet } = await import('./requests/system-net.js');
   const { pkexecCaller, directStdioCaller } = await import('./identity/callers.js');
   process.umask(0o022);
-  const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined };
+  const opts = {
+    config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined,
+    connectionIdleMs: command.idleConnectionSeconds * 1000, maxRefusals: command.maxRefusals,
+  };
   if (command.stdio) {
     await serveStdio(opts, () => (pkexecUid === undefined ? directStdioCaller() : pkexecCaller(pkexecUid)));
     return;
@@ -94,7 +113,10 @@ async function main(): Promise<number> {
   const pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
   if (pkexecUid !== undefined) {
     // Under pkexec nothing is configurable: the installed defaults, always.
-    await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS }, pkexecUid);
+    await serve({
+      kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS,
+      idleConnectionSeconds: DEFAULT_CONNECTION_IDLE_SECONDS, maxRefusals: DEFAULT_MAX_REFUSALS,
+    }, pkexecUid);
     return -1;
   }
   const command = parseArgs(argv);

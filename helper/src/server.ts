@@ -1,16 +1,25 @@
 /** Assemble the helper from its parts and serve: a listening socket, or one stdio session. */
 import type { Socket } from 'node:net';
+import { ErrorCode } from '../../shared/src/protocol/codes.js';
+import { encodeBody } from '../../shared/src/protocol/decode.js';
+import { encodeFrame } from '../../shared/src/protocol/frame.js';
 import { AuditLog } from './audit/audit.js';
+import { AuditThrottle } from './audit/throttle.js';
 import { processStartTime } from './identity/process-start.js';
 import { PolicyHolder } from './policy/holder.js';
+import { maxConnections, maxConnectionsCeiling, type TapLimit } from './policy/evaluate.js';
+import { DEFAULT_MAX_CONNECTIONS } from './policy/values.js';
 import type { Caller } from './identity/caller.js';
+import type { Policy } from './policy/types.js';
 import type { NetOps } from './requests/net-ops.js';
 import { Service } from './requests/service.js';
 import { Ledger } from './records/ledger.js';
 import { Reaper } from './records/reaper.js';
 import { SessionStore } from './records/store.js';
+import { DEFAULT_CONNECTION_IDLE_SECONDS } from './defaults.js';
 import { Connection } from './transport/connection.js';
 import { listen } from './transport/listen.js';
+import { ConnectionSlots, MAX_CONNECTIONS } from './transport/slots.js';
 import { socketCaller } from './identity/callers.js';
 import { peerCredentials } from './identity/peercred.js';
 
@@ -20,6 +29,13 @@ export interface ServeOptions {
   net: NetOps;
   /** Exit after this long without connections or adopted sessions (socket modes). */
   idleMs: number | undefined;
+  /**
+   * Close a connection that holds no session taps after this long without a request, or with
+   * its replies unread (socket modes; default 5 s).
+   */
+  connectionIdleMs?: number | undefined;
+  /** Close a connection after this many refused requests in a row (default 8; 0: never). */
+  maxRefusals?: number | undefined;
 }
 
 function log(message: string): void {
@@ -30,6 +46,7 @@ function assemble(opts: ServeOptions) {
   const policy = new PolicyHolder(opts.config);
   const current = policy.current();
   const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
+  audit.throttle = new AuditThrottle({ write: (record) => audit.write(record) });
   const store = new SessionStore(opts.stateDir);
   const ledger = new Ledger(store.dir, { onBad: (file, why) => audit.write({ event: 'ledger', result: 'unreadable', file, message: why }) });
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
@@ -38,23 +55,101 @@ function assemble(opts: ServeOptions) {
   return { policy, audit, store, service, reaper };
 }
 
+/** Pending audit summaries, then the helper-exit record, and exit. */
+function exitHelper(audit: AuditLog, why: string): never {
+  audit.throttle?.flush();
+  audit.write({ event: 'helper-exit', why });
+  process.exit(0);
+}
+
+/**
+ * Who may hold how many connections (policy `max-connections`), and the refusal of one too
+ * many: an error reply naming the limit (id 0: no request was read), then the socket closes.
+ */
+class Admission {
+  readonly slots = new ConnectionSlots();
+  readonly #policy: PolicyHolder;
+  readonly #audit: AuditLog;
+  /**
+   * Each uid's limit when it was last worked out under the policy in force (#knownFor), to
+   * refuse at once what is surely beyond it.
+   */
+  readonly #known = new Map<number, number>();
+  #knownFor: Policy | undefined;
+
+  constructor(policy: PolicyHolder, audit: AuditLog) {
+    this.#policy = policy;
+    this.#audit = audit;
+  }
+
+  /** A limit no connection of `uid` can be admitted beyond, known without the user database. */
+  ceiling(uid: number): number {
+    const policy = this.#current();
+    if (policy === undefined) return DEFAULT_MAX_CONNECTIONS;
+    return this.#known.get(uid) ?? maxConnectionsCeiling(policy);
+  }
+
+  /** The policy in force (undefined while it is broken); what was known under another is forgotten. */
+  #current(): Policy | undefined {
+    const current = this.#policy.current();
+    const policy = 'policy' in current ? current.policy : undefined;
+    if (policy !== this.#knownFor || this.#known.size > MAX_CONNECTIONS) {
+      this.#known.clear();
+      this.#knownFor = policy;
+    }
+    return policy;
+  }
+
+  /** The limit of `caller` (of `uid`, with no name or groups, when it could not be identified). */
+  limit(uid: number, caller: Caller | undefined): TapLimit {
+    const policy = this.#current();
+    if (policy === undefined) return { limit: DEFAULT_MAX_CONNECTIONS, from: 'built-in' };
+    const limit = maxConnections(policy, { name: caller?.user.name ?? '', uid, groups: caller?.user.groups ?? [] });
+    this.#known.set(uid, limit.limit);
+    return limit;
+  }
+
+  /** Reply with `message` (QUOTA), close, and audit it; `closed` runs once the socket is closed. */
+  refuse(socket: Socket, peer: { uid: number; pid: number } | undefined, message: string, closed: () => void): void {
+    this.#audit.write({ event: 'connection', result: 'refused', code: ErrorCode.Quota, message, uid: peer?.uid, pid: peer?.pid });
+    if (socket.destroyed) {
+      closed();
+      return;
+    }
+    socket.once('close', closed);
+    socket.end(encodeFrame(encodeBody({ v: 1, id: 0, ok: false, error: { code: ErrorCode.Quota, message } })));
+    setImmediate(() => socket.destroy());
+  }
+}
+
+function overLimit(who: string, open: number, limit: TapLimit): string {
+  const where = limit.rule === undefined ? 'the default' : `${limit.rule.file}:${limit.rule.line}`;
+  return `${who} already has ${open} connection${open === 1 ? '' : 's'} open to the helper, and max-connections allows ${limit.limit} (${where}): close one first`;
+}
+
 /** Serve connections on a listening socket until idle (if idleMs) or killed. */
 export async function serveSocket(opts: ServeOptions, where: { fd: number } | { path: string }): Promise<void> {
-  const { audit, store, service, reaper } = assemble(opts);
+  const { policy, audit, store, service, reaper } = assemble(opts);
+  const admission = new Admission(policy, audit);
   let open = 0;
   let idle: NodeJS.Timeout | undefined;
   const armIdle = (): void => {
     if (opts.idleMs === undefined || open > 0 || reaper.adopted > 0 || idle !== undefined) return;
     idle = setTimeout(() => {
-      audit.write({ event: 'helper-exit', why: `idle for ${opts.idleMs! / 1000} s` });
       server.close();
-      process.exit(0);
+      exitHelper(audit, `idle for ${opts.idleMs! / 1000} s`);
     }, opts.idleMs);
+  };
+  const gone = (): void => {
+    open -= 1;
+    armIdle();
   };
   const onConnection = (socket: Socket): void => {
     open += 1;
     if (idle !== undefined) clearTimeout(idle);
     idle = undefined;
+    // Until the Connection listens: an error must not be an uncaught exception.
+    socket.on('error', () => undefined);
     let peer: { uid: number; pid: number } | undefined;
     try {
       const cred = peerCredentials(socket);
@@ -62,20 +157,52 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
     } catch {
       // identify() will fail for this connection and say why
     }
-    new Connection({
-      input: socket,
-      output: socket,
-      close: () => socket.destroy(),
-      identify: () => socketCaller(socket),
-      peer,
-      service,
-      audit,
-      log,
-      newSessionId: () => store.newId(),
-      onEnd: () => {
-        open -= 1;
-        armIdle();
-      },
+    // A place among all connections, and among the uid's own (the kernel named the uid already).
+    const slot = admission.slots.take(peer?.uid);
+    if (slot === undefined) {
+      admission.refuse(socket, peer, `the helper already serves ${MAX_CONNECTIONS} connections, as many as it takes: try again later`, gone);
+      return;
+    }
+    const ceiling = peer === undefined ? Infinity : admission.ceiling(peer.uid);
+    const ahead = slot.ahead();
+    if (peer !== undefined && ahead >= ceiling) {
+      slot.release();
+      admission.refuse(socket, peer, `uid ${peer.uid} already has ${ahead} connections open to the helper, and max-connections allows it at most ${ceiling}: close one first`, gone);
+      return;
+    }
+    const identity = socketCaller(socket);
+    // Its failure is reported to the client with its first request (NO_IDENTITY).
+    identity.catch(() => undefined);
+    void identity.then((caller) => caller, () => undefined).then((caller) => {
+      if (socket.destroyed) {
+        slot.release();
+        gone();
+        return;
+      }
+      if (peer !== undefined) {
+        const limit = admission.limit(peer.uid, caller);
+        const before = slot.ahead();
+        if (before >= limit.limit) {
+          slot.release();
+          admission.refuse(socket, peer, overLimit(caller?.user.name ?? `uid ${peer.uid}`, before, limit), gone);
+          return;
+        }
+      }
+      new Connection({
+        input: socket,
+        output: socket,
+        close: () => socket.destroy(),
+        identify: () => identity,
+        peer,
+        service,
+        audit,
+        log,
+        newSessionId: () => store.newId(),
+        idleMs: opts.connectionIdleMs ?? DEFAULT_CONNECTION_IDLE_SECONDS * 1000,
+        maxRefusals: opts.maxRefusals,
+        onClosed: () => slot.release(),
+        onEnd: gone,
+      });
     });
   };
   const server = await listen(onConnection, where);
@@ -84,10 +211,9 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
   audit.write({ event: 'helper-start', mode: 'fd' in where ? 'systemd' : 'socket', socket: 'path' in where ? where.path : 'fd 3', config: opts.config, state: opts.stateDir, reaped: swept.removed, adopted: swept.kept });
   armIdle();
   const stop = (signal: NodeJS.Signals): void => {
-    audit.write({ event: 'helper-exit', why: signal });
     server.close();
     // Sessions end with their connections; adopted ones stay on disk for the next helper.
-    process.exit(0);
+    exitHelper(audit, signal);
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -109,6 +235,10 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
     audit,
     log,
     newSessionId: () => store.newId(),
-    onEnd: () => process.exit(0),
+    maxRefusals: opts.maxRefusals,
+    onEnd: () => {
+      audit.throttle?.flush();
+      process.exit(0);
+    },
   });
 }

@@ -24,7 +24,8 @@ export async function benchHelperMemory(ns: Netns): Promise<MemoryFigures> {
   const scratch = makeScratch('mem');
   const idleSeconds = 2;
   const config = scratch.policy(['allow br0 root', 'max-taps 64']);
-  const activated = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket, idleSeconds });
+  // One connection with 19 refusals in a row: the helper would close it after 8 (--max-refusals).
+  const activated = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket, idleSeconds, args: ['--max-refusals', '0'] });
   try {
     const location = { kind: 'socket' as const, path: scratch.socket, from: 'XKVM_HELPER_SOCKET' as const };
     const connection = await openConnection(location);

@@ -61,7 +61,8 @@ test('--help prints the usage and exits 0, as does help on a subcommand; neither
 test('a usage mistake exits 2 with one line pointing at --help', () => {
   const ok = policy('usage.conf', 'allow br0 root\n');
   for (const args of [['--bogus'], ['--socket', join(dir, 's'), '--stdio', '--config', ok], ['policy', 'check', '--config', ok, '--user', 'root'],
-    ['--idle-timeout', '0', '--config', ok], ['policy', 'frobnicate']]) {
+    ['--idle-timeout', '0', '--config', ok], ['--idle-connection-seconds', '0', '--config', ok], ['--max-refusals', '-1', '--config', ok],
+    ['--max-refusals', '2.5', '--config', ok], ['policy', 'frobnicate']]) {
     const r = helper(args);
     assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     oneLine(r, /\(see xkvm-helper --help\)$/m);
@@ -79,6 +80,12 @@ test('under pkexec anything but --stdio is refused with 2, before anything else 
   assert.is(r.status, 2);
   oneLine(r, /under pkexec only "--stdio" is accepted/);
   assert.not.ok(existsSync(join(dir, 'pk.sock')));
+  // the connection limits cannot be loosened by the caller either
+  for (const args of [['--stdio', '--max-refusals', '0'], ['--stdio', '--idle-connection-seconds', '3600']]) {
+    const refused = helper(args, { env: { PKEXEC_UID: '1000' } });
+    assert.is(refused.status, 2, args.join(' '));
+    oneLine(refused, /under pkexec only "--stdio" is accepted/);
+  }
 });
 
 test('a policy that cannot be used exits 3, naming file and line', () => {

@@ -210,13 +210,13 @@ export async function startSocketHelper(ns: Netns, p: HelperPaths, deadlineMs = 
 }
 
 /**
- * `systemd-socket-activate -l S node main.js --config C --state-dir D --idle-timeout N` as root in
+ * `systemd-socket-activate -l S node main.js --config C --state-dir D --idle-timeout N [ARGS]` as root in
  * the namespace. Resolves once the socket exists (made connectable by everyone, as the installed
  * unit's SocketMode=0666 would); the helper itself starts at the first connection.
  */
-export async function startActivatedHelper(ns: Netns, p: HelperPaths & { idleSeconds: number }): Promise<Watched> {
+export async function startActivatedHelper(ns: Netns, p: HelperPaths & { idleSeconds: number; args?: readonly string[] }): Promise<Watched> {
   const helper = watch(ns.spawn([SOCKET_ACTIVATE, '-l', p.socket, process.execPath, HELPER_MAIN, '--config', p.config,
-    '--state-dir', p.stateDir, '--idle-timeout', String(p.idleSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    '--state-dir', p.stateDir, '--idle-timeout', String(p.idleSeconds), ...p.args ?? []], { stdio: ['ignore', 'pipe', 'pipe'] }));
   await waitFor(() => existsSync(p.socket) || helper.exit(), 10_000, { what: `systemd-socket-activate to listen on ${p.socket}` });
   if (helper.exit() !== undefined) throw new Error(`systemd-socket-activate exited: ${helper.stderr()}`);
   chmodSync(p.socket, 0o666);

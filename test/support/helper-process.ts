@@ -43,6 +43,8 @@ export interface AuditEntry {
 export interface HelperOptions {
   /** The policy text; a function gets the helper's directory (for `audit-log` paths and such). */
   readonly policy: string | ((dir: string) => string);
+  /** More arguments for the helper (e.g. `--idle-connection-seconds 1`). */
+  readonly args?: readonly string[];
   /** Added to the helper's environment (which is otherwise PATH, HOME, USER, LOGNAME, LANG=C). */
   readonly env?: Readonly<Record<string, string>>;
   /** Run the helper under `strace -f -v -s 512 -ttt -e trace=execve -o FILE` (absolute FILE). */
@@ -100,7 +102,7 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
   mkdirSync(stateDir, { mode: 0o700 });
   writePolicy(config, typeof opts.policy === 'function' ? opts.policy(dir) : opts.policy);
 
-  const helperArgv = [process.execPath, HELPER_MAIN, '--socket', socket, '--config', config, '--state-dir', stateDir];
+  const helperArgv = [process.execPath, HELPER_MAIN, '--socket', socket, '--config', config, '--state-dir', stateDir, ...opts.args ?? []];
   const argv = opts.straceOutput === undefined
     ? helperArgv
     : [STRACE, '-f', '-v', '-s', '512', '-ttt', '-e', 'trace=execve', '-o', opts.straceOutput, ...helperArgv];

@@ -4,6 +4,7 @@
  * Everything that came from a caller is JSON-escaped, so no record can forge another.
  */
 import { appendFileSync } from 'node:fs';
+import type { AuditThrottle } from './throttle.js';
 
 export interface AuditRecord {
   event: string;
@@ -12,6 +13,8 @@ export interface AuditRecord {
 
 export class AuditLog {
   #file: string | undefined;
+  /** Refusals beyond a per-uid rate are counted and summarised instead of written (throttle.ts). */
+  throttle: AuditThrottle | undefined;
 
   constructor(file?: string) {
     this.#file = file;
@@ -22,6 +25,7 @@ export class AuditLog {
   }
 
   write(record: AuditRecord): void {
+    if (this.throttle?.suppress(record) === true) return;
     const line = JSON.stringify({ time: new Date().toISOString(), helper: process.pid, ...record }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     process.stderr.write(`xkvm-helper: audit ${line}\n`);
     if (this.#file !== undefined) {

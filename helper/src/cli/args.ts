@@ -5,11 +5,16 @@
  */
 import yargs from 'yargs';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
-import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from '../defaults.js';
+import {
+  DEFAULT_CONNECTION_IDLE_SECONDS, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_REFUSALS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR,
+} from '../defaults.js';
 
 export type Command =
   | { kind: 'help' }
-  | { kind: 'serve'; config: string; socket: string | undefined; stdio: boolean; stateDir: string; idleSeconds: number }
+  | {
+    kind: 'serve'; config: string; socket: string | undefined; stdio: boolean; stateDir: string; idleSeconds: number;
+    idleConnectionSeconds: number; maxRefusals: number;
+  }
   | { kind: 'install'; group: string | undefined }
   | { kind: 'uninstall' }
   | { kind: 'policy-check'; config: string; user: string; bridge: string }
@@ -36,11 +41,28 @@ export function parseArgs(argv: readonly string[]): Command {
       .option('socket', { type: 'string', describe: 'bind and serve this Unix socket', requiresArg: true })
       .option('stdio', { type: 'boolean', default: false, describe: 'serve one session on stdin/stdout (pkexec)' })
       .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'session records', requiresArg: true })
-      .option('idle-timeout', { type: 'number', default: DEFAULT_IDLE_SECONDS, describe: 'seconds idle before a socket-activated helper exits', requiresArg: true }),
+      .option('idle-timeout', { type: 'number', default: DEFAULT_IDLE_SECONDS, describe: 'seconds idle before a socket-activated helper exits', requiresArg: true })
+      .option('idle-connection-seconds', {
+        type: 'number', default: DEFAULT_CONNECTION_IDLE_SECONDS, requiresArg: true,
+        describe: 'close a socket connection that holds no session taps after this many seconds without a request',
+      })
+      .option('max-refusals', {
+        type: 'number', default: DEFAULT_MAX_REFUSALS, requiresArg: true,
+        describe: 'close a connection after this many refused requests in a row (0: never)',
+      }),
     (a) => {
       if (a.stdio && a.socket !== undefined) throw new UsageError('--socket and --stdio cannot be used together');
       if (!Number.isFinite(a['idle-timeout']) || a['idle-timeout'] < 1) throw new UsageError('--idle-timeout must be a number of seconds ≥ 1');
-      command = { kind: 'serve', config: a.config, socket: a.socket, stdio: a.stdio, stateDir: a['state-dir'], idleSeconds: a['idle-timeout'] };
+      const idleConnection = a['idle-connection-seconds'];
+      if (!Number.isFinite(idleConnection) || idleConnection < 0.1 || idleConnection > 3600) {
+        throw new UsageError('--idle-connection-seconds must be a number of seconds from 0.1 to 3600');
+      }
+      const maxRefusals = a['max-refusals'];
+      if (!Number.isInteger(maxRefusals) || maxRefusals < 0) throw new UsageError('--max-refusals must be a whole number ≥ 0');
+      command = {
+        kind: 'serve', config: a.config, socket: a.socket, stdio: a.stdio, stateDir: a['state-dir'], idleSeconds: a['idle-timeout'],
+        idleConnectionSeconds: idleConnection, maxRefusals,
+      };
     })
     .command('install', 'set this host up: systemd units, polkit action (and rule with --group), default-deny policy', (y) => y
       .option('group', { type: 'string', describe: 'members of this group may use the helper through pkexec', requiresArg: true }),

@@ -5,17 +5,28 @@ function at(source: RuleSource): string {
   return `${source.file}:${source.line}`;
 }
 
+/** The lines of one limit (max-taps, max-connections) as they are read. */
+interface Limits {
+  default: Sourced<number> | undefined;
+  readonly users: Map<string, Sourced<number>>;
+  readonly groups: Map<string, Sourced<number>>;
+}
+
+function newLimits(): Limits {
+  return { default: undefined, users: new Map(), groups: new Map() };
+}
+
 /**
  * Build the policy from its directives (file order, includes expanded). Settings that can only
  * have one value are checked here, across all files: one ovsdb, one audit-log, one default
- * max-taps (`max-taps N` or `max-taps N *`), one max-taps line per user and per group. A second
+ * max-taps (`max-taps N` or `max-taps N *`), one max-taps line per user and per group, and the
+ * same for max-connections. A second
  * one is an error at its line naming the first, so no reader has to guess which one wins.
  */
 export function assemble(file: string, files: readonly string[], directives: readonly Directive[]): Policy {
   const access: AccessDirective[] = [];
-  const userMaxTaps = new Map<string, Sourced<number>>();
-  const groupMaxTaps = new Map<string, Sourced<number>>();
-  let defaultMaxTaps: Sourced<number> | undefined;
+  const taps = newLimits();
+  const connections = newLimits();
   let ovsdb: Sourced<string> | undefined;
   let auditLog: Sourced<string> | undefined;
 
@@ -31,20 +42,22 @@ export function assemble(file: string, files: readonly string[], directives: rea
       case 'deny':
         access.push(d);
         break;
-      case 'max-taps': {
+      case 'max-taps':
+      case 'max-connections': {
+        const limits = d.kind === 'max-taps' ? taps : connections;
         const value = { value: d.limit, source: d.source };
-        if (d.who.length === 0) {
-          once(defaultMaxTaps, 'the default max-taps', 'one max-taps line without WHO (or with *) in all the policy files', d.source);
-          defaultMaxTaps = value;
-        }
+        const setDefault = (): void => {
+          once(limits.default, `the default ${d.kind}`, `one ${d.kind} line without WHO (or with *) in all the policy files`, d.source);
+          limits.default = value;
+        };
+        if (d.who.length === 0) setDefault();
         for (const who of d.who) {
           if (who.kind === 'anyone') {
-            once(defaultMaxTaps, 'the default max-taps', 'one max-taps line without WHO (or with *) in all the policy files', d.source);
-            defaultMaxTaps = value;
+            setDefault();
           } else {
-            const map = who.kind === 'user' ? userMaxTaps : groupMaxTaps;
-            const label = who.kind === 'user' ? `max-taps for user ${who.name}` : `max-taps for group @${who.name}`;
-            once(map.get(who.name), label, `one max-taps line per ${who.kind} in all the policy files`, d.source);
+            const map = who.kind === 'user' ? limits.users : limits.groups;
+            const label = who.kind === 'user' ? `${d.kind} for user ${who.name}` : `${d.kind} for group @${who.name}`;
+            once(map.get(who.name), label, `one ${d.kind} line per ${who.kind} in all the policy files`, d.source);
             map.set(who.name, value);
           }
         }
@@ -62,5 +75,10 @@ export function assemble(file: string, files: readonly string[], directives: rea
         break;
     }
   }
-  return { file, files, directives, access, defaultMaxTaps, userMaxTaps, groupMaxTaps, ovsdb, auditLog };
+  return {
+    file, files, directives, access,
+    defaultMaxTaps: taps.default, userMaxTaps: taps.users, groupMaxTaps: taps.groups,
+    defaultMaxConnections: connections.default, userMaxConnections: connections.users, groupMaxConnections: connections.groups,
+    ovsdb, auditLog,
+  };
 }

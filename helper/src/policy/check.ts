@@ -1,6 +1,6 @@
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
-import { decide, maxTaps, type Decision, type TapLimit } from './evaluate.js';
+import { decide, maxConnections, maxTaps, type Decision, type TapLimit } from './evaluate.js';
 import type { Policy, PolicyUser, RuleSource } from './types.js';
 
 /**
@@ -22,9 +22,9 @@ function line(source: RuleSource): string {
   return `${source.file}:${source.line}: ${source.text}`;
 }
 
-function limitText(limit: TapLimit): string {
+function limitText(limit: TapLimit, directive: 'max-taps' | 'max-connections'): string {
   switch (limit.from) {
-    case 'built-in': return `${limit.limit} (default: no max-taps line applies)`;
+    case 'built-in': return `${limit.limit} (default: no ${directive} line applies)`;
     case 'default': return `${limit.limit} (default line ${limit.rule === undefined ? '' : line(limit.rule)})`;
     case 'user': return `${limit.limit} (user line ${limit.rule === undefined ? '' : line(limit.rule)})`;
     case 'group': return `${limit.limit} (largest group line ${limit.rule === undefined ? '' : line(limit.rule)})`;
@@ -45,7 +45,8 @@ export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string): C
       : isValidIfname(bridge) ? 'no line (default deny)' : 'no line (invalid bridge name)'}`,
     `reason: ${decision.reason}`,
     `user: ${user.name} (uid ${user.uid}); groups considered: ${groups}`,
-    `max-taps: ${limitText(limit)}`,
+    `max-taps: ${limitText(limit, 'max-taps')}`,
+    `max-connections: ${limitText(maxConnections(policy, user), 'max-connections')}`,
   ].map(escapeForTerminal).join('\n') + '\n';
   return { text, status: decision.allowed ? CHECK_EXIT.allow : CHECK_EXIT.deny, decision, limit };
 }

@@ -5,12 +5,13 @@ import {
   isProblem, parseAbsolutePath, parseBridge, parseCount, parseOvsdb, parseWho, type Problem,
 } from './values.js';
 
-const DIRECTIVES = ['allow', 'deny', 'max-taps', 'ovsdb', 'audit-log', 'include'] as const;
+const DIRECTIVES = ['allow', 'deny', 'max-taps', 'max-connections', 'ovsdb', 'audit-log', 'include'] as const;
 
 const USAGE: Record<(typeof DIRECTIVES)[number], string> = {
   allow: 'allow BRIDGE WHO... (WHO: a user name, @group or *)',
   deny: 'deny BRIDGE WHO... (WHO: a user name, @group or *)',
   'max-taps': 'max-taps N [WHO...]',
+  'max-connections': 'max-connections N [WHO...]',
   ovsdb: 'ovsdb SOCKET',
   'audit-log': 'audit-log PATH',
   include: 'include PATH',
@@ -51,10 +52,11 @@ export function parseDirective(words: readonly string[], source: RuleSource, dep
       if (who.length === 0) throw error({ problem: `${keyword} ${bridge} names no one`, expected: USAGE[keyword] });
       return { kind: keyword, bridge: parsedBridge, who: whoList(who), source };
     }
-    case 'max-taps': {
+    case 'max-taps':
+    case 'max-connections': {
       const [count, ...who] = args;
-      if (count === undefined) throw error({ problem: 'max-taps needs a number', expected: USAGE['max-taps'] });
-      return { kind: 'max-taps', limit: take(parseCount(count)), who: whoList(who), source };
+      if (count === undefined) throw error({ problem: `${keyword} needs a number`, expected: USAGE[keyword] });
+      return { kind: keyword, limit: take(parseCount(count, keyword === 'max-taps' ? 'taps' : 'connections')), who: whoList(who), source };
     }
     case 'ovsdb':
       return { kind: 'ovsdb', socket: take(parseOvsdb(single('ovsdb', 'socket'))), source };

@@ -1,7 +1,7 @@
 import { ifnameProblem } from '../../../shared/src/protocol/names.js';
 import type { AccessDirective, Policy, PolicyUser, RuleSource, Who } from './types.js';
 import { ANY_BRIDGE } from './types.js';
-import { DEFAULT_MAX_TAPS } from './values.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_TAPS } from './values.js';
 
 export interface Decision {
   readonly allowed: boolean;
@@ -84,31 +84,57 @@ export interface TapLimit {
   readonly limit: number;
   /** Which kind of line set it: the user's own, one of their groups', the default line, or none. */
   readonly from: 'user' | 'group' | 'default' | 'built-in';
-  /** The line that set it; absent for the built-in default of 16. */
+  /** The line that set it; absent for the built-in default. */
   readonly rule?: RuleSource;
 }
 
 /**
- * How many taps `user` may hold at once, all bridges together. Precedence:
- * 1. a max-taps line naming the user;
- * 2. else the max-taps lines naming the user's groups: the LARGEST of them (group lines grant
- *    capacity; belonging to one more group never lowers a limit) — on a tie, the first line;
- * 3. else the default line (`max-taps N` or `max-taps N *`);
- * 4. else 16.
+ * A per-user limit (max-taps, max-connections) for `user`. Precedence:
+ * 1. the line naming the user;
+ * 2. else the lines naming the user's groups: the LARGEST of them (group lines grant capacity;
+ *    belonging to one more group never lowers a limit) — on a tie, the first line;
+ * 3. else the default line (`max-taps N`, `max-taps N *`);
+ * 4. else the built-in default.
  */
-export function maxTaps(policy: Policy, user: PolicyUser): TapLimit {
-  const own = policy.userMaxTaps.get(user.name);
+function limitFor(user: PolicyUser, lines: {
+  users: Policy['userMaxTaps']; groups: Policy['groupMaxTaps']; fallback: Policy['defaultMaxTaps']; builtIn: number;
+}): TapLimit {
+  const own = lines.users.get(user.name);
   if (own !== undefined) return { limit: own.value, from: 'user', rule: own.source };
 
   // The map keeps reading order, so with `>` a tie goes to the line read first.
   let best: { value: number; source: RuleSource } | undefined;
-  for (const [group, entry] of policy.groupMaxTaps) {
+  for (const [group, entry] of lines.groups) {
     if (!user.groups.includes(group)) continue;
     if (best === undefined || entry.value > best.value) best = entry;
   }
   if (best !== undefined) return { limit: best.value, from: 'group', rule: best.source };
 
-  const fallback = policy.defaultMaxTaps;
+  const fallback = lines.fallback;
   if (fallback !== undefined) return { limit: fallback.value, from: 'default', rule: fallback.source };
-  return { limit: DEFAULT_MAX_TAPS, from: 'built-in' };
+  return { limit: lines.builtIn, from: 'built-in' };
+}
+
+/** How many taps `user` may hold at once, all bridges together (limitFor's precedence; 16 built in). */
+export function maxTaps(policy: Policy, user: PolicyUser): TapLimit {
+  return limitFor(user, { users: policy.userMaxTaps, groups: policy.groupMaxTaps, fallback: policy.defaultMaxTaps, builtIn: DEFAULT_MAX_TAPS });
+}
+
+/**
+ * How many connections to the helper `user` may hold open at once (limitFor's precedence; 16
+ * built in). The socket helper refuses a connection beyond it at once.
+ */
+export function maxConnections(policy: Policy, user: PolicyUser): TapLimit {
+  return limitFor(user, {
+    users: policy.userMaxConnections, groups: policy.groupMaxConnections, fallback: policy.defaultMaxConnections, builtIn: DEFAULT_MAX_CONNECTIONS,
+  });
+}
+
+/**
+ * The largest max-connections any user can have under `policy`: a connection beyond it is
+ * refused before its user's own limit (which needs the user database) is known.
+ */
+export function maxConnectionsCeiling(policy: Policy): number {
+  return Math.max(policy.defaultMaxConnections?.value ?? DEFAULT_MAX_CONNECTIONS,
+    ...[...policy.userMaxConnections.values(), ...policy.groupMaxConnections.values()].map((l) => l.value));
 }

@@ -1,6 +1,6 @@
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
-import type { Directive, Policy, RuleSource } from './types.js';
-import { DEFAULT_MAX_TAPS } from './values.js';
+import type { Directive, Policy, RuleSource, Sourced } from './types.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_TAPS } from './values.js';
 
 function at(source: RuleSource): string {
   return escapeForTerminal(`${source.file}:${source.line}`);
@@ -11,6 +11,16 @@ function resolvedNote(d: Directive): string {
   if (d.kind !== 'include') return '';
   const written = d.source.text.split(/[ \t]+/)[1];
   return written === d.path ? '' : `   # ${escapeForTerminal(d.path)}`;
+}
+
+/** The lines in effect for one limit: its default (set or built in), then per user and per group. */
+function limitLines(directive: string, builtIn: number, fallback: Sourced<number> | undefined,
+  users: ReadonlyMap<string, Sourced<number>>, groups: ReadonlyMap<string, Sourced<number>>): string[] {
+  return [
+    fallback === undefined ? `${directive} ${builtIn} (default)` : `${directive} ${fallback.value} (default, set at ${at(fallback.source)})`,
+    ...[...users].map(([name, entry]) => `${directive} ${entry.value} for ${name} (${at(entry.source)})`),
+    ...[...groups].map(([name, entry]) => `${directive} ${entry.value} for @${name} (${at(entry.source)})`),
+  ];
 }
 
 /**
@@ -34,12 +44,8 @@ export function renderPolicy(policy: Policy): string {
   if (!policy.access.some((r) => r.kind === 'allow')) out.push('# no allow lines: every request is denied');
 
   out.push('', '# in effect');
-  const def = policy.defaultMaxTaps;
-  out.push(def === undefined
-    ? `max-taps ${DEFAULT_MAX_TAPS} (default)`
-    : `max-taps ${def.value} (default, set at ${at(def.source)})`);
-  for (const [name, entry] of policy.userMaxTaps) out.push(`max-taps ${entry.value} for ${name} (${at(entry.source)})`);
-  for (const [name, entry] of policy.groupMaxTaps) out.push(`max-taps ${entry.value} for @${name} (${at(entry.source)})`);
+  out.push(...limitLines('max-taps', DEFAULT_MAX_TAPS, policy.defaultMaxTaps, policy.userMaxTaps, policy.groupMaxTaps));
+  out.push(...limitLines('max-connections', DEFAULT_MAX_CONNECTIONS, policy.defaultMaxConnections, policy.userMaxConnections, policy.groupMaxConnections));
   out.push(policy.ovsdb === undefined
     ? 'ovsdb: not set (ovs-vsctl uses its own default database)'
     : `ovsdb ${escapeForTerminal(policy.ovsdb.value)} (${at(policy.ovsdb.source)})`);
@@ -50,6 +56,6 @@ export function renderPolicy(policy: Policy): string {
   out.push('', '# how the lines combine',
     '# a bridge no allow line names for a user is denied (default deny); bridge names match exactly or *',
     '# a matching deny line beats every allow line, whatever the order',
-    "# max-taps: the user's own line, else the largest of their groups' lines, else the default");
+    "# max-taps, max-connections: the user's own line, else the largest of their groups' lines, else the default");
   return out.join('\n') + '\n';
 }

@@ -27,9 +27,12 @@ export interface AccessDirective {
   readonly source: RuleSource;
 }
 
-/** `max-taps N [WHO...]`: with no WHO (or with `*`) it sets the default. */
-interface MaxTapsDirective {
-  readonly kind: 'max-taps';
+/**
+ * `max-taps N [WHO...]` and `max-connections N [WHO...]`: with no WHO (or with `*`) it sets the
+ * default.
+ */
+interface LimitDirective {
+  readonly kind: 'max-taps' | 'max-connections';
   readonly limit: number;
   readonly who: readonly Who[];
   readonly source: RuleSource;
@@ -58,7 +61,7 @@ interface IncludeDirective {
 
 export type Directive =
   | AccessDirective
-  | MaxTapsDirective
+  | LimitDirective
   | OvsdbDirective
   | AuditLogDirective
   | IncludeDirective;
@@ -84,6 +87,10 @@ export interface Policy {
   readonly userMaxTaps: ReadonlyMap<string, Sourced<number>>;
   /** Per-group max-taps, by group name (at most one line per group). */
   readonly groupMaxTaps: ReadonlyMap<string, Sourced<number>>;
+  /** max-connections, the same way: the default line, per-user and per-group lines. */
+  readonly defaultMaxConnections: Sourced<number> | undefined;
+  readonly userMaxConnections: ReadonlyMap<string, Sourced<number>>;
+  readonly groupMaxConnections: ReadonlyMap<string, Sourced<number>>;
   readonly ovsdb: Sourced<string> | undefined;
   readonly auditLog: Sourced<string> | undefined;
 }

@@ -20,6 +20,13 @@ export function isProblem(value: unknown): value is Problem {
 const MAX_TAPS_LIMIT = 4096;
 /** `max-taps` when no line sets a default. */
 export const DEFAULT_MAX_TAPS = 16;
+/**
+ * Largest `max-connections` N: the helper's bound on all connections together
+ * (transport/slots.ts), which no one user's line can go past.
+ */
+export const MAX_CONNECTIONS_LIMIT = 1024;
+/** `max-connections` when no line sets a default. */
+export const DEFAULT_MAX_CONNECTIONS = 16;
 
 /**
  * User and group names: letters, digits, `_`, `.`, `@`, `-`, and a final `$` (machine accounts),
@@ -59,12 +66,16 @@ export function parseBridge(word: string): string | Problem {
   return { problem: `bad bridge name "${word}": ${problem}`, expected: `a bridge name (${IFNAME_RULE}) or *` };
 }
 
-/** N of `max-taps`: a plain decimal integer from 0 to MAX_TAPS_LIMIT, no sign, no leading zero. */
-export function parseCount(word: string): number | Problem {
-  const expected = `a whole number of taps from 0 to ${MAX_TAPS_LIMIT}`;
+/**
+ * N of `max-taps` (taps, up to MAX_TAPS_LIMIT) or `max-connections` (connections, up to
+ * MAX_CONNECTIONS_LIMIT): a plain decimal integer from 0, no sign, no leading zero.
+ */
+export function parseCount(word: string, of: 'taps' | 'connections' = 'taps'): number | Problem {
+  const max = of === 'taps' ? MAX_TAPS_LIMIT : MAX_CONNECTIONS_LIMIT;
+  const expected = `a whole number of ${of} from 0 to ${max}`;
   if (!/^(0|[1-9][0-9]*)$/.test(word)) return { problem: `"${word}" is not a whole number`, expected };
   const n = Number(word);
-  if (n > MAX_TAPS_LIMIT) return { problem: `${word} is too large`, expected };
+  if (n > max) return { problem: `${word} is too large`, expected };
   return n;
 }
 

@@ -5,6 +5,16 @@
  * closed; a well-framed bad request gets an error reply and the connection stays usable. When
  * the connection ends, however it ends, the session's taps are removed. A request that fails in
  * a way nobody foresaw (a bug) is logged and answered INTERNAL, and the connection goes on.
+ *
+ * What one client may cost (docs/protocol.md, "Connections"):
+ * - a connection that holds no session taps and sends nothing for `idleMs` (socket: 5 s) is
+ *   closed, as is one whose client stops reading its replies for as long; a session holding
+ *   taps is never closed for idleness;
+ * - after `maxRefusals` (8) refused requests in a row, the last one's reply is sent and the
+ *   connection is closed;
+ * - while more than `maxUnsentBytes` (64 KiB) of replies wait for the client to read them, no
+ *   more bytes are read from it and no more requests are served: a client that sends and never
+ *   reads costs a bounded amount of memory.
  */
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
@@ -15,6 +25,7 @@ import { FRAME_DEADLINE_MS } from '../../../shared/src/protocol/limits.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseRequest } from '../../../shared/src/protocol/validate.js';
 import type { AuditLog } from '../audit/audit.js';
+import { DEFAULT_MAX_REFUSALS } from '../defaults.js';
 import { errorDetails } from '../errors/details.js';
 import type { Caller } from '../identity/caller.js';
 import type { Service, Session } from '../requests/service.js';
@@ -22,6 +33,8 @@ import { INTERNAL_MESSAGE } from '../requests/wire-error.js';
 
 /** Requests queued on one connection beyond this close it (a client must wait for replies). */
 const MAX_QUEUED = 16;
+/** Reply bytes waiting for the client beyond which the connection stops reading. */
+const DEFAULT_MAX_UNSENT_BYTES = 64 * 1024;
 
 export interface ConnectionOptions {
   input: Readable;
@@ -38,6 +51,17 @@ export interface ConnectionOptions {
   /** The peer as the kernel reported it at accept, for audit records before identification. */
   peer?: { uid: number; pid: number } | undefined;
   deadlineMs?: number;
+  /**
+   * Close the connection when it holds no session taps and nothing came from the client (or,
+   * stalled, nothing was read by it) for this long; undefined: never (stdio).
+   */
+  idleMs?: number | undefined;
+  /** Close the connection after this many refused requests in a row (default 8; 0: never). */
+  maxRefusals?: number | undefined;
+  /** Stop reading while more reply bytes than this wait for the client (default 64 KiB). */
+  maxUnsentBytes?: number;
+  /** Called once, as soon as the connection ends (its session's taps may still be going). */
+  onClosed?: () => void;
   /** Called once, after the session's taps are gone. */
   onEnd?: () => void;
 }
@@ -57,6 +81,11 @@ export class Connection {
   #identity: Promise<Caller> | undefined;
   /** The request being served; the session ends only after it (its taps must not leak). */
   #inflight: Promise<void> = Promise.resolve();
+  #idle: NodeJS.Timeout | undefined;
+  /** Error replies since the last success. */
+  #refusedInARow = 0;
+  /** More reply bytes than maxUnsentBytes wait for the client: not reading, not serving. */
+  #stalled = false;
 
   constructor(options: ConnectionOptions) {
     this.#o = options;
@@ -69,10 +98,12 @@ export class Connection {
     });
     options.input.on('error', (error) => this.#end(`connection error: ${error.message}`));
     options.output.on('error', () => this.#end('connection error while replying'));
+    this.#armIdle();
   }
 
   #receive(chunk: Buffer): void {
     if (this.#closing) return;
+    this.#disarmIdle();
     let frames: Buffer[];
     try {
       frames = this.#decoder.push(chunk);
@@ -105,6 +136,43 @@ export class Connection {
     this.#deadline = undefined;
   }
 
+  /**
+   * Start the idle clock, if it applies and is not running. After a half-close only while
+   * stalled: the client has said all it will, and must still read what it was sent.
+   */
+  #armIdle(): void {
+    const ms = this.#o.idleMs;
+    if (ms === undefined || this.#closing || (this.#halfClosing && !this.#stalled) || this.#idle !== undefined) return;
+    this.#idle = setTimeout(() => {
+      this.#idle = undefined;
+      this.#idleCheck(ms);
+    }, ms);
+  }
+
+  #disarmIdle(): void {
+    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.#idle = undefined;
+  }
+
+  /**
+   * The idle clock ran out: close a connection that holds no session taps and is waiting for
+   * its client (to send a request, or to read the replies it was sent). A session's taps keep
+   * it open; so does a request being served or a frame half received (the frame deadline
+   * applies to that).
+   */
+  #idleCheck(ms: number): void {
+    if (this.#closing || this.#session.nics.length > 0) return;
+    const busy = !this.#stalled && (this.#draining !== undefined || this.#decoder.pending || this.#queue.length > 0);
+    if (busy) {
+      this.#armIdle();
+      return;
+    }
+    const why = this.#stalled
+      ? `the client read none of its replies for ${ms / 1000} s`
+      : `no request for ${ms / 1000} s and no taps held`;
+    this.#shut({ code: undefined, reason: 'idle', message: why });
+  }
+
   /** Serve queued frames one at a time; the promise settles when the queue is empty. */
   #drain(): Promise<void> {
     this.#draining ??= this.#serveQueue();
@@ -115,7 +183,7 @@ export class Connection {
     // Yield first, so that #drain has assigned #draining before this can reset it.
     await undefined;
     try {
-      while (this.#queue.length > 0 && !this.#closing) {
+      while (this.#queue.length > 0 && !this.#closing && !this.#stalled) {
         const body = this.#queue.shift()!;
         const serving = { id: 0 };
         this.#inflight = this.#serve(body, serving).catch((error: unknown) => this.#internalError(error, serving.id));
@@ -127,6 +195,8 @@ export class Connection {
       // on in-memory streams, would wait for the next frame).
       this.#draining = undefined;
     }
+    // Waiting for the client again: for its next request, or (stalled) for it to read.
+    this.#armIdle();
   }
 
   /** Serve one frame; `serving.id` is the request's id once it is known. */
@@ -142,8 +212,9 @@ export class Connection {
     try {
       caller = await this.#identify();
     } catch (error) {
+      if (this.#closing) return;
       const message = error instanceof Error ? error.message : String(error);
-      this.#o.audit.write({ event: 'identify', result: 'error', message });
+      this.#o.audit.write({ event: 'identify', result: 'error', message, uid: this.#o.peer?.uid, pid: this.#o.peer?.pid });
       this.#fatal(new ProtocolError(ErrorCode.NoIdentity, `the helper cannot tell who you are: ${message}`));
       return;
     }
@@ -153,7 +224,7 @@ export class Connection {
     } catch (error) {
       const wire = error instanceof ProtocolError ? error : new ProtocolError(ErrorCode.BadRequest, 'invalid request');
       this.#o.audit.write({ event: 'request', caller: { uid: caller.uid, user: caller.user.name, pid: caller.pid }, result: 'rejected', code: wire.code, message: wire.message });
-      this.#send({ v: 1, id: wire.id ?? 0, ok: false, error: { code: wire.code, message: wire.message } });
+      this.#answer({ v: 1, id: wire.id ?? 0, ok: false, error: { code: wire.code, message: wire.message } });
       return;
     }
     serving.id = request.id;
@@ -163,7 +234,26 @@ export class Connection {
       await this.#o.service.discard(reply.nics, caller, 'the client left before the reply');
       return;
     }
+    this.#answer(reply);
+  }
+
+  /**
+   * Send a request's reply and count refusals: after maxRefusals error replies in a row (an
+   * INTERNAL error is the helper's, not the client's, and does not count), the connection is
+   * closed once this reply is out.
+   */
+  #answer(reply: Reply): void {
     this.#send(reply);
+    if (reply.ok) {
+      this.#refusedInARow = 0;
+      return;
+    }
+    if (reply.error.code === ErrorCode.Internal) return;
+    this.#refusedInARow += 1;
+    const max = this.#o.maxRefusals ?? DEFAULT_MAX_REFUSALS;
+    if (max > 0 && this.#refusedInARow >= max) {
+      this.#shut({ code: reply.error.code, reason: 'refusals', message: `${this.#refusedInARow} refused requests in a row` });
+    }
   }
 
   /**
@@ -190,7 +280,45 @@ export class Connection {
 
   #send(reply: Reply): void {
     if (this.#closing) return;
-    this.#o.output.write(encodeFrame(encodeBody(reply)));
+    const output = this.#o.output;
+    // write() says false once the output's buffer is past its high-water mark; 'drain' follows.
+    const flowing = output.write(encodeFrame(encodeBody(reply)));
+    if (flowing || this.#stalled || output.writableLength <= (this.#o.maxUnsentBytes ?? DEFAULT_MAX_UNSENT_BYTES)) return;
+    // The client is not reading its replies: read nothing more from it, and serve nothing more,
+    // until they are out. If that takes longer than the idle time, and no taps are held, close.
+    this.#stalled = true;
+    this.#o.input.pause();
+    // A frame half received cannot be completed while nothing is read: its clock stops too.
+    this.#disarmDeadline();
+    output.once('drain', () => {
+      this.#stalled = false;
+      if (this.#closing) return;
+      this.#disarmIdle();
+      if (this.#decoder.pending) this.#armDeadline();
+      this.#o.input.resume();
+      if (this.#queue.length > 0) void this.#drain();
+      else if (this.#draining === undefined) this.#armIdle();
+    });
+    this.#disarmIdle();
+    this.#armIdle();
+  }
+
+  /**
+   * Close the connection from this side without an error reply (idle, too many refusals):
+   * audited with the peer, the output ended after what was sent, then the transport closed.
+   */
+  #shut(why: { code: string | undefined; reason: string; message: string }): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#disarmDeadline();
+    this.#disarmIdle();
+    this.#o.audit.write({
+      event: 'connection', result: 'closed', reason: why.reason, ...(why.code === undefined ? {} : { code: why.code }), message: why.message,
+      uid: this.#caller?.uid ?? this.#o.peer?.uid, pid: this.#caller?.pid ?? this.#o.peer?.pid,
+    });
+    this.#o.output.end?.();
+    setImmediate(() => this.#o.close());
+    this.#end(`closed by the helper: ${why.message}`);
   }
 
   /** Reply with the error (id 0: the request could not be read) and close. */
@@ -199,6 +327,7 @@ export class Connection {
     this.#send({ v: 1, id: error.id ?? 0, ok: false, error: { code: error.code, message: error.message } });
     this.#closing = true;
     this.#disarmDeadline();
+    this.#disarmIdle();
     this.#o.audit.write({ event: 'connection', result: 'closed', code: error.code, message: error.message, uid: this.#caller?.uid ?? this.#o.peer?.uid, pid: this.#caller?.pid ?? this.#o.peer?.pid });
     this.#o.output.end?.();
     setImmediate(() => this.#o.close());
@@ -208,12 +337,24 @@ export class Connection {
   #halfClosed(): void {
     if (this.#closing) return;
     this.#halfClosing = true;
+    this.#disarmIdle();
     if (this.#decoder.pending) {
       this.#fatal(new ProtocolError(ErrorCode.BadFrame, 'the connection ended in the middle of a frame'));
       return;
     }
     // Every frame already received is served (the queue drains), then the replies' side ends.
+    this.#finishHalfClose();
+  }
+
+  /** After a half-close: once every frame received is served (and not before), end. */
+  #finishHalfClose(): void {
     void this.#drain().then(() => {
+      if (this.#closing) return;
+      if (this.#queue.length > 0) {
+        // Stalled on replies the client has not read: go on once they are out.
+        this.#o.output.once('drain', () => this.#finishHalfClose());
+        return;
+      }
       this.#halfClosing = false;
       this.#o.output.end?.();
       this.#end('client closed the connection');
@@ -225,6 +366,8 @@ export class Connection {
     this.#ended = true;
     this.#closing = true;
     this.#disarmDeadline();
+    this.#disarmIdle();
+    this.#o.onClosed?.();
     void this.#inflight
       .then(() => this.#o.service.endSession(this.#session, this.#caller, why))
       .catch((error: unknown) => this.#o.log(`internal error ending session ${this.#session.id}: ${errorDetails(error)}`))

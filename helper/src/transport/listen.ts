@@ -5,6 +5,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
+import { MAX_CONNECTIONS } from './slots.js';
 
 const SD_LISTEN_FDS_START = 3;
 
@@ -45,7 +46,9 @@ function inUse(path: string): Promise<boolean> {
 export async function listen(onConnection: (socket: Socket) => void, where: { fd: number } | { path: string }): Promise<Server> {
   // Half-open: a client may end its side after its last request and still read the replies.
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
-  server.maxConnections = 256;
+  // The helper refuses connections beyond its bound itself, with a reply that says so
+  // (server.ts); this is only the backstop for the refused ones still closing.
+  server.maxConnections = MAX_CONNECTIONS + 64;
   if ('path' in where) {
     let stale = false;
     try {

@@ -21,6 +21,7 @@ test('check prints ALLOW, the deciding line, the groups considered and max-taps,
     `reason: alice is allowed br0 as group @kvm by ${CONF}:1: allow br0 @kvm`,
     'user: alice (uid 1000); groups considered: alice, kvm',
     `max-taps: 4 (largest group line ${CONF}:4: max-taps 4 @kvm)`,
+    'max-connections: 16 (default: no max-connections line applies)',
   ].join('\n') + '\n');
 });
 
@@ -33,6 +34,7 @@ test('check prints DENY with the deny line that beat an allow, and exits 1', () 
     `reason: bob is denied br0 as user bob by ${CONF}:2: deny br0 bob`,
     'user: bob (uid 1001); groups considered: bob, students',
     'max-taps: 16 (default: no max-taps line applies)',
+    'max-connections: 16 (default: no max-connections line applies)',
   ].join('\n') + '\n');
 });
 
@@ -48,6 +50,12 @@ test('check denies an invalid bridge name and prints it escaped', () => {
   assert.is(r.status, 1);
   assert.ok(r.text.includes('decided by: no line (invalid bridge name)'), r.text);
   assert.not.ok(r.text.includes('\u001b'), r.text);
+});
+
+test('check shows the max-connections line that applies', () => {
+  const r = checkPolicy(parse('allow br0 dave\nmax-connections 2 dave\nmax-connections 9\n'), { name: 'dave', uid: 5, groups: [] }, 'br0');
+  assert.ok(r.text.includes(`max-connections: 2 (user line ${CONF}:2: max-connections 2 dave)\n`), r.text);
+  assert.ok(checkPolicy(parse('max-connections 9\n'), alice, 'br0').text.includes(`max-connections: 9 (default line ${CONF}:1: max-connections 9)`));
 });
 
 test('check shows a user with no groups and a user max-taps line', () => {

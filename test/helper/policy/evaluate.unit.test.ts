@@ -1,6 +1,6 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { decide, maxTaps, standing } from '../../../helper/src/policy/evaluate.js';
+import { decide, maxConnections, maxConnectionsCeiling, maxTaps, standing } from '../../../helper/src/policy/evaluate.js';
 import { alice, bob, CONF, parse } from './support.js';
 
 test('with no lines at all, everyone is denied and told no line allowed it', () => {
@@ -137,6 +137,23 @@ test('standing: the first allow line naming the user (by name, group or *), what
   assert.equal(standing(parse('allow br0 bob\nallow ovsbr0 @kvm\nallow br1 alice\n'), alice), { file: CONF, line: 2, text: 'allow ovsbr0 @kvm' });
   assert.equal(standing(parse('deny * alice\nallow * *\n'), alice)?.line, 2);
   assert.is(standing(parse('allow br0 @kvm\n'), bob), undefined);
+});
+
+test('max-connections is 16 when no line sets it, and a user line beats group lines, the largest of which beats the default', () => {
+  assert.equal(maxConnections(parse(''), alice), { limit: 16, from: 'built-in' });
+  assert.is(maxConnections(parse('max-connections 4\n'), alice).limit, 4);
+  assert.is(maxConnections(parse('max-connections 4\nmax-connections 2 @kvm\nmax-connections 6 @alice\n'), alice).limit, 6);
+  assert.equal(maxConnections(parse('max-connections 64 @kvm\nmax-connections 3 alice\n'), alice),
+    { limit: 3, from: 'user', rule: { file: CONF, line: 2, text: 'max-connections 3 alice' } });
+  // max-taps lines do not set it
+  assert.is(maxConnections(parse('max-taps 2 alice\n'), alice).limit, 16);
+});
+
+test('the max-connections ceiling is the largest limit any user can have', () => {
+  assert.is(maxConnectionsCeiling(parse('')), 16);
+  assert.is(maxConnectionsCeiling(parse('max-connections 4\n')), 4);
+  assert.is(maxConnectionsCeiling(parse('max-connections 4\nmax-connections 40 @ci\nmax-connections 8 bob\n')), 40);
+  assert.is(maxConnectionsCeiling(parse('max-connections 2 alice\n')), 16);
 });
 
 test.run();

@@ -39,6 +39,27 @@ test('max-taps 4096 is the largest accepted', () => {
   assert.is(parse('max-taps 4096\n').defaultMaxTaps?.value, 4096);
 });
 
+test('max-connections sets a default, per-user and per-group limits like max-taps, from 0 to 1024', () => {
+  const policy = parse('max-connections 4\nmax-connections 32 alice @ci\nmax-connections 1024 build\n');
+  assert.is(policy.defaultMaxConnections?.value, 4);
+  assert.is(policy.userMaxConnections.get('alice')?.value, 32);
+  assert.is(policy.userMaxConnections.get('build')?.value, 1024);
+  assert.is(policy.groupMaxConnections.get('ci')?.source.line, 2);
+  assert.is(parse('max-connections 0 *\n').defaultMaxConnections?.value, 0);
+  // the two limits are apart: one does not set the other
+  assert.is(policy.defaultMaxTaps, undefined);
+  assert.is(parse('max-taps 3\n').defaultMaxConnections, undefined);
+});
+
+test('max-connections beyond 1024, without a number, or set twice for one user is an error naming the line', () => {
+  assert.is(policyError(() => parse('max-connections 1025\n')).message,
+    `${CONF}:1: 1025 is too large; expected a whole number of connections from 0 to 1024`);
+  assert.match(policyError(() => parse('max-connections\n')).message, /max-connections needs a number; expected max-connections N \[WHO\.\.\.\]/);
+  assert.match(policyError(() => parse('max-connections 2 bob\nmax-connections 3 bob\n')).message,
+    new RegExp(`${CONF}:2: max-connections for user bob is already set at ${CONF}:1`));
+  assert.match(policyError(() => parse('max-connections 2\nmax-connections 3 *\n')).message, /the default max-connections is already set/);
+});
+
 test('ovsdb takes a unix socket path or tcp address', () => {
   assert.is(parse('ovsdb unix:/run/openvswitch/db.sock\n').ovsdb?.value, 'unix:/run/openvswitch/db.sock');
   assert.is(parse('ovsdb tcp:127.0.0.1:6640\n').ovsdb?.value, 'tcp:127.0.0.1:6640');
@@ -68,7 +89,7 @@ test('an empty policy has no rules and the built-in defaults', () => {
 
 const errors: [string, string, string][] = [
   ['an unknown directive', '# ok\nalow br0 alice\n',
-    `${CONF}:2: unknown directive "alow"; expected one of allow, deny, max-taps, ovsdb, audit-log, include (or a # comment)`],
+    `${CONF}:2: unknown directive "alow"; expected one of allow, deny, max-taps, max-connections, ovsdb, audit-log, include (or a # comment)`],
   ['directives are case-sensitive', 'Allow br0 alice\n', `${CONF}:1: unknown directive "Allow"; expected`],
   ['allow without a bridge', '\n\nallow\n',
     `${CONF}:3: allow needs a bridge and at least one WHO; expected allow BRIDGE WHO... (WHO: a user name, @group or *)`],

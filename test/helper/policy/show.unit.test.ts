@@ -9,7 +9,7 @@ const TAIL = [
   '# how the lines combine',
   '# a bridge no allow line names for a user is denied (default deny); bridge names match exactly or *',
   '# a matching deny line beats every allow line, whatever the order',
-  "# max-taps: the user's own line, else the largest of their groups' lines, else the default",
+  "# max-taps, max-connections: the user's own line, else the largest of their groups' lines, else the default",
 ];
 
 test('show lists every directive with its file:line and states the defaults', () => {
@@ -21,6 +21,7 @@ test('show lists every directive with its file:line and states the defaults', ()
     '',
     '# in effect',
     'max-taps 16 (default)',
+    'max-connections 16 (default)',
     'ovsdb: not set (ovs-vsctl uses its own default database)',
     'audit-log: not set (audit records go to stderr only)',
     ...TAIL,
@@ -36,8 +37,18 @@ test('show states the settings a policy sets, with their lines', () => {
     `max-taps 4 (default, set at ${CONF}:1)`,
     `max-taps 1 for alice (${CONF}:2)`,
     `max-taps 8 for @ci (${CONF}:3)`,
+    'max-connections 16 (default)',
     `ovsdb unix:/run/openvswitch/db.sock (${CONF}:4)`,
     `audit-log /var/log/xkvm.log (${CONF}:5)`,
+  ].join('\n')), text);
+});
+
+test('show states max-connections lines like max-taps lines', () => {
+  const text = renderPolicy(parse('max-connections 4\nmax-connections 64 ci\nmax-connections 32 @kvm\n'));
+  assert.ok(text.includes([
+    `max-connections 4 (default, set at ${CONF}:1)`,
+    `max-connections 64 for ci (${CONF}:2)`,
+    `max-connections 32 for @kvm (${CONF}:3)`,
   ].join('\n')), text);
 });
 

@@ -15,6 +15,7 @@ import * as assert from 'uvu/assert';
 import type { ErrorReply, Nic } from '../../../shared/src/protocol/messages.js';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
 import { startHelper, type AuditEntry, type HelperOptions, type HelperProcess } from '../../support/helper-process.js';
+import { watch, type Watched } from '../../support/helper-proc.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 
 export { PATIENCE_MS };
@@ -157,11 +158,15 @@ export interface Bench {
 
 const ROOT_POLICY = 'allow br0 root\nallow br1 root\n';
 
-export async function openBench(opts: { bridges?: readonly string[]; policy?: HelperOptions['policy']; env?: Record<string, string> } = {}): Promise<Bench> {
+export async function openBench(opts: {
+  bridges?: readonly string[]; policy?: HelperOptions['policy']; env?: Record<string, string>; args?: readonly string[];
+} = {}): Promise<Bench> {
   requireRoot();
   const ns = createNetns({ bridges: opts.bridges ?? ['br0', 'br1'] });
   try {
-    const helper = await startHelper(ns, { policy: opts.policy ?? ROOT_POLICY, ...(opts.env === undefined ? {} : { env: opts.env }) });
+    const helper = await startHelper(ns, {
+      policy: opts.policy ?? ROOT_POLICY, ...(opts.env === undefined ? {} : { env: opts.env }), ...(opts.args === undefined ? {} : { args: opts.args }),
+    });
     let next = 1000;
     return { ns, helper, baseline: links(ns), id: () => (next += 1) };
   } catch (error) {
@@ -453,4 +458,58 @@ export class Agent {
     await exited;
     clearTimeout(killer);
   }
+}
+
+// --- hostile users, through hostile-client.ts ---------------------------------------------------
+
+const HOSTILE_CLIENT = fileURLToPath(new URL('./hostile-client.js', import.meta.url));
+/** Not compiled: run from the sources (this file runs as dist/test/helper/server/support.js). */
+const UNREAD_CLIENT = fileURLToPath(new URL('../../../../test/helper/server/unread-client.py', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+
+/** What hostile-client.ts or unread-client.py says, one object a line. */
+export interface HostileEvent {
+  readonly event: string;
+  readonly i?: number;
+  readonly [key: string]: unknown;
+}
+
+export interface Hostile extends Watched {
+  /** Its events so far, in order. */
+  events(): HostileEvent[];
+  /** Waits until `check` holds for the events so far; resolves with them. */
+  until(what: string, check: (events: readonly HostileEvent[]) => boolean, deadlineMs?: number): Promise<HostileEvent[]>;
+  /** End stdin: a holding client closes its connections and exits. */
+  release(): void;
+}
+
+/** hostile-client.ts as `user` in `ns`, with `spec` (see that file). */
+export function startHostile(ns: Netns, user: TestUser, spec: Record<string, unknown>): Hostile {
+  return hostileProcess(ns, user, [process.execPath, HOSTILE_CLIENT, JSON.stringify(spec)]);
+}
+
+/** unread-client.py as `user` in `ns`, with `spec` (see that file). */
+export function startUnreadClient(ns: Netns, user: TestUser, spec: Record<string, unknown>): Hostile {
+  return hostileProcess(ns, user, [PYTHON, UNREAD_CLIENT, JSON.stringify(spec)]);
+}
+
+function hostileProcess(ns: Netns, user: TestUser, argv: readonly string[]): Hostile {
+  const w = watch(ns.spawn(argv, { user: user.name, cwd: '/', stdio: ['pipe', 'pipe', 'pipe'] }));
+  const events = (): HostileEvent[] => w.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as HostileEvent);
+  return {
+    ...w,
+    events,
+    async until(what, check, deadlineMs = PATIENCE_MS) {
+      const { value } = await waitFor(() => {
+        const now = events();
+        const failed = now.find((e) => e.event === 'error');
+        if (failed !== undefined) throw new Error(`${argv[1] ?? '?'} (${user.name}): ${String(failed['message'])}`);
+        return check(now) ? now : undefined;
+      }, deadlineMs, { what, describe: () => `${w.stdout().slice(-600)} stderr: ${w.stderr().slice(-600)}` });
+      return value;
+    },
+    release: () => {
+      w.child.stdin?.end();
+    },
+  };
 }
