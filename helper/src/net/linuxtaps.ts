@@ -1,9 +1,10 @@
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import type { NetDeps } from './deps.js';
 import { NetError } from './errors.js';
+import { deleteDevices } from './groupdelete.js';
 import { ipBatch, type BatchOutcome } from './ipbatch.js';
 import { errorText } from './runner.js';
-import { deviceExists, isLinuxBridge, tapInfo } from './sysfs.js';
+import { isLinuxBridge, tapInfo } from './sysfs.js';
 import type { BridgeKind } from './types.js';
 
 /** How many name collisions (EBUSY) one request tolerates before giving up. */
@@ -53,17 +54,11 @@ interface Line {
 }
 
 /**
- * Deletes taps this request created (one ip batch with -force: a missing one does not stop the
- * rest). Returns the names still present afterwards.
+ * Deletes taps this request created (with the other deletions waiting, in one group deletion: see
+ * groupdelete.ts; a missing one does not stop the rest). Returns the names still present afterwards.
  */
 export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Promise<string[]> {
-  if (taps.length === 0) return [];
-  try {
-    await ipBatch(deps.batch, taps.map((t) => `link del dev ${t}`), { force: true });
-  } catch {
-    // reported through what is left below
-  }
-  return taps.filter((t) => deviceExists(t));
+  return deleteDevices(taps, deps);
 }
 
 /**

@@ -159,24 +159,31 @@ test('deleteTaps removes OVS ports and taps (one ovs-vsctl, one ip), and a secon
   assert.is(spawned(again, 'ip'), 0);
 }));
 
-test('deleteTaps leaves alone a port that is not on the bridge named, and still removes the others', withOvs((ns, ovs) => {
+test('deleteTaps leaves alone a port that is not on the bridge named, still removes the others, and reports it as an error', withOvs((ns, ovs) => {
   const [x, y] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0', 'ovsbr0'], owner: ALICE, ovsdb: ovs.db }));
   // an admin moves x to ovsbr1
   ovs.vsctl('del-port', 'ovsbr0', x?.tap ?? '', '--', 'add-port', 'ovsbr1', x?.tap ?? '');
   const out = runJob(ns, { op: 'delete', nics: [x as Nic, y as Nic], ovsdb: ovs.db });
-  const r = value<DeleteResult>(out);
-  assert.equal(r.skipped.map((s) => s.tap), [x?.tap]);
+  assert.is(out.ok, false);
+  if (!out.ok) {
+    assert.is(out.error.code, 'SYSTEM_ERROR');
+    assert.match(out.error.message, `${x?.tap ?? '?'}: its Open vSwitch port was left in place (port is on ovsbr1, not ovsbr0)`);
+  }
   assert.is(port(ovs, x?.tap ?? '')?.bridge, 'ovsbr1');
   assert.is(port(ovs, y?.tap ?? ''), undefined);
+  assert.equal(tapsLike(ns, 'xkvm'), [], 'both taps are deleted all the same');
 }));
 
-test('deleteTaps with an owner leaves alone another uid\'s port and tap, and removes the owner\'s', withOvs((ns, ovs) => {
+test('deleteTaps with an owner leaves alone another uid\'s port and tap, removes the owner\'s, and reports what it left', withOvs((ns, ovs) => {
   const [mine] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0'], owner: ALICE, ovsdb: ovs.db }));
   const [theirs] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr1'], owner: BOB, ovsdb: ovs.db }));
   const out = runJob(ns, { op: 'delete', nics: [mine as Nic, theirs as Nic], uid: ALICE.uid, ovsdb: ovs.db });
-  const r = value<DeleteResult>(out);
-  assert.equal(r.deleted, [mine?.tap]);
-  assert.equal(r.skipped.map((x) => x.tap), [theirs?.tap, theirs?.tap]);
+  assert.is(out.ok, false);
+  if (!out.ok) {
+    assert.match(out.error.message, `${theirs?.tap ?? '?'}: its Open vSwitch port was left in place`);
+    assert.match(out.error.message, `${theirs?.tap ?? '?'}: left in place: it is not owned by uid ${ALICE.uid}`);
+    assert.not.match(out.error.message, mine?.tap ?? '?');
+  }
   assert.is(port(ovs, mine?.tap ?? ''), undefined);
   assert.is(port(ovs, theirs?.tap ?? '')?.bridge, 'ovsbr1');
   assert.equal(tapsLike(ns, 'xkvm'), [theirs?.tap]);

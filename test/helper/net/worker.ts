@@ -11,8 +11,9 @@ import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
   classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
-  tapCounts, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  tapCounts, tapInfo, type CreateJob, type DeleteNic, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
+import { deleteGroup } from '../../../helper/src/net/groupdelete.js';
 
 interface Call {
   readonly file: string;
@@ -21,8 +22,10 @@ interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
-  /** for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs` */
+  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'delete-together' | 'delete-stray-lo' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
+  /**
+   * for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs`
+   */
   readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
   /** for create-many */
   readonly jobs?: CreateJob[];
@@ -30,7 +33,9 @@ export interface Job {
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
   readonly session?: string;
-  readonly nics?: Nic[];
+  readonly nics?: DeleteNic[];
+  /** for delete-together: one deleteTaps call each; the first alone, the others while its deletion runs */
+  readonly together?: DeleteNic[][];
   readonly ports?: PortRef[];
   readonly uid?: number;
   readonly name?: string;
@@ -106,20 +111,42 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
       ? { error: { code: o.error.code, message: o.error.message } }
       : o));
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
+    case 'delete-together': {
+      const [first, ...others] = job.together ?? [];
+      const settle = (p: Promise<unknown>): Promise<unknown> => p.then((v) => v, (e: Error) => ({ error: { code: (e as { code?: unknown }).code, message: e.message } }));
+      const calls = [settle(deleteTaps(first ?? [], base))];
+      // The first deletion starts on the next turn of the event loop and is then waiting for ip.
+      await new Promise((resolve) => setImmediate(resolve));
+      calls.push(...others.map((nics) => settle(deleteTaps(nics, base))));
+      return Promise.all(calls);
+    }
+    case 'delete-stray-lo': {
+      const group = deleteGroup();
+      runCommands([[ipTool(), 'link', 'set', 'lo', 'group', String(group)]]);
+      try {
+        return { result: await deleteTaps(job.nics ?? [], base), group };
+      } finally {
+        runCommands([[ipTool(), 'link', 'set', 'lo', 'group', '0']]);
+      }
+    }
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
     case 'tapinfo': return tapInfo(job.name ?? '');
     case 'tapcounts': {
       let clock = Date.now();
       return (job.steps ?? []).map((step) => {
-        for (const [file, ...args] of step.commands ?? []) {
-          const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
-          if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
-        }
+        runCommands(step.commands ?? []);
         clock += step.advanceMs ?? 0;
         return Object.fromEntries(tapCounts(new Set(step.except ?? []), clock));
       });
     }
     case 'bench': return bench(job, d);
+  }
+}
+
+function runCommands(commands: readonly string[][]): void {
+  for (const [file, ...args] of commands) {
+    const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
   }
 }
 
