@@ -71,7 +71,7 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: NetOption
   }
 
   const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid }));
-  const made = await createLinuxTaps(tapJobs, classes.kinds, deps);
+  const made = await createLinuxTaps(tapJobs, classes.kinds, classes.ifindexes, deps);
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
   await Promise.all(going.map(async ({ i, job }, k) => {
     const result = made[k];

@@ -59,6 +59,11 @@ export function ifindexOf(name: string): number | undefined {
   return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/ifindex`);
 }
 
+/** The interface index of the device `name` is attached to (its `master`), or undefined when none. */
+export function masterIndexOf(name: string): number | undefined {
+  return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/master/ifindex`);
+}
+
 /** The interface group of `name` (`ip link set … group G`), or undefined when there is no such device. */
 export function groupOf(name: string): number | undefined {
   return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/netdev_group`);

@@ -87,6 +87,34 @@ test('when ip refuses to attach to the third bridge, the taps made before are re
     assert.ok((deletions(out)[0]?.group ?? 0) >= 0x7800_0000, 'deleted through the helper\'s own interface group');
   }));
 
+test('a bridge renamed, and another made under its name, between two requests gets the second tap on the new bridge (the ip that knew the old one is replaced)',
+  withNetns(['br0'], (ns) => {
+    const replace = [[TOOLS.ip, 'link', 'set', 'br0', 'name', 'br0old'], [TOOLS.ip, 'link', 'add', 'br0', 'type', 'bridge']];
+    const out = runJob(ns, { op: 'create-steps', bridges: ['br0'], owner: OWNER, steps: [{}, { commands: replace }] });
+    const [first, second] = value<Nic[][]>(out);
+    const devs = devices(ns);
+    assert.is(devs.get(first?.[0]?.tap ?? '')?.master, 'br0old', 'the first tap stays on the bridge it was put on');
+    assert.is(devs.get(second?.[0]?.tap ?? '')?.master, 'br0', 'the second tap is on the device now called br0');
+    assert.equal(deletions(out), [], 'no tap had to be undone: the stale ip was not used');
+  }));
+
+test('a bridge renamed and replaced between the check and the batch: the tap is undone and made again on the new bridge, never left on the old one',
+  withNetns(['br0'], (ns) => {
+    const out = runJob(ns, {
+      op: 'create', bridges: ['br0', 'br0'], owner: OWNER,
+      interpose: { before: 'ip-batch', commands: [[TOOLS.ip, 'link', 'set', 'br0', 'name', 'br0old'], [TOOLS.ip, 'link', 'add', 'br0', 'type', 'bridge']] },
+    });
+    const nics = value<Nic[]>(out);
+    const devs = devices(ns);
+    for (const n of nics) assert.is(devs.get(n.tap)?.master, 'br0');
+    assert.equal([...devs.values()].filter((d) => d.master === 'br0old'), [], 'nothing is left on the old bridge');
+    // the first attempt's two taps deleted; a second batch made the two returned
+    const first = (out.calls[0]?.input ?? '').match(/tuntap add dev (\S+)/g)?.map((l) => l.split(' ')[3]) ?? [];
+    assert.equal(deletions(out).map((d) => d.taps), [first]);
+    assert.is(spawned(out, 'ip'), 3);
+    assert.equal(tapsLike(ns, 'xkvm'), nics.map((n) => n.tap).sort());
+  }));
+
 test('a device that already has the generated name is neither deleted nor re-owned, and the tap gets another name',
   withNetns(['br0'], (ns) => {
     ns.ip('tuntap', 'add', 'dev', 'xkvmtaken', 'mode', 'tap', 'user', '4242', 'group', '4243');

@@ -10,7 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
+  classifyBridges, createTapsMany, type BatchOptions, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
   tapCounts, tapInfo, type CreateJob, type DeleteNic, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
 import { deleteGroup } from '../../../helper/src/net/groupdelete.js';
@@ -22,9 +22,10 @@ interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'delete-together' | 'delete-stray-lo' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
+  readonly op: 'kinds' | 'create' | 'create-steps' | 'create-many' | 'delete' | 'delete-together' | 'delete-stray-lo' | 'cleanup' | 'tapinfo' | 'tapcounts' | 'bench';
   /**
-   * for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs`
+   * for tapcounts: run the commands, then count (leaving out `except`) at a clock moved on by `advanceMs`;
+   * for create-steps: run the commands, then make `bridges` (each step in the same process: the same long-lived ip)
    */
   readonly steps?: { commands?: string[][]; except?: string[]; advanceMs?: number }[];
   /** for create-many */
@@ -55,7 +56,7 @@ export type Outcome =
 /** What the helper runs programs and ip batches with (no stand-ins given). */
 const real = resolveDeps(undefined);
 
-function batchArgs(opts: { force?: boolean }): string[] {
+function batchArgs(opts: BatchOptions): string[] {
   return opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
 }
 
@@ -107,6 +108,18 @@ async function perform(job: Job, d: NetDeps): Promise<unknown> {
       return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
     }
     case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
+    case 'create-steps': {
+      const made: unknown[] = [];
+      for (const step of job.steps ?? []) {
+        runCommands(step.commands ?? []);
+        try {
+          made.push(await createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 } }, base));
+        } catch (e) {
+          made.push({ error: { code: (e as { code?: unknown }).code, message: (e as Error).message } });
+        }
+      }
+      return made;
+    }
     case 'create-many': return (await createTapsMany(job.jobs ?? [], base)).map((o) => ('error' in o
       ? { error: { code: o.error.code, message: o.error.message } }
       : o));
