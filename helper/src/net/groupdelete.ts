@@ -65,25 +65,38 @@ class GroupDeleter {
   }
 
   async #drain(): Promise<void> {
-    try {
-      while (this.#waiting.length > 0) {
-        const round = this.#waiting.splice(0);
+    while (this.#waiting.length > 0) {
+      const round = this.#waiting.splice(0);
+      try {
         await this.#deleteTogether([...new Set(round.flatMap((w) => w.names))]);
-        for (const w of round) w.done(w.names.filter((n) => deviceExists(n)));
+      } catch {
+        // what is left is read below, and reported by each caller
       }
-    } finally {
-      this.#running = false;
+      for (const w of round) w.done(w.names.filter((n) => exists(n) !== false));
     }
+    this.#running = false;
   }
 
   async #deleteTogether(names: readonly string[]): Promise<void> {
-    const present = names.filter((n) => deviceExists(n));
-    if (present.length === 0) return;
+    const doomed = names.filter((n) => exists(n) === true);
+    if (doomed.length === 0) return;
     const group = this.#group;
-    await forced(this.#batch, [...present.map((n) => `link set dev ${n} group ${group}`), `link del group ${group}`]);
+    await forced(this.#batch, [...doomed.map((n) => `link set dev ${n} group ${group}`), `link del group ${group}`]);
     // The kernel refused the group as a whole (or some line failed): what is still ours, one by one.
-    const left = present.filter((n) => groupOf(n) === group);
+    const left = doomed.filter((n) => groupOf(n) === group);
     if (left.length > 0) await forced(this.#batch, left.map((n) => `link del dev ${n}`));
+  }
+}
+
+/**
+ * Whether a device of that name exists; undefined for a name that is not a valid interface name
+ * (callers check names first): it never reaches ip, and counts as not deleted.
+ */
+function exists(name: string): boolean | undefined {
+  try {
+    return deviceExists(name);
+  } catch {
+    return undefined;
   }
 }
 
