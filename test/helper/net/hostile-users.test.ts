@@ -94,7 +94,8 @@ test('a bridge renamed and replaced by the admin between two requests: the secon
     assert.equal(portsOf('br0old'), [first!.tap], 'only the tap made before the rename is on the old bridge');
     assert.equal(portsOf('br0'), [second!.tap], 'the tap made after it is on the device called br0 now');
     const record = helper.auditSince(mark).find((r) => (r['request'] as { id?: number } | undefined)?.id === id2);
-    assert.equal(record?.['taps'], [{ bridge: 'br0', tap: second!.tap, type: 'brctl' }], 'the audit names the bridge the tap is on');
+    const audited = (record?.['taps'] as { bridge: string; tap: string }[] | undefined)?.map((t) => [t.bridge, t.tap]);
+    assert.equal(audited, [['br0', second!.tap]], 'the audit names the bridge the tap is on');
   } finally {
     await alice().close('rename');
     ns.ip('link', 'del', 'br0old');
