@@ -3,6 +3,7 @@ export * from './create.js';
 export * from './delete.js';
 export * from './deps.js';
 export * from './errors.js';
+export * from './ifindex.js';
 export * from './ipbatch.js';
 export * from './ipcoprocess.js';
 export * from './kinds.js';

@@ -1,7 +1,8 @@
 import { resolveDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { errorText } from './runner.js';
-import { ifindexOf, isLinuxBridge } from './sysfs.js';
+import { ifindexOf } from './ifindex.js';
+import { isLinuxBridge } from './sysfs.js';
 import { ovsInstalled } from './tools.js';
 import type { BridgeKind, NetOptions } from './types.js';
 import { checkIfname, checkOvsdb } from './validate.js';

@@ -44,7 +44,7 @@ function idAttr(name: string, attr: string): number | undefined {
   return Number(text);
 }
 
-/** A non-negative integer attribute (ifindex, netdev_group), or undefined. */
+/** A non-negative integer attribute (a master's ifindex, netdev_group), or undefined. */
 function numberAttr(path: string): number | undefined {
   try {
     const text = readFileSync(path, 'utf8').trim();
@@ -52,11 +52,6 @@ function numberAttr(path: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The interface index of `name` (undefined when there is no such device). */
-export function ifindexOf(name: string): number | undefined {
-  return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/ifindex`);
 }
 
 /** The interface index of the device `name` is attached to (its `master`), or undefined when none. */
