@@ -55,6 +55,13 @@
  * writes to their stdin, only tuntap add, link set and link del lines, each built from
  * checked names with no character ip's batch parser treats specially (helper/src/net).
  * Requests that arrive together are made in one batch, each still all-or-nothing on its own.
+ * A tap goes on the device that had the bridge's name when the request was checked (its ifindex):
+ * ip remembers names, so an ip that knew the name as another device is replaced, and each tap's
+ * master is read back from /sys after the batch (on another device: undone, made again once in a
+ * new ip, or refused). Deletions waiting together are one group deletion (`link set … group G`
+ * each, one `link del group G`: one RCU grace period, not one a tap), in the helper's own
+ * interface group. An OVS fake (VLAN) bridge's ports are found under the fake bridge, as
+ * ovs-vsctl names them. What could not be deleted is an error, never "ok".
  *
  * Errors. Every failure the helper foresees is a CodedError of its family (policy, user database,
  * network, identity, install, command line, ...); one table (errors/table.ts) gives each code its

@@ -12,11 +12,12 @@ import { REPO_ROOT } from '../support/reference.js';
 import { benchMakeNics } from './make-nics.js';
 import { benchRelay } from './relay.js';
 import { benchHelperMemory } from './helper-memory.js';
+import { benchTeardown } from './teardown.js';
 import { timeCommands, type Timing } from './measure.js';
 
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 15);
-/** BENCH_ONLY=make-nics,relay (any of dry-run, make-nics, memory, relay) measures only those. */
-const GROUPS = ['dry-run', 'make-nics', 'memory', 'relay'] as const;
+/** BENCH_ONLY=make-nics,relay (any of dry-run, make-nics, teardown, memory, relay) measures only those. */
+const GROUPS = ['dry-run', 'make-nics', 'teardown', 'memory', 'relay'] as const;
 const only = (process.env['BENCH_ONLY'] ?? '').split(',').filter((g) => g !== '');
 for (const g of only) {
   if (!(GROUPS as readonly string[]).includes(g)) {
@@ -69,6 +70,10 @@ try {
   rows.push({ figure: 'make-nics round trip, warm socket helper, p50', ours: nics.single, baseline: nics.reference, ratio: nics.single.median / nics.reference.median, goal: 'p50 ≤ 0.08× reference', met: nics.single.median / nics.reference.median <= 0.08 });
   rows.push({ figure: `make-nics, 16 concurrent sessions, p99 (${nics.errors} errors)`, ours: { ...nics.concurrent, median: p99(nics.concurrent) }, baseline: nics.single, ratio: p99(nics.concurrent) / nics.single.median, goal: 'p99 ≤ 5× single p50, no errors', met: nics.errors === 0 && p99(nics.concurrent) / nics.single.median <= 5 });
   console.log(`helper peak RSS (VmHWM) after ${nics.single.runs.length + nics.concurrent.runs.length} requests: ${nics.helperPeakRssMiB.toFixed(1)} MiB`);
+  }
+  if (want('teardown')) {
+  const teardown = await benchTeardown(ns, Math.max(3, Math.floor(rounds / 3)), 2);
+  rows.push({ figure: '320 session taps (16 clients × 20) closing together: last close → all gone', ours: teardown.ours, baseline: teardown.oneByOne, ratio: teardown.ours.median / teardown.oneByOne.median, goal: '≤ 1000 ms', met: teardown.ours.median <= 1000 });
   }
   if (want('memory')) {
   const memory = await benchHelperMemory(ns);

@@ -84,7 +84,7 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
 
   const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid }));
   const before = opts.beforeCreate;
-  const made = await createLinuxTaps(tapJobs, classes.kinds, deps,
+  const made = await createLinuxTaps(tapJobs, classes.kinds, classes.ifindexes, deps,
     before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
   await Promise.all(going.map(async ({ i, job }, k) => {

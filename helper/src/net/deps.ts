@@ -26,7 +26,7 @@ const ipCoprocesses = Object.freeze({ create: new IpCoprocess(), remove: new IpC
 /** Batches without -force (creating taps) and with it (deleting: go on past a missing tap). */
 const systemBatch: IpBatch = (lines, opts) => (opts.force === true
   ? ipCoprocesses.remove.runForced(lines)
-  : ipCoprocesses.create.run(lines));
+  : ipCoprocesses.create.run(lines, opts));
 
 const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
 

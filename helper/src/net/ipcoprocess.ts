@@ -12,11 +12,18 @@
  * Batches are written one at a time, each after the previous one ended, so a failure never takes
  * another batch's lines with it. The process runs with the fixed environment, in /, and is not
  * counted as keeping the helper alive; it reads EOF and exits when the helper does.
+ *
+ * What ip remembers: it resolves a device name to its ifindex once and keeps that for as long as
+ * it runs (iproute2's name cache; nothing in batch mode refreshes it). So after
+ * `ip link set br0 name br0old; ip link add br0 type bridge`, `master br0` in the same ip still
+ * means br0old. A batch says which index each bridge it names must mean (`devices`); an ip that
+ * resolved one of those names to another index is retired (its stdin closed: it exits) and a new
+ * one runs the batch. `fresh` retires the running ip whatever it resolved.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { NetError } from './errors.js';
-import { parseFailedLines, type BatchOutcome } from './ipbatch.js';
+import { parseFailedLines, type BatchOptions, type BatchOutcome } from './ipbatch.js';
 import { IP_TIMEOUT_MS, TOOL_ENV, ipTool } from './tools.js';
 
 const SENTINEL = 'link show dev lo';
@@ -53,6 +60,8 @@ export class IpCoprocess {
   #job: Job | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #starts = 0;
+  /** The ifindex the running ip resolved each name to, as far as known (batches' `devices`). */
+  #resolved = new Map<string, number>();
 
   constructor(options: IpCoprocessOptions = {}) {
     this.#file = options.file ?? ipTool;
@@ -69,8 +78,8 @@ export class IpCoprocess {
     return this.#child?.pid;
   }
 
-  /** Runs checked lines (see ipBatch) as one batch, without -force. */
-  run(lines: readonly string[]): Promise<BatchOutcome> {
+  /** Runs checked lines (see ipBatch) as one batch, without -force (`devices`, `fresh`: see above). */
+  run(lines: readonly string[], opts: Pick<BatchOptions, 'devices' | 'fresh'> = {}): Promise<BatchOutcome> {
     // Nothing to write: an empty line would throw the line count (and so every later failure's
     // attribution) out by one.
     if (lines.length === 0) return Promise.resolve({ ok: true, failedLines: [], stderr: '' });
@@ -78,9 +87,24 @@ export class IpCoprocess {
     if (loud !== undefined) {
       return Promise.reject(new NetError('SYSTEM_ERROR', `internal error: the long-lived ip takes only tuntap add, link set and link del, not ${JSON.stringify(loud)}`));
     }
-    const next = this.#queue.then(() => this.#run(lines));
+    const next = this.#queue.then(() => this.#runFresh(lines, opts));
     this.#queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Retires the running ip if it may mean other devices than `devices` say (or when `fresh`), then runs the batch. */
+  async #runFresh(lines: readonly string[], { devices, fresh }: Pick<BatchOptions, 'devices' | 'fresh'>): Promise<BatchOutcome> {
+    const stale = [...devices ?? []].some(([name, index]) => (this.#resolved.get(name) ?? index) !== index);
+    const child = this.#child;
+    if (child !== undefined && (fresh === true || stale)) {
+      this.#child = undefined;
+      child.stdin.end();
+    }
+    const outcome = await this.#run(lines);
+    // A batch that failed ended its ip; one that succeeded resolved these names as told (a
+    // rename between the caller's check and ip's lookup is for the caller to find).
+    if (outcome.ok) for (const [name, index] of devices ?? []) this.#resolved.set(name, index);
+    return outcome;
   }
 
   /**
@@ -136,6 +160,7 @@ export class IpCoprocess {
     this.#starts += 1;
     this.#child = child;
     this.#written = 0;
+    this.#resolved = new Map();
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (text: string) => {

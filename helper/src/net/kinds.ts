@@ -1,6 +1,7 @@
 import { resolveDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { errorText } from './runner.js';
+import { ifindexOf } from './ifindex.js';
 import { isLinuxBridge } from './sysfs.js';
 import { ovsInstalled } from './tools.js';
 import type { BridgeKind, NetOptions } from './types.js';
@@ -10,12 +11,25 @@ import { vsctl } from './vsctl.js';
 /** What each bridge is, and which names are no bridge at all (with why OVS did not say, if so). */
 export interface BridgeClasses {
   readonly kinds: ReadonlyMap<string, BridgeKind>;
+  /**
+   * Each Linux bridge's ifindex when it was checked: the device its taps must end up attached
+   * to (a bridge renamed and another made under its name is another device).
+   */
+  readonly ifindexes: ReadonlyMap<string, number>;
   readonly missing: ReadonlySet<string>;
   readonly note: string;
 }
 
+/** The ifindex of `name` if it is a Linux bridge now; undefined otherwise. */
+export function linuxBridgeIndex(name: string): number | undefined {
+  const index = ifindexOf(name);
+  // Read before and after the kind: a device renamed in between is not taken for the other.
+  return index !== undefined && isLinuxBridge(name) && ifindexOf(name) === index ? index : undefined;
+}
+
 /**
- * The kind of each bridge: Linux when /sys/class/net/NAME/bridge exists (no process spawned);
+ * The kind of each bridge: Linux when /sys/class/net/NAME/bridge exists (no process spawned; its
+ * ifindex is read with it);
  * for the others ONE `ovs-vsctl list-br` (one bridge a line, so any number of OVS bridges),
  * asked only when ovs-vsctl is installed. A name that is neither is missing — also when Open
  * vSwitch is installed but does not answer (then it has no usable bridge either); `note` says so.
@@ -26,13 +40,19 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
   const { run } = resolveDeps(opts.deps);
 
   const kinds = new Map<string, BridgeKind>();
+  const ifindexes = new Map<string, number>();
   const unknown: string[] = [];
   for (const b of bridges) {
     if (kinds.has(b) || unknown.includes(b)) continue;
-    if (isLinuxBridge(b)) kinds.set(b, 'linux');
-    else unknown.push(b);
+    const index = linuxBridgeIndex(b);
+    if (index === undefined) {
+      unknown.push(b);
+    } else {
+      kinds.set(b, 'linux');
+      ifindexes.set(b, index);
+    }
   }
-  if (unknown.length === 0) return { kinds, missing: new Set(), note: '' };
+  if (unknown.length === 0) return { kinds, ifindexes, missing: new Set(), note: '' };
 
   let ovsBridges = new Set<string>();
   let note = ovsInstalled() ? '' : '; Open vSwitch is not installed';
@@ -43,7 +63,7 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
     else note = `; Open vSwitch did not answer (${errorText(r.stderr)})`;
   }
   for (const b of unknown) if (ovsBridges.has(b)) kinds.set(b, 'ovs');
-  return { kinds, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
+  return { kinds, ifindexes, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
 }
 
 /** NO_SUCH_BRIDGE naming those of `bridges` that classifyBridges found missing; undefined if none. */

@@ -1,10 +1,12 @@
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import type { NetDeps } from './deps.js';
 import { NetError } from './errors.js';
+import { deleteDevices } from './groupdelete.js';
 import { ipBatch, type BatchOutcome } from './ipbatch.js';
 import { ifindexOf } from './ifindex.js';
+import { linuxBridgeIndex } from './kinds.js';
 import { errorText } from './runner.js';
-import { deviceExists, isLinuxBridge, tapInfo } from './sysfs.js';
+import { isLinuxBridge, masterIndexOf, tapInfo } from './sysfs.js';
 import type { BridgeKind } from './types.js';
 
 /** How many name collisions (EBUSY) one request tolerates before giving up. */
@@ -71,10 +73,14 @@ type Names = () => string | undefined;
 /** What making taps needs besides the requests. */
 interface Context {
   readonly kinds: ReadonlyMap<string, BridgeKind>;
+  /** Each Linux bridge's ifindex when it was checked: what its taps must be attached to. */
+  readonly ifindexes: ReadonlyMap<string, number>;
   readonly deps: NetDeps;
   readonly names: Names;
   readonly jobs: readonly TapJob[];
   readonly beforeCreate: BeforeCreate | undefined;
+  /** Run the batches in a new ip (one that has resolved no name yet). */
+  readonly fresh: boolean;
 }
 
 interface Line {
@@ -85,17 +91,11 @@ interface Line {
 }
 
 /**
- * Deletes taps this request created (one ip batch with -force: a missing one does not stop the
- * rest). Returns the names still present afterwards.
+ * Deletes taps this request created (with the other deletions waiting, in one group deletion: see
+ * groupdelete.ts; a missing one does not stop the rest). Returns the names still present afterwards.
  */
 export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Promise<string[]> {
-  if (taps.length === 0) return [];
-  try {
-    await ipBatch(deps.batch, taps.map((t) => `link del dev ${t}`), { force: true });
-  } catch {
-    // reported through what is left below
-  }
-  return taps.filter((t) => deviceExists(t));
+  return deleteDevices(taps, deps);
 }
 
 /**
@@ -110,15 +110,25 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
  *    failing batch line names its request; only a name collision is retried, with a new name.
  * 3. When ip failed without naming a line while several requests were in the batch, each of
  *    them is undone and made again on its own (makeAlone), so the failure is pinned on its own.
- * 4. Settle each request (settle): its tap names, or, when it failed, its error once the taps
+ * 4. Check where each tap on a Linux bridge ended (its master's ifindex, from /sys) against the
+ *    bridge's ifindex when it was checked (`ifindexes`). A bridge renamed, and another made under
+ *    its name, is another device; the batch tells ip which index each bridge must mean (an ip
+ *    that resolved the name earlier is replaced: ipcoprocess.ts), so a tap can end elsewhere only
+ *    when the bridge changed between the check and the batch. Such a request is undone and made
+ *    again once, bridges read again, in a new ip (makeAgain); if it still ends elsewhere, it fails.
+ * 5. Settle each request (settle): its tap names, or, when it failed, its error once the taps
  *    it created are deleted.
  */
 export async function createLinuxTaps(jobs: readonly TapJob[], kinds: ReadonlyMap<string, BridgeKind>,
-  deps: NetDeps, beforeCreate?: BeforeCreate): Promise<TapJobResult[]> {
-  const context: Context = { kinds, deps, names: nameSource(deps), jobs, beforeCreate };
+  ifindexes: ReadonlyMap<string, number>, deps: NetDeps, beforeCreate?: BeforeCreate): Promise<TapJobResult[]> {
+  const context: Context = { kinds, ifindexes, deps, names: nameSource(deps), jobs, beforeCreate, fresh: false };
   const requests = jobs.map((job) => plan(job, context.names));
   for (const request of await makeTogether(requests, context)) {
     requests[requests.indexOf(request)] = await makeAlone(request, context);
+  }
+  for (const [i, request] of requests.entries()) {
+    const wrong = request.error === undefined ? misattached(request, context) : [];
+    if (wrong.length > 0) requests[i] = await makeAgain(request, wrong, context);
   }
   const results: TapJobResult[] = [];
   for (const request of requests) results.push(await settle(request, context));
@@ -152,14 +162,17 @@ async function makeTogether(requests: readonly Request[], context: Context): Pro
     announce(lines, context);
     let outcome: BatchOutcome;
     try {
-      outcome = await ipBatch(deps.batch, lines.map((l) => l.text));
+      outcome = await ipBatch(deps.batch, lines.map((l) => l.text), { devices: bridgeIndexes(going, context), fresh: context.fresh });
     } catch (e) {
       // ip stopped somewhere unknown (it timed out, or died): every request still going fails.
       settleUncertain(going);
       for (const r of going) r.error = new NetError('SYSTEM_ERROR', `ip did not complete: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       return [];
     }
-    if (outcome.ok) return [];
+    if (outcome.ok) {
+      for (const l of lines) if (l.step === 'create') l.tap.created = true;
+      return [];
+    }
 
     const number = outcome.failedLines[0];
     const line = number === undefined ? undefined : lines[number - 1];
@@ -228,6 +241,59 @@ async function makeAlone(request: Request, context: Context): Promise<Request> {
   // With one request in the batch every failure is its own: nothing comes back.
   await makeTogether([alone], context);
   return alone;
+}
+
+/** The checked ifindex of each Linux bridge the requests name (what `master NAME` must mean). */
+function bridgeIndexes(going: readonly Request[], { kinds, ifindexes }: Context): Map<string, number> {
+  const devices = new Map<string, number>();
+  for (const bridge of going.flatMap((request) => request.job.bridges)) {
+    const index = ifindexes.get(bridge);
+    if (kinds.get(bridge) === 'linux' && index !== undefined) devices.set(bridge, index);
+  }
+  return devices;
+}
+
+/** The Linux bridges of a made request whose tap is attached to another device than the one checked. */
+function misattached(request: Request, { kinds, ifindexes }: Context): string[] {
+  const wrong = request.taps.filter((t) => kinds.get(t.bridge) === 'linux' && masterIndexOf(t.name) !== ifindexes.get(t.bridge));
+  return [...new Set(wrong.map((t) => t.bridge))];
+}
+
+/**
+ * A request a tap of which ended on another device than its bridge as checked (see step 4):
+ * undone, its bridges read again, and made once more on its own in a new ip. If a tap still ends
+ * elsewhere, the request fails (settle removes its taps).
+ */
+async function makeAgain(request: Request, wrong: readonly string[], context: Context): Promise<Request> {
+  const moved = misattachedMessage(wrong);
+  const left = await deleteOwnTaps(createdBy(request), context.deps);
+  for (const tap of request.taps) tap.created = left.includes(tap.name);
+  if (left.length > 0) {
+    request.error = new NetError('SYSTEM_ERROR', moved);
+    return request;
+  }
+  const ifindexes = new Map(context.ifindexes);
+  for (const bridge of new Set(request.job.bridges)) {
+    if (context.kinds.get(bridge) !== 'linux') continue;
+    const index = linuxBridgeIndex(bridge);
+    // settle says it disappeared
+    if (index === undefined) {
+      request.error = new NetError('NO_SUCH_BRIDGE', moved);
+      return request;
+    }
+    ifindexes.set(bridge, index);
+  }
+  const again: Context = { ...context, ifindexes, fresh: true };
+  const alone = plan(request.job, context.names);
+  await makeTogether([alone], again);
+  const still = alone.error === undefined ? misattached(alone, again) : [];
+  if (still.length > 0) alone.error = new NetError('SYSTEM_ERROR', misattachedMessage(still));
+  return alone;
+}
+
+function misattachedMessage(bridges: readonly string[]): string {
+  const which = bridges.length === 1 ? `bridge ${bridges.join('')} was` : `bridges ${bridges.join(', ')} were`;
+  return `${which} replaced by another device while a tap was being attached`;
 }
 
 /**

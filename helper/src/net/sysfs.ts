@@ -43,6 +43,26 @@ function idAttr(name: string, attr: string): number | undefined {
   return Number(text);
 }
 
+/** A non-negative integer attribute (a master's ifindex, netdev_group), or undefined. */
+function numberAttr(path: string): number | undefined {
+  try {
+    const text = readFileSync(path, 'utf8').trim();
+    return /^[0-9]{1,10}$/.test(text) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The interface index of the device `name` is attached to (its `master`), or undefined when none. */
+export function masterIndexOf(name: string): number | undefined {
+  return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/master/ifindex`);
+}
+
+/** The interface group of `name` (`ip link set … group G`), or undefined when there is no such device. */
+export function groupOf(name: string): number | undefined {
+  return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/netdev_group`);
+}
+
 /** Whether `name` is a tun/tap device in tap mode (its tun_flags has IFF_TAP). */
 function inTapMode(name: string): boolean {
   const flags = readAttr(name, 'tun_flags');

@@ -5,6 +5,7 @@
 // Between batches it can kill or stop the running ip (`between`), so the tests see what the
 // helper would see when its ip dies or hangs. It never calls close(): the process must exit by
 // itself with an idle ip still running (that ip is not allowed to keep the helper alive).
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { IpCoprocess } from '../../../helper/src/net/index.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
@@ -17,6 +18,13 @@ export interface Scenario {
   readonly file?: string;
   /** Run the batches with -force's outcome (runForced). */
   readonly forced?: boolean;
+  /**
+   * Batch i (index) is run with these `devices` (name → the ifindex it must mean; 'now': the
+   * index of the device of that name just before the batch) and `fresh`.
+   */
+  readonly options?: Record<string, { devices?: Record<string, number | 'now'>; fresh?: boolean }>;
+  /** Before batch i (index), run these commands (absolute paths). */
+  readonly before?: Record<string, string[][]>;
 }
 
 interface BatchResult {
@@ -39,8 +47,20 @@ const file = scenario.file;
 const ip = new IpCoprocess({ ...(file === undefined ? {} : { file: () => file }), ...(scenario.timeoutMs === undefined ? {} : { timeoutMs: scenario.timeoutMs }) });
 const results: BatchResult[] = [];
 for (const [i, lines] of scenario.batches.entries()) {
+  for (const [file, ...args] of scenario.before?.[String(i)] ?? []) {
+    const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
+  }
+  const given = scenario.options?.[String(i)];
+  const opts = {
+    ...(given?.devices === undefined ? {} : {
+      devices: new Map(Object.entries(given.devices).map(([name, index]) => [name,
+        index === 'now' ? Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim()) : index])),
+    }),
+    ...(given?.fresh === undefined ? {} : { fresh: given.fresh }),
+  };
   try {
-    const outcome = await (scenario.forced === true ? ip.runForced(lines) : ip.run(lines));
+    const outcome = await (scenario.forced === true ? ip.runForced(lines) : ip.run(lines, opts));
     results.push({ ...outcome, ...(ip.pid === undefined ? {} : { pid: ip.pid }) });
   } catch (e) {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };

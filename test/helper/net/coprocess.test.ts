@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from '../../support/suite.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
-import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';
+import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
 import type { Scenario, ScenarioResult } from './coprocess-worker.js';
 import { devices, requireRoot } from './support.js';
 
@@ -105,6 +105,34 @@ test('with -force\'s outcome every line after a failing one still runs, and each
   assert.is(out.starts, 3, 'one ip, and a new one after each failure');
   const devs = devices(ns);
   for (const t of ['cpi1', 'cpi2', 'cpi3']) assert.not.ok(devs.has(t), `${t} deleted`);
+});
+
+test('a batch naming a bridge by another ifindex than the running ip resolved runs in a new ip, which attaches to the device of that name now', () => {
+  ns.ip('link', 'add', 'cpbr', 'type', 'bridge');
+  const index = (name: string): number => Number(ns.exec(['/usr/bin/cat', `/sys/class/net/${name}/ifindex`]).stdout.trim());
+  const old = index('cpbr');
+  const replace = [[TOOLS.ip, 'link', 'set', 'cpbr', 'name', 'cpbrold'], [TOOLS.ip, 'link', 'add', 'cpbr', 'type', 'bridge']];
+  const out = scenario({
+    batches: [
+      ['tuntap add dev cpk1 mode tap', 'link set dev cpk1 master cpbr'],
+      ['tuntap add dev cpk2 mode tap', 'link set dev cpk2 master cpbr'],
+      ['tuntap add dev cpk3 mode tap', 'link set dev cpk3 master cpbr'],
+      ['tuntap add dev cpk4 mode tap', 'link set dev cpk4 master cpbr'],
+    ],
+    before: { 1: replace },
+    options: { 0: { devices: { cpbr: 'now' } }, 1: { devices: { cpbr: 'now' } }, 2: { devices: { cpbr: 'now' } }, 3: { fresh: true } },
+  });
+  assert.equal(out.results.map((r) => r.ok), [true, true, true, true]);
+  assert.is.not(index('cpbr'), old);
+  const devs = devices(ns);
+  assert.is(devs.get('cpk1')?.master, 'cpbrold');
+  assert.is(devs.get('cpk2')?.master, 'cpbr', 'the ip that knew cpbr as the old device was not used');
+  assert.is(devs.get('cpk3')?.master, 'cpbr');
+  const [p0, p1, p2, p3] = out.results.map((r) => r.pid);
+  assert.is.not(p1, p0, 'a new ip for the batch that named another index');
+  assert.is(p2, p1, 'the same ip while the index it resolved stays');
+  assert.is.not(p3, p2, 'a new ip for a fresh batch');
+  assert.is(out.starts, 3);
 });
 
 test('an ip killed while idle is replaced by the next batch', () => {

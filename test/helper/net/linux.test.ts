@@ -3,7 +3,7 @@ import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { DeleteResult, Nic, TapInfo } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
-import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
+import { deletions, devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
 
 const OWNER = { uid: 4001, gid: 4002 };
 
@@ -83,7 +83,36 @@ test('when ip refuses to attach to the third bridge, the taps made before are re
     assert.is(spawned(out, 'ip'), 2);
     const made = (out.calls[0]?.input ?? '').match(/tuntap add dev (\S+)/g)?.map((l) => l.split(' ')[3]) ?? [];
     assert.is(made.length, 3);
-    assert.is(out.calls[1]?.input, made.map((t) => `link del dev ${t}\n`).join(''));
+    assert.equal(deletions(out), [{ group: deletions(out)[0]?.group, taps: made }]);
+    assert.ok((deletions(out)[0]?.group ?? 0) >= 0x7800_0000, 'deleted through the helper\'s own interface group');
+  }));
+
+test('a bridge renamed, and another made under its name, between two requests gets the second tap on the new bridge (the ip that knew the old one is replaced)',
+  withNetns(['br0'], (ns) => {
+    const replace = [[TOOLS.ip, 'link', 'set', 'br0', 'name', 'br0old'], [TOOLS.ip, 'link', 'add', 'br0', 'type', 'bridge']];
+    const out = runJob(ns, { op: 'create-steps', bridges: ['br0'], owner: OWNER, steps: [{}, { commands: replace }] });
+    const [first, second] = value<Nic[][]>(out);
+    const devs = devices(ns);
+    assert.is(devs.get(first?.[0]?.tap ?? '')?.master, 'br0old', 'the first tap stays on the bridge it was put on');
+    assert.is(devs.get(second?.[0]?.tap ?? '')?.master, 'br0', 'the second tap is on the device now called br0');
+    assert.equal(deletions(out), [], 'no tap had to be undone: the stale ip was not used');
+  }));
+
+test('a bridge renamed and replaced between the check and the batch: the tap is undone and made again on the new bridge, never left on the old one',
+  withNetns(['br0'], (ns) => {
+    const out = runJob(ns, {
+      op: 'create', bridges: ['br0', 'br0'], owner: OWNER,
+      interpose: { before: 'ip-batch', commands: [[TOOLS.ip, 'link', 'set', 'br0', 'name', 'br0old'], [TOOLS.ip, 'link', 'add', 'br0', 'type', 'bridge']] },
+    });
+    const nics = value<Nic[]>(out);
+    const devs = devices(ns);
+    for (const n of nics) assert.is(devs.get(n.tap)?.master, 'br0');
+    assert.equal([...devs.values()].filter((d) => d.master === 'br0old'), [], 'nothing is left on the old bridge');
+    // the first attempt's two taps deleted; a second batch made the two returned
+    const first = (out.calls[0]?.input ?? '').match(/tuntap add dev (\S+)/g)?.map((l) => l.split(' ')[3]) ?? [];
+    assert.equal(deletions(out).map((d) => d.taps), [first]);
+    assert.is(spawned(out, 'ip'), 3);
+    assert.equal(tapsLike(ns, 'xkvm'), nics.map((n) => n.tap).sort());
   }));
 
 test('a device that already has the generated name is neither deleted nor re-owned, and the tap gets another name',
@@ -111,8 +140,7 @@ test('a collision and then a failure remove only the taps the request made, neve
     assert.is(out.ok, false);
     assert.equal(tapsLike(ns, 'xkvm'), []);
     assert.is(devices(ns).get('xkvmtaken')?.kind, 'bridge');
-    const deleted = out.calls.filter((c) => c.args.includes('-force')).map((c) => c.input ?? '').join('');
-    assert.not.match(deleted, /xkvmtaken/);
+    assert.not.ok(deletions(out).some((d) => d.taps.includes('xkvmtaken')), 'the device that was there is not deleted');
   }));
 
 test('a request that meets only taken names gives up after 16 collisions and deletes none of them, even the same owner\'s',
@@ -172,7 +200,7 @@ test('deleteTaps removes the taps with one ip process, and a second call finds t
   assert.equal(second.calls, []);
 }));
 
-test('deleteTaps leaves alone a device that is not a tap, and a tap of another owner when an owner is given',
+test('deleteTaps leaves alone a device that is not a tap, and a tap of another owner when an owner is given, and says so in an error',
   withNetns(['br0'], (ns) => {
     ns.ip('tuntap', 'add', 'dev', 'xkvmother', 'mode', 'tap', 'user', '4242');
     const [mine] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER }));
@@ -180,11 +208,29 @@ test('deleteTaps leaves alone a device that is not a tap, and a tap of another o
       op: 'delete', uid: OWNER.uid,
       nics: [mine as Nic, { bridge: 'br0', tap: 'br0', type: 'brctl' }, { bridge: 'br0', tap: 'xkvmother', type: 'brctl' }],
     });
-    const r = value<DeleteResult>(out);
-    assert.equal(r.deleted, [mine?.tap]);
-    assert.equal(r.skipped.map((s) => s.tap).sort(), ['br0', 'xkvmother']);
+    assert.is(out.ok, false, 'what is left in place is never reported as done');
+    if (!out.ok) {
+      assert.is(out.error.code, 'SYSTEM_ERROR');
+      assert.match(out.error.message, /br0: left in place: it is not a tap device/);
+      assert.match(out.error.message, /xkvmother: left in place: it is not owned by uid 4001/);
+      assert.not.match(out.error.message, mine?.tap ?? '');
+    }
+    assert.not.ok(devices(ns).has(mine?.tap ?? ''), 'the owner\'s tap was deleted all the same');
     assert.ok(devices(ns).has('br0'));
     assert.equal(tapOwner(ns, 'xkvmother').owner, 4242);
+  }));
+
+test('deleteTaps given a tap\'s ifindex deletes only the device that has it: a name now held by another device is reported gone',
+  withNetns(['br0'], (ns) => {
+    const [first, second] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['br0', 'br0'], owner: OWNER }));
+    const index = (tap: string): number => Number(ns.exec(['/usr/bin/cat', `/sys/class/net/${tap}/ifindex`]).stdout.trim());
+    const a = first?.tap ?? '';
+    const b = second?.tap ?? '';
+    const wrong = index(b) + 1000;
+    const out = runJob(ns, { op: 'delete', nics: [{ ...first as Nic, ifindex: index(a) }, { ...second as Nic, ifindex: wrong }] });
+    assert.equal(value<DeleteResult>(out), { deleted: [a], gone: [b] });
+    assert.ok(devices(ns).has(b), 'the device whose ifindex is not the one given is not touched');
+    assert.not.ok(devices(ns).has(a));
   }));
 
 test('tapInfo gives owner and group of a tap, none when unset, and isTap false for a bridge', withNetns(['br0'], (ns) => {

@@ -6,7 +6,7 @@ import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
-import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
+import { deletions, devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
 
 type Outcome = { nics: Nic[]; ifindexes: number[] } | { error: { code: string; message: string }; left: { tap: string; ifindex: number | null }[] };
 
@@ -70,8 +70,9 @@ test('a request whose bridge cannot take a tap fails alone: only its tap is remo
   const kept = [...nicsOf(a), ...nicsOf(c)].map((n) => n.tap).sort();
   assert.equal(tapsLike(ns, 'xkvm'), kept);
   assert.equal(tapOwner(ns, 'br1'), { owner: 4242, group: -1 });
-  const deleted = out.calls.filter((call) => call.args.includes('-force')).map((call) => call.input ?? '').join('');
-  assert.is(deleted.match(/link del/g)?.length, 2, 'exactly bob\'s two taps were deleted');
+  const made = (out.calls[0]?.input ?? '').match(/tuntap add dev \S+ mode tap user 4102/g)?.map((l) => l.split(' ')[3]) ?? [];
+  assert.equal(deletions(out).map((d) => d.taps.sort()), [made.sort()], 'exactly bob\'s two taps were deleted, in one group');
+  assert.is(made.length, 2);
 }));
 
 test('when a bridge vanishes and ip cannot say which line failed, each request is retried alone and only that one fails', withNetns(['br0', 'br1', 'br2'], (ns) => {
@@ -133,8 +134,7 @@ test('a request that runs out of names after 16 collisions fails alone: its own 
   assert.is(devices(ns).get('xkvmalice')?.master, 'br0');
   assert.is(devices(ns).get('xkvmcarol')?.master, 'br1');
   for (const t of taken) assert.equal(tapOwner(ns, t), { owner: BOB.uid, group: -1 });
-  const deleted = out.calls.filter((call) => call.args.includes('-force')).map((call) => call.input ?? '');
-  assert.equal(deleted, ['link del dev xkvmbob1\n'], 'exactly bob\'s own tap was deleted');
+  assert.equal(deletions(out).map((d) => d.taps), [['xkvmbob1']], 'exactly bob\'s own tap was deleted');
 }));
 
 test('when the name generator gives nothing usable after a collision, only that request fails, and no tap of any request is left behind', withNetns(['br0'], (ns) => {

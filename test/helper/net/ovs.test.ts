@@ -159,28 +159,79 @@ test('deleteTaps removes OVS ports and taps (one ovs-vsctl, one ip), and a secon
   assert.is(spawned(again, 'ip'), 0);
 }));
 
-test('deleteTaps leaves alone a port that is not on the bridge named, and still removes the others', withOvs((ns, ovs) => {
+test('deleteTaps leaves alone a port that is not on the bridge named, still removes the others, and reports it as an error', withOvs((ns, ovs) => {
   const [x, y] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0', 'ovsbr0'], owner: ALICE, ovsdb: ovs.db }));
   // an admin moves x to ovsbr1
   ovs.vsctl('del-port', 'ovsbr0', x?.tap ?? '', '--', 'add-port', 'ovsbr1', x?.tap ?? '');
   const out = runJob(ns, { op: 'delete', nics: [x as Nic, y as Nic], ovsdb: ovs.db });
-  const r = value<DeleteResult>(out);
-  assert.equal(r.skipped.map((s) => s.tap), [x?.tap]);
+  assert.is(out.ok, false);
+  if (!out.ok) {
+    assert.is(out.error.code, 'SYSTEM_ERROR');
+    assert.match(out.error.message, `${x?.tap ?? '?'}: its Open vSwitch port was left in place (port is on ovsbr1, not ovsbr0)`);
+  }
   assert.is(port(ovs, x?.tap ?? '')?.bridge, 'ovsbr1');
   assert.is(port(ovs, y?.tap ?? ''), undefined);
+  assert.equal(tapsLike(ns, 'xkvm'), [], 'both taps are deleted all the same');
 }));
 
-test('deleteTaps with an owner leaves alone another uid\'s port and tap, and removes the owner\'s', withOvs((ns, ovs) => {
+test('deleteTaps with an owner leaves alone another uid\'s port and tap, removes the owner\'s, and reports what it left', withOvs((ns, ovs) => {
   const [mine] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0'], owner: ALICE, ovsdb: ovs.db }));
   const [theirs] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr1'], owner: BOB, ovsdb: ovs.db }));
   const out = runJob(ns, { op: 'delete', nics: [mine as Nic, theirs as Nic], uid: ALICE.uid, ovsdb: ovs.db });
-  const r = value<DeleteResult>(out);
-  assert.equal(r.deleted, [mine?.tap]);
-  assert.equal(r.skipped.map((x) => x.tap), [theirs?.tap, theirs?.tap]);
+  assert.is(out.ok, false);
+  if (!out.ok) {
+    assert.match(out.error.message, `${theirs?.tap ?? '?'}: its Open vSwitch port was left in place`);
+    assert.match(out.error.message, `${theirs?.tap ?? '?'}: left in place: it is not owned by uid ${ALICE.uid}`);
+    assert.not.match(out.error.message, mine?.tap ?? '?');
+  }
   assert.is(port(ovs, mine?.tap ?? ''), undefined);
   assert.is(port(ovs, theirs?.tap ?? '')?.bridge, 'ovsbr1');
   assert.equal(tapsLike(ns, 'xkvm'), [theirs?.tap]);
   assert.is(spawned(out, 'ovs-vsctl'), 2, 'read, then remove');
 }));
+
+/** A fake (VLAN) bridge fake0 on ovsbr0, VLAN 42: a port of ovsbr0 that ovs-vsctl shows as a bridge of its own. */
+function addFakeBridge(ovs: Ovs): void {
+  ovs.vsctl('add-br', 'fake0', 'ovsbr0', '42');
+  assert.is(ovs.vsctl('br-to-parent', 'fake0').trim(), 'ovsbr0');
+}
+
+test('a tap on an OVS fake (VLAN) bridge becomes a port of its parent with the VLAN tag, and deleteTaps with an owner removes port and tap',
+  withOvs((ns, ovs) => {
+    addFakeBridge(ovs);
+    assert.equal(value(runJob(ns, { op: 'kinds', bridges: ['fake0'], ovsdb: ovs.db })), { kinds: { fake0: 'ovs' }, missing: [] });
+    const nics = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['fake0', 'ovsbr0'], owner: ALICE, ovsdb: ovs.db, session: 's1' }));
+    const [onFake, onParent] = nics.map((n) => n.tap);
+    assert.is(port(ovs, onFake ?? '')?.bridge, 'fake0');
+    assert.is(ovs.vsctl('get', 'Port', onFake ?? '', 'tag').trim(), '42');
+    assert.is(port(ovs, onParent ?? '')?.bridge, 'ovsbr0');
+    // As the helper ends a session: with the owner, which reads the ports first.
+    const out = runJob(ns, { op: 'delete', nics, uid: ALICE.uid, ovsdb: ovs.db });
+    assert.equal(value<DeleteResult>(out).deleted.sort(), nics.map((n) => n.tap).sort());
+    assert.is(port(ovs, onFake ?? ''), undefined, 'the port on the fake bridge is gone');
+    assert.is(port(ovs, onParent ?? ''), undefined);
+    assert.equal(ovs.ports('ovsbr0'), [], 'the parent bridge has none of our ports left');
+    assert.equal(tapsLike(ns, 'xkvm'), []);
+    // and without an owner (one transaction, no read)
+    const again = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['fake0'], owner: ALICE, ovsdb: ovs.db }));
+    assert.equal(value<DeleteResult>(runJob(ns, { op: 'delete', nics: again, ovsdb: ovs.db })).deleted, [again[0]?.tap]);
+    assert.is(port(ovs, again[0]?.tap ?? ''), undefined);
+  }));
+
+test('ovsCleanup removes the caller\'s own port on a fake bridge named as such, and refuses it named under the parent bridge',
+  withOvs((ns, ovs) => {
+    addFakeBridge(ovs);
+    const [mine] = value<Nic[]>(runJob(ns, { op: 'create', bridges: ['fake0'], owner: ALICE, ovsdb: ovs.db }));
+    const tap = mine?.tap ?? '';
+    const parent = value<CleanupResult>(runJob(ns, { op: 'cleanup', uid: ALICE.uid, ovsdb: ovs.db, ports: [{ bridge: 'ovsbr0', tap }] }));
+    assert.equal(parent.refused.map((r) => [r.tap, r.code]), [[tap, 'NO_SUCH_PORT']]);
+    assert.is(port(ovs, tap)?.bridge, 'fake0');
+    const theirs = value<CleanupResult>(runJob(ns, { op: 'cleanup', uid: BOB.uid, ovsdb: ovs.db, ports: [{ bridge: 'fake0', tap }] }));
+    assert.equal(theirs.refused.map((r) => [r.tap, r.code]), [[tap, 'NOT_OWNER']]);
+    const out = runJob(ns, { op: 'cleanup', uid: ALICE.uid, ovsdb: ovs.db, ports: [{ bridge: 'fake0', tap }] });
+    assert.equal(value<CleanupResult>(out), { removed: [{ bridge: 'fake0', tap }], refused: [] });
+    assert.is(port(ovs, tap), undefined);
+    assert.ok(devices(ns).has(tap), 'like the reference, the tap itself stays');
+  }));
 
 test.run();

@@ -84,3 +84,34 @@ export function tapsLike(ns: Netns, prefix: string): string[] {
 export function spawned(o: Outcome, program: 'ip' | 'ovs-vsctl'): number {
   return o.calls.filter((c) => c.file.endsWith(`/${program}`)).length;
 }
+
+/** One deletion batch (-force) as the layer wrote it: the helper's group and the taps put in it, or plain `link del` lines. */
+export interface Deletion {
+  /** The interface group deleted at the end (`link del group G`); undefined for plain deletions. */
+  readonly group: number | undefined;
+  /** The taps put in the group (or deleted one by one), in order. */
+  readonly taps: string[];
+}
+
+/**
+ * The deletion batches an outcome ran. A group deletion must be `link set dev T group G` lines
+ * and then `link del group G`, all with the same G; anything else in a -force batch throws.
+ */
+export function deletions(o: Outcome): Deletion[] {
+  return o.calls.filter((c) => c.args.includes('-force')).map((c) => {
+    const lines = (c.input ?? '').split('\n').filter((l) => l !== '');
+    const last = /^link del group (\d+)$/.exec(lines[lines.length - 1] ?? '');
+    if (last === null) {
+      const taps = lines.map((l) => /^link del dev (\S+)$/.exec(l)?.[1]);
+      if (taps.some((t) => t === undefined)) throw new Error(`not a deletion batch: ${JSON.stringify(lines)}`);
+      return { group: undefined, taps: taps as string[] };
+    }
+    const group = Number(last[1]);
+    const taps = lines.slice(0, -1).map((l) => {
+      const m = /^link set dev (\S+) group (\d+)$/.exec(l);
+      if (m === null || Number(m[2]) !== group) throw new Error(`not a group deletion: ${JSON.stringify(lines)}`);
+      return m[1]!;
+    });
+    return { group, taps };
+  });
+}

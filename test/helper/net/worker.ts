@@ -10,9 +10,10 @@
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import {
-  classifyBridges, createTapsMany, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
-  ifindexOf, tapInfo, type CreateJob, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  classifyBridges, createTapsMany, type BatchOptions, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
+  ifindexOf, tapInfo, type CreateJob, type DeleteNic, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
 } from '../../../helper/src/net/index.js';
+import { deleteGroup } from '../../../helper/src/net/groupdelete.js';
 
 interface Call {
   readonly file: string;
@@ -21,7 +22,9 @@ interface Call {
 }
 
 export interface Job {
-  readonly op: 'kinds' | 'create' | 'create-many' | 'delete' | 'cleanup' | 'tapinfo' | 'ifindex' | 'bench';
+  readonly op: 'kinds' | 'create' | 'create-steps' | 'create-many' | 'delete' | 'delete-together' | 'delete-stray-lo' | 'cleanup' | 'tapinfo' | 'ifindex' | 'bench';
+  /** for create-steps: run the commands, then make `bridges` (each step in the same process: the same long-lived ip) */
+  readonly steps?: { commands?: string[][] }[];
   /** for create-many */
   readonly jobs?: CreateJob[];
   /** for create-many: record each beforeCreate call among the calls (file `beforeCreate`, args `JOB:SLOT:BRIDGE:KIND:TAP`) */
@@ -30,7 +33,9 @@ export interface Job {
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
   readonly session?: string;
-  readonly nics?: Nic[];
+  readonly nics?: DeleteNic[];
+  /** for delete-together: one deleteTaps call each; the first alone, the others while its deletion runs */
+  readonly together?: DeleteNic[][];
   readonly ports?: PortRef[];
   readonly uid?: number;
   readonly name?: string;
@@ -50,7 +55,7 @@ export type Outcome =
 /** What the helper runs programs and ip batches with (no stand-ins given). */
 const real = resolveDeps(undefined);
 
-function batchArgs(opts: { force?: boolean }): string[] {
+function batchArgs(opts: BatchOptions): string[] {
   return opts.force === true ? ['-force', '-batch', '-'] : ['-batch', '-'];
 }
 
@@ -102,6 +107,18 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
       return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
     }
     case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
+    case 'create-steps': {
+      const made: unknown[] = [];
+      for (const step of job.steps ?? []) {
+        runCommands(step.commands ?? []);
+        try {
+          made.push(await createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 } }, base));
+        } catch (e) {
+          made.push({ error: { code: (e as { code?: unknown }).code, message: (e as Error).message } });
+        }
+      }
+      return made;
+    }
     case 'create-many': {
       const beforeCreate = job.announce === true
         ? (taps: readonly { job: number; slot: number; bridge: string; kind: string; tap: string }[]): void => {
@@ -113,10 +130,35 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
         : o));
     }
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
+    case 'delete-together': {
+      const [first, ...others] = job.together ?? [];
+      const settle = (p: Promise<unknown>): Promise<unknown> => p.then((v) => v, (e: Error) => ({ error: { code: (e as { code?: unknown }).code, message: e.message } }));
+      const calls = [settle(deleteTaps(first ?? [], base))];
+      // The first deletion starts on the next turn of the event loop and is then waiting for ip.
+      await new Promise((resolve) => setImmediate(resolve));
+      calls.push(...others.map((nics) => settle(deleteTaps(nics, base))));
+      return Promise.all(calls);
+    }
+    case 'delete-stray-lo': {
+      const group = deleteGroup();
+      runCommands([[ipTool(), 'link', 'set', 'lo', 'group', String(group)]]);
+      try {
+        return { result: await deleteTaps(job.nics ?? [], base), group };
+      } finally {
+        runCommands([[ipTool(), 'link', 'set', 'lo', 'group', '0']]);
+      }
+    }
     case 'cleanup': return ovsCleanup(job.ports ?? [], { uid: job.uid ?? -1 }, base);
     case 'tapinfo': return tapInfo(job.name ?? '');
     case 'ifindex': return ifindexOf(job.name ?? '') ?? null;
     case 'bench': return bench(job, d);
+  }
+}
+
+function runCommands(commands: readonly string[][]): void {
+  for (const [file, ...args] of commands) {
+    const r = spawnSync(file ?? '/bin/false', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${String(file)} ${args.join(' ')} failed: ${r.stderr}`);
   }
 }
 
