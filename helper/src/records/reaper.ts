@@ -75,11 +75,13 @@ export class Reaper {
     let removed = 0;
     let kept = 0;
     const records = this.#d.store.list((file) => this.#d.audit.write({ event: 'session-record', result: 'unreadable', file }));
+    // Removed together, so that their deletions share one group (net/groupdelete.ts).
+    const removals: Promise<void>[] = [];
     for (const record of records) {
       if (this.#adopted.has(record.id)) continue;
       if (this.#ours(record.helper) || isAlive(record.helper)) continue;
       if (!isAlive(record.client)) {
-        await this.#remove(record, 'the client ended while no helper served it');
+        removals.push(this.#remove(record, 'the client ended while no helper served it'));
         removed += 1;
       } else {
         kept += 1;
@@ -90,6 +92,7 @@ export class Reaper {
         }
       }
     }
+    await Promise.all(removals);
     await this.#sweepLedger();
     if (this.#adopted.size > 0) this.#watch();
     return { removed, kept };
@@ -144,11 +147,9 @@ export class Reaper {
   }
 
   async #poll(): Promise<void> {
-    for (const [id, record] of this.#adopted) {
-      if (isAlive(record.client)) continue;
-      this.#adopted.delete(id);
-      await this.#remove(record, 'the client ended');
-    }
+    const ended = [...this.#adopted].filter(([, record]) => !isAlive(record.client));
+    for (const [id] of ended) this.#adopted.delete(id);
+    await Promise.all(ended.map(([, record]) => this.#remove(record, 'the client ended')));
     if (this.#adopted.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
