@@ -8,7 +8,7 @@ import type { NetOps } from './requests/net-ops.js';
 import { Service } from './requests/service.js';
 import { hostLock, quotaLockPath } from './requests/quota-lock.js';
 import { Reaper } from './records/reaper.js';
-import { SessionStore } from './records/store.js';
+import { SessionStore, trustedStateDir } from './records/store.js';
 import { Connection } from './transport/connection.js';
 import { listen } from './transport/listen.js';
 import { socketCaller } from './identity/callers.js';
@@ -26,11 +26,16 @@ function log(message: string): void {
   process.stderr.write(`xkvm-helper: ${message}\n`);
 }
 
+/**
+ * Start-up checks first, in this order, each refusing to start with its own exit status: the
+ * policy (3), its audit-log's directory (3), the state directory (4). Root acts on what the
+ * audit-log and state directories hold, so each must be one only root can change.
+ */
 function assemble(opts: ServeOptions) {
   const policy = new PolicyHolder(opts.config);
   const current = policy.current();
   const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
-  const store = new SessionStore(opts.stateDir);
+  const store = new SessionStore(trustedStateDir(opts.stateDir));
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
   const lockFile = quotaLockPath(store.dir);
   const service = new Service({ policy, net: opts.net, audit, store, helper: self, log, lock: () => hostLock(lockFile) });

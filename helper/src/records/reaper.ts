@@ -53,7 +53,7 @@ export class Reaper {
   async sweep(adopt: boolean): Promise<{ removed: number; kept: number }> {
     let removed = 0;
     let kept = 0;
-    const records = this.#d.store.list((file) => this.#d.audit.write({ event: 'session-record', result: 'unreadable', file }));
+    const records = this.#d.store.list((file, problem) => this.#d.audit.write({ event: 'session-record', result: 'unreadable', file, message: problem }));
     for (const record of records) {
       if (this.#adopted.has(record.id)) continue;
       const ours = record.helper.pid === this.#d.self.pid && record.helper.start === this.#d.self.start;
