@@ -62,7 +62,7 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
   const { systemNet } = await import('./requests/system-net.js');
   const { pkexecCaller, directStdioCaller } = await import('./identity/callers.js');
   process.umask(0o022);
-  const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined };
+  const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined, systemLog: pkexecUid !== undefined };
   if (command.stdio) {
     await serveStdio(opts, () => (pkexecUid === undefined ? directStdioCaller() : pkexecCaller(pkexecUid)));
     return;

@@ -1,6 +1,7 @@
 /** Assemble the helper from its parts and serve: a listening socket, or one stdio session. */
 import type { Socket } from 'node:net';
 import { AuditLog } from './audit/audit.js';
+import { SystemLog } from './audit/system-log.js';
 import { processStartTime } from './identity/process-start.js';
 import { PolicyHolder } from './policy/holder.js';
 import type { Caller } from './identity/caller.js';
@@ -20,6 +21,8 @@ export interface ServeOptions {
   net: NetOps;
   /** Exit after this long without connections or adopted sessions (socket modes). */
   idleMs: number | undefined;
+  /** Also send every audit record to the system log (pkexec: only the caller sees stderr). */
+  systemLog: boolean;
 }
 
 function log(message: string): void {
@@ -34,7 +37,7 @@ function log(message: string): void {
 function assemble(opts: ServeOptions) {
   const policy = new PolicyHolder(opts.config);
   const current = policy.current();
-  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
+  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined, { systemLog: opts.systemLog ? new SystemLog() : undefined });
   const store = new SessionStore(trustedStateDir(opts.stateDir));
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
   const lockFile = quotaLockPath(store.dir);

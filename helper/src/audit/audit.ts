@@ -1,6 +1,7 @@
 /**
  * One audit record per request (who, what, decision, result, taps): a JSON object a line, on
- * stderr (journald under systemd) and appended to the policy's `audit-log` file if set.
+ * stderr (journald under systemd), appended to the policy's `audit-log` file if set, and, for a
+ * helper whose stderr no admin reads (pkexec), sent to the system log too (system-log.ts).
  * Everything that came from a caller is JSON-escaped, so no record can forge another.
  *
  * Root appends to the audit-log file, so the file is trusted only in a directory that only root
@@ -14,6 +15,7 @@ import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { trustedDirectoryProblem } from '../policy/safety.js';
+import type { SystemLog } from './system-log.js';
 
 export interface AuditRecord {
   event: string;
@@ -33,13 +35,20 @@ function auditFileProblem(file: string): string | undefined {
   return problem === undefined ? undefined : `its directory ${dirname(file)} cannot be trusted: ${problem}`;
 }
 
+export interface AuditOptions {
+  /** Also send every record to the system log (pkexec: nobody but the caller reads stderr). */
+  readonly systemLog?: SystemLog | undefined;
+}
+
 export class AuditLog {
   #file: string | undefined;
   /** A path a policy reload named and that was refused (reported once). */
   #refused: string | undefined;
+  readonly #systemLog: SystemLog | undefined;
 
   /** Throws AuditLogError when `file` is in a directory root must not write to. */
-  constructor(file?: string) {
+  constructor(file?: string, options: AuditOptions = {}) {
+    this.#systemLog = options.systemLog;
     if (file === undefined) return;
     const problem = auditFileProblem(file);
     if (problem !== undefined) {
@@ -71,6 +80,7 @@ export class AuditLog {
     const line = JSON.stringify({ time: new Date().toISOString(), helper: process.pid, ...record }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     process.stderr.write(`xkvm-helper: audit ${line}\n`);
     if (this.#file !== undefined) this.#append(this.#file, line);
+    this.#systemLog?.send(record, line);
   }
 
   #append(file: string, line: string): void {
