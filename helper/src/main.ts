@@ -51,20 +51,27 @@
 import { CodedError } from '../../shared/src/errors/coded-error.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
-import { pkexecGuard } from './cli/pkexec-guard.js';
+import { pkexecGuard, type PkexecContext } from './cli/pkexec-guard.js';
+import type { Caller } from './identity/caller.js';
 import { DEFAULT_IDLE_SECONDS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR } from './defaults.js';
 import { errorDetails } from './errors/details.js';
 import { EXIT, exitStatus } from './errors/table.js';
 
-async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: string | undefined): Promise<void> {
+async function serve(command: Extract<Command, { kind: 'serve' }>, pkexec: PkexecContext | undefined): Promise<void> {
   const { serveSocket, serveStdio } = await import('./server.js');
   const { systemdFd } = await import('./transport/listen.js');
   const { systemNet } = await import('./requests/system-net.js');
   const { pkexecCaller, directStdioCaller } = await import('./identity/callers.js');
   process.umask(0o022);
-  const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined, systemLog: pkexecUid !== undefined };
+  const opts = { config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined, systemLog: pkexec !== undefined };
   if (command.stdio) {
-    await serveStdio(opts, () => (pkexecUid === undefined ? directStdioCaller() : pkexecCaller(pkexecUid)));
+    const identify = async (): Promise<Caller> => {
+      if (pkexec === undefined) return directStdioCaller();
+      if (pkexec.relayedClient === undefined) return pkexecCaller(pkexec.pkexecUid);
+      const { relayedCaller } = await import('./cli/job-control.js');
+      return relayedCaller(pkexec.pkexecUid, pkexec.relayedClient);
+    };
+    await serveStdio(opts, identify);
     return;
   }
   if (command.socket !== undefined) {
@@ -81,10 +88,13 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
 /** Runs the command; resolves with the exit status, or -1 while serving (the process goes on). */
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
-  if (pkexecUid !== undefined) {
+  const pkexec = pkexecGuard(argv, process.env);
+  if (pkexec !== undefined) {
+    // Out of the caller's terminal job control before anything else: ^Z must not stop us.
+    const { leaveJobControl, serveFromOwnSession } = await import('./cli/job-control.js');
+    if (!leaveJobControl() && pkexec.relayedClient === undefined) return serveFromOwnSession(pkexec.pkexecUid);
     // Under pkexec nothing is configurable: the installed defaults, always.
-    await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS }, pkexecUid);
+    await serve({ kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS }, pkexec);
     return -1;
   }
   const command = parseArgs(argv);

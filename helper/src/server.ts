@@ -101,9 +101,24 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
   process.once('SIGINT', stop);
 }
 
-/** One session on stdin/stdout (pkexec, or run by hand); exits when it ends. */
+/**
+ * One session on stdin/stdout (pkexec, or run by hand); exits when it ends. SIGHUP (the
+ * terminal hung up) ends it as the end of stdin does: its taps are removed, then it exits.
+ */
 export async function serveStdio(opts: ServeOptions, identify: () => Promise<Caller>): Promise<void> {
   const { audit, store, service, reaper } = assemble(opts);
+  // stderr is the caller's (pkexec): a closed pipe or a hung-up terminal there must not crash
+  // the helper before its session's taps are removed. The audit-log file and the system log
+  // still get every record.
+  process.stderr.on('error', () => {});
+  let hungUp = false;
+  let serving = false;
+  process.on('SIGHUP', () => {
+    if (hungUp) return;
+    hungUp = true;
+    audit.write({ event: 'signal', signal: 'SIGHUP', why: 'the terminal hung up: the session ends' });
+    if (serving) process.stdin.destroy();
+  });
   // A stdio helper is short-lived: it removes what dead clients left, but adopts nothing.
   await reaper.sweep(false);
   new Connection({
@@ -119,4 +134,6 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
     newSessionId: () => store.newId(),
     onEnd: () => process.exit(0),
   });
+  serving = true;
+  if (hungUp) process.stdin.destroy();
 }
