@@ -15,9 +15,27 @@
  * database. Sessions are keyed by the client's pid and start time, so a reused pid cannot
  * inherit them.
  *
+ * Under pkexec the helper is its caller's child, in the caller's terminal session and job. Before
+ * anything else it leaves the terminal's job control (cli/job-control.ts): SIGTSTP, SIGTTIN,
+ * SIGTTOU, SIGINT and SIGQUIT ignored, then setsid(), so that no ^Z stops a root helper (or its
+ * `ip`) in the middle of a request. A helper that leads a process group (pkexec typed as a job of
+ * an interactive shell) cannot setsid(): it starts the helper again in a session of its own,
+ * hands it the client, and waits in the job. SIGHUP (the terminal hung up) ends the session
+ * like the end of stdin: its taps are removed, then the helper exits.
+ *
  * Decision. The policy (/etc/xkvm/helper.conf, root-owned, not writable by others) denies by
  * default; deny lines win over allow lines; max-taps bounds what a user holds. Every request
- * leaves one audit record (stderr/journald, and the audit-log file if set).
+ * leaves one audit record (stderr/journald, and the audit-log file if set); a pkexec'd helper,
+ * whose stderr is its caller's, also sends each record to the system journal (native protocol,
+ * fields XKVM_EVENT, XKVM_UID, XKVM_USER), or to syslog where there is no journal.
+ *
+ * Paths root acts on. The state directory (session records, the quota lock) and the audit-log's
+ * directory must be directories only root can change (owned by root, writable by root alone, not
+ * symbolic links, under directories that pass the policy file's check), or the helper refuses to
+ * start and names them (exit 4 and 3); a policy reload naming an unsafe audit-log is refused and
+ * audited, and the previous file stays in use. The audit-log is appended with O_NOFOLLOW. Each
+ * session record read back is checked field by field (pid > 0, a decimal start time, a uid, valid
+ * interface names): a bad one is audited and skipped, never trusted and never fatal.
  *
  * What it must never do. Run a shell; run a program by a PATH lookup (tools are absolute, the
  * PATH is fixed); look at an interface name before it passed the name check (1–15 bytes, safe
