@@ -7,7 +7,8 @@
  * empty tmpfs on /run/xkvm, and the test's own datagram socket bound at the journal's path.
  * polkit is the host's real one (system bus and polkitd, test/support/polkit.ts), given an action
  * of this test process (its own id, exec.path = a launcher in a scratch folder) and a rule that
- * lets the one test user run it; both files are removed by `remove()`.
+ * lets the one test user run it; both files are removed by `remove()` (and those of test
+ * processes that died before removing theirs, by the next run).
  *
  *   const pk = await privatePkexec(ns, user, ['allow br0 ' + user.name]);
  *   const argv = pk.command({ jobControl: false, journal: listener.path });   // root argv to spawn
@@ -15,12 +16,13 @@
  *   pk.remove();
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderLauncher } from '../../helper/src/install/launcher.js';
 import { HELPER_MAIN } from './helper-proc.js';
 import { DEFAULT_PATH, TOOLS, type Netns, type TestUser } from './netns.js';
 import { actionKnown, PKEXEC } from './polkit.js';
+import { isRunning } from './procs.js';
 import { waitFor } from './wait.js';
 
 const ACTIONS = '/usr/share/polkit-1/actions';
@@ -54,6 +56,16 @@ export interface PrivatePkexec {
   remove(): void;
 }
 
+/** The action and rule files of test processes that are gone (killed before their clean-up). */
+function sweepStale(): void {
+  for (const [dir, pattern] of [[ACTIONS, /^org\.xkvm\.test\.p(\d+)\.policy$/], [RULES, /^40-xkvm-test-p(\d+)\.rules$/]] as const) {
+    for (const name of readdirSync(dir)) {
+      const pid = Number(pattern.exec(name)?.[1] ?? NaN);
+      if (Number.isInteger(pid) && pid !== process.pid && !isRunning(pid)) rmSync(join(dir, name), { force: true });
+    }
+  }
+}
+
 export async function privatePkexec(ns: Netns, user: TestUser, policy: readonly string[]): Promise<PrivatePkexec> {
   const dir = mkdtempSync('/tmp/xkvmpk-');
   chmodSync(dir, 0o755);
@@ -62,6 +74,7 @@ export async function privatePkexec(ns: Netns, user: TestUser, policy: readonly 
   const rule = join(RULES, `40-xkvm-test-p${process.pid}.rules`);
   const launcher = join(dir, 'xkvm-helper');
   let runs = 0;
+  sweepStale();
   const remove = (): void => {
     rmSync(action, { force: true });
     rmSync(rule, { force: true });
