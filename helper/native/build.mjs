@@ -74,7 +74,7 @@ function fail(what) {
   process.stderr.write(
     `\nxkvm: building the peer-credential addon (helper/native/build/Release/peercred.node) failed: ${what}. ` +
       'Without it xkvm-helper cannot tell who is connecting to its socket, so it cannot serve ' +
-      'socket callers (the pkexec path does not need it). Building needs a C compiler, make ' +
+      'socket callers, nor take its quota lock (the pkexec path needs it too). Building needs a C compiler, make ' +
       'and Python 3, e.g. `apt-get install g++ make python3` (dnf: `dnf install gcc-c++ make ' +
       'python3`), plus node-gyp (bundled with npm). Then retry, as the user who installed ' +
       'xkvm, from the package directory: `npm rebuild` or `node helper/native/build.mjs`.\n\n',

@@ -64,6 +64,8 @@ static napi_value peer_cred(napi_env env, napi_callback_info info) {
 }
 
 napi_value try_lock_exclusive(napi_env env, napi_callback_info info); /* flock.c */
+napi_value leave_terminal(napi_env env, napi_callback_info info); /* terminal.c */
+napi_value send_datagram(napi_env env, napi_callback_info info); /* datagram.c */
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
@@ -71,5 +73,9 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   CHECK(napi_set_named_property(env, exports, "tryLockExclusive", fn));
   CHECK(napi_create_function(env, "peerCred", NAPI_AUTO_LENGTH, peer_cred, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "peerCred", fn));
+  CHECK(napi_create_function(env, "leaveTerminal", NAPI_AUTO_LENGTH, leave_terminal, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "leaveTerminal", fn));
+  CHECK(napi_create_function(env, "sendDatagram", NAPI_AUTO_LENGTH, send_datagram, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "sendDatagram", fn));
   return exports;
 }

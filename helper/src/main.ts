@@ -15,6 +15,14 @@
  * database. Sessions are keyed by the client's pid and start time, so a reused pid cannot
  * inherit them.
  *
+ * Under pkexec the helper is its caller's child, in the caller's terminal session and job. Before
+ * anything else it leaves the terminal's job control (cli/job-control.ts): SIGTSTP, SIGTTIN,
+ * SIGTTOU, SIGINT and SIGQUIT ignored, then setsid(), so that no ^Z stops a root helper (or its
+ * `ip`) in the middle of a request. A helper that leads a process group (pkexec typed as a job of
+ * an interactive shell) cannot setsid(): it starts the helper again in a session of its own,
+ * hands it the client, and waits in the job. SIGHUP (the terminal hung up) ends the session
+ * like the end of stdin: its taps are removed, then the helper exits.
+ *
  * Decision. The policy (/etc/xkvm/helper.conf, root-owned, not writable by others) denies by
  * default; deny lines win over allow lines; a caller whom no allow line names is refused
  * ovs-cleanup too, before anything runs. max-taps bounds the taps a user's requests made that
@@ -23,7 +31,9 @@
  * creator, lifetime, session) and counts that, never a device's current owner. Each user's taps
  * are counted, recorded and made under that user's own lock (flock, shared by every helper
  * process), so a helper stopped while holding one (^Z on a pkexec'd helper) blocks only that
- * user. Every request leaves one audit record (stderr/journald, and the audit-log file if set).
+ * user. Every request leaves one audit record (stderr/journald, and the audit-log file if set); a
+ * pkexec'd helper, whose stderr is its caller's, also sends each record to the system journal
+ * (native protocol, fields XKVM_EVENT, XKVM_UID, XKVM_USER), or to syslog where there is none.
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
  * share is bounded, by the uid the kernel gave at accept (docs/protocol.md, "Connections"):
@@ -38,6 +48,14 @@
  *   exits (audit/throttle.ts). Records of taps made or removed are never held back, nor root's.
  * - memory: while more than 64 KiB of replies wait for a client to read them, the helper reads
  *   and serves nothing more of that connection.
+ *
+ * Paths root acts on. The state directory (session records, the ledger and its per-uid locks) and the audit-log's
+ * directory must be directories only root can change (owned by root, writable by root alone, not
+ * symbolic links, under directories that pass the policy file's check), or the helper refuses to
+ * start and names them (exit 4 and 3); a policy reload naming an unsafe audit-log is refused and
+ * audited, and the previous file stays in use. The audit-log is appended with O_NOFOLLOW. Each
+ * session record read back is checked field by field (pid > 0, a decimal start time, a uid, valid
+ * interface names): a bad one is audited and skipped, never trusted and never fatal.
  *
  * What it must never do. Run a shell; run a program by a PATH lookup (tools are absolute, the
  * PATH is fixed); look at an interface name before it passed the name check (1–15 bytes, safe
@@ -82,14 +100,15 @@
 import { CodedError } from '../../shared/src/errors/coded-error.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import { parseArgs, UsageError, type Command } from './cli/args.js';
-import { pkexecGuard } from './cli/pkexec-guard.js';
+import { pkexecGuard, type PkexecContext } from './cli/pkexec-guard.js';
+import type { Caller } from './identity/caller.js';
 import {
   DEFAULT_CONNECTION_IDLE_SECONDS, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_REFUSALS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR,
 } from './defaults.js';
 import { errorDetails } from './errors/details.js';
 import { EXIT, exitStatus } from './errors/table.js';
 
-async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: string | undefined): Promise<void> {
+async function serve(command: Extract<Command, { kind: 'serve' }>, pkexec: PkexecContext | undefined): Promise<void> {
   const { serveSocket, serveStdio } = await import('./server.js');
   const { systemdFd } = await import('./transport/listen.js');
   const { systemNet } = await import('./requests/system-net.js');
@@ -97,10 +116,16 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
   process.umask(0o022);
   const opts = {
     config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined,
-    connectionIdleMs: command.idleConnectionSeconds * 1000, maxRefusals: command.maxRefusals,
+    connectionIdleMs: command.idleConnectionSeconds * 1000, maxRefusals: command.maxRefusals, systemLog: pkexec !== undefined,
   };
   if (command.stdio) {
-    await serveStdio(opts, () => (pkexecUid === undefined ? directStdioCaller() : pkexecCaller(pkexecUid)));
+    const identify = async (): Promise<Caller> => {
+      if (pkexec === undefined) return directStdioCaller();
+      if (pkexec.relayedClient === undefined) return pkexecCaller(pkexec.pkexecUid);
+      const { relayedCaller } = await import('./cli/job-control.js');
+      return relayedCaller(pkexec.pkexecUid, pkexec.relayedClient);
+    };
+    await serveStdio(opts, identify);
     return;
   }
   if (command.socket !== undefined) {
@@ -117,13 +142,16 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexecUid: st
 /** Runs the command; resolves with the exit status, or -1 while serving (the process goes on). */
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const pkexecUid = pkexecGuard(argv, process.env)?.pkexecUid;
-  if (pkexecUid !== undefined) {
+  const pkexec = pkexecGuard(argv, process.env);
+  if (pkexec !== undefined) {
+    // Out of the caller's terminal job control before anything else: ^Z must not stop us.
+    const { leaveJobControl, serveFromOwnSession } = await import('./cli/job-control.js');
+    if (!leaveJobControl() && pkexec.relayedClient === undefined) return serveFromOwnSession(pkexec.pkexecUid);
     // Under pkexec nothing is configurable: the installed defaults, always.
     await serve({
       kind: 'serve', config: DEFAULT_POLICY_FILE, socket: undefined, stdio: true, stateDir: DEFAULT_STATE_DIR, idleSeconds: DEFAULT_IDLE_SECONDS,
       idleConnectionSeconds: DEFAULT_CONNECTION_IDLE_SECONDS, maxRefusals: DEFAULT_MAX_REFUSALS,
-    }, pkexecUid);
+    }, pkexec);
     return -1;
   }
   const command = parseArgs(argv);

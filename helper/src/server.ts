@@ -5,6 +5,7 @@ import { encodeBody } from '../../shared/src/protocol/decode.js';
 import { encodeFrame } from '../../shared/src/protocol/frame.js';
 import { AuditLog } from './audit/audit.js';
 import { AuditThrottle } from './audit/throttle.js';
+import { SystemLog } from './audit/system-log.js';
 import { processStartTime } from './identity/process-start.js';
 import { PolicyHolder } from './policy/holder.js';
 import { maxConnections, maxConnectionsCeiling, type TapLimit } from './policy/evaluate.js';
@@ -15,7 +16,7 @@ import type { NetOps } from './requests/net-ops.js';
 import { Service } from './requests/service.js';
 import { Ledger } from './records/ledger.js';
 import { Reaper } from './records/reaper.js';
-import { SessionStore } from './records/store.js';
+import { SessionStore, trustedStateDir } from './records/store.js';
 import { DEFAULT_CONNECTION_IDLE_SECONDS } from './defaults.js';
 import { Connection } from './transport/connection.js';
 import { listen } from './transport/listen.js';
@@ -36,18 +37,25 @@ export interface ServeOptions {
   connectionIdleMs?: number | undefined;
   /** Close a connection after this many refused requests in a row (default 8; 0: never). */
   maxRefusals?: number | undefined;
+  /** Also send every audit record to the system log (pkexec: only the caller sees stderr). */
+  systemLog: boolean;
 }
 
 function log(message: string): void {
   process.stderr.write(`xkvm-helper: ${message}\n`);
 }
 
+/**
+ * Start-up checks first, in this order, each refusing to start with its own exit status: the
+ * policy (3), its audit-log's directory (3), the state directory (4). Root acts on what the
+ * audit-log and state directories hold, so each must be one only root can change.
+ */
 function assemble(opts: ServeOptions) {
   const policy = new PolicyHolder(opts.config);
   const current = policy.current();
-  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined);
+  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined, { systemLog: opts.systemLog ? new SystemLog() : undefined });
   audit.throttle = new AuditThrottle({ write: (record) => audit.write(record) });
-  const store = new SessionStore(opts.stateDir);
+  const store = new SessionStore(trustedStateDir(opts.stateDir));
   const ledger = new Ledger(store.dir, { onBad: (file, why) => audit.write({ event: 'ledger', result: 'unreadable', file, message: why }) });
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
   const service = new Service({ policy, net: opts.net, audit, store, ledger, helper: self, log });
@@ -219,9 +227,24 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
   process.once('SIGINT', stop);
 }
 
-/** One session on stdin/stdout (pkexec, or run by hand); exits when it ends. */
+/**
+ * One session on stdin/stdout (pkexec, or run by hand); exits when it ends. SIGHUP (the
+ * terminal hung up) ends it as the end of stdin does: its taps are removed, then it exits.
+ */
 export async function serveStdio(opts: ServeOptions, identify: () => Promise<Caller>): Promise<void> {
   const { audit, store, service, reaper } = assemble(opts);
+  // stderr is the caller's (pkexec): a closed pipe or a hung-up terminal there must not crash
+  // the helper before its session's taps are removed. The audit-log file and the system log
+  // still get every record.
+  process.stderr.on('error', () => {});
+  let hungUp = false;
+  let serving = false;
+  process.on('SIGHUP', () => {
+    if (hungUp) return;
+    hungUp = true;
+    audit.write({ event: 'signal', signal: 'SIGHUP', why: 'the terminal hung up: the session ends' });
+    if (serving) process.stdin.destroy();
+  });
   // A stdio helper is short-lived: it removes what dead clients left, but adopts nothing.
   await reaper.sweep(false);
   new Connection({
@@ -241,4 +264,6 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
       process.exit(0);
     },
   });
+  serving = true;
+  if (hungUp) process.stdin.destroy();
 }

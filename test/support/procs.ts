@@ -9,6 +9,11 @@ export interface ProcStat {
   readonly comm: string;
   readonly state: string;
   readonly ppid: number;
+  /** Process group and session (fields 5 and 6). */
+  readonly pgrp: number;
+  readonly session: number;
+  /** The foreground process group of its controlling terminal (field 8; -1 without one). */
+  readonly tpgid: number;
   /** Field 22, clock ticks since boot. */
   readonly start: bigint;
 }
@@ -28,6 +33,9 @@ export function procStat(pid: number): ProcStat | undefined {
     comm: text.slice(open + 1, close),
     state: fields[0] ?? '?',
     ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    session: Number(fields[3]),
+    tpgid: Number(fields[5]),
     start: BigInt(fields[19] ?? '0'),
   };
 }

@@ -11,6 +11,7 @@
  */
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
+import type { AuditLogError } from '../audit/audit.js';
 import type { UsageError } from '../cli/args.js';
 import type { PkexecRefusal } from '../cli/pkexec-guard.js';
 import type { IdentityError } from '../identity/errors.js';
@@ -19,6 +20,7 @@ import type { AddonError } from '../native/addon.js';
 import type { NetErrorCode } from '../net/errors.js';
 import type { PolicyErrorCode } from '../policy/errors.js';
 import type { LedgerError } from '../records/ledger.js';
+import type { StateDirError } from '../records/store.js';
 import type { ListenError } from '../transport/listen.js';
 import type { UserDbErrorCode } from '../userdb/errors.js';
 
@@ -39,6 +41,8 @@ type HelperErrorCode =
   | ListenError['code']
   | AddonError['code']
   | LedgerError['code']
+  | AuditLogError['code']
+  | StateDirError['code']
   | PolicyErrorCode
   | UserDbErrorCode
   | InstallErrorCode;
@@ -76,6 +80,8 @@ const TABLE: { readonly [C in HelperErrorCode]: Row } = {
   POLICY_INCLUDE_LOOP: { exit: policy, wire: W.Internal },
   POLICY_INCLUDE_DEPTH: { exit: policy, wire: W.Internal },
   POLICY_UNSAFE_FILE: { exit: policy, wire: W.Internal },
+  // The policy's audit-log is in a directory root must not write to.
+  AUDIT_LOG_UNSAFE: { exit: policy, wire: W.Internal },
   // The user database: a caller whose uid names no user cannot be identified.
   USERDB_NO_SUCH_UID: { exit: error, wire: W.NoIdentity },
   USERDB_NO_SUCH_USER: { exit: error, wire: W.Internal },
@@ -90,6 +96,8 @@ const TABLE: { readonly [C in HelperErrorCode]: Row } = {
   INSTALL_TEMPLATE: { exit: error, wire: W.Internal },
   // Serving: no socket, or it cannot be served; the native addon is not built.
   LISTEN: { exit: error, wire: W.Internal },
+  // The state directory (session records, the ledger and its per-uid locks) is one a user could change.
+  STATE_DIR_UNSAFE: { exit: error, wire: W.Internal },
   ADDON_MISSING: { exit: error, wire: W.Internal },
   // The ledger's directory (in the state directory) is not root's alone.
   LEDGER_UNSAFE: { exit: error, wire: W.Internal },

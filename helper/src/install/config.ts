@@ -2,8 +2,10 @@ import { GENERATED_MARKER } from './marker.js';
 
 /**
  * The helper.conf install writes when none exists: default deny, the grammar explained, and
- * nothing else. Independent of --group, so uninstall can tell an untouched copy (removed)
- * from an edited one (kept) by comparing bytes. Install prints the `allow` line to add.
+ * one directive, `audit-log /var/log/xkvm/audit.log` (the folder install makes), so that every
+ * helper's records reach a file admins read: a pkexec'd helper's stderr is its caller's.
+ * Independent of --group, so uninstall can tell an untouched copy (removed) from an edited one
+ * (kept) by comparing bytes. Install prints the `allow` line to add.
  */
 export const DEFAULT_CONFIG = `# /etc/xkvm/helper.conf: who may put taps on which bridges through xkvm-helper.
 # ${GENERATED_MARKER} because no file was here. Edit it freely: install never
@@ -11,6 +13,9 @@ export const DEFAULT_CONFIG = `# /etc/xkvm/helper.conf: who may put taps on whic
 # It must stay owned by root and writable only by root, or the helper refuses to start.
 #
 # As written, nobody may do anything: the default is deny. Add allow lines.
+# Every request is audited in the file below (and on stderr, the journal under
+# systemd; a helper run by pkexec also sends its records to the system log).
+audit-log /var/log/xkvm/audit.log
 #
 # One directive a line. A # starts a comment at the start of a line or after a space.
 #
@@ -22,8 +27,9 @@ export const DEFAULT_CONFIG = `# /etc/xkvm/helper.conf: who may put taps on whic
 #   ovsdb SOCKET          Open vSwitch database for ovs-vsctl,
 #                         e.g. unix:/run/openvswitch/db.sock
 #   audit-log PATH        also append audit records here, one JSON object a line
-#                         (they always go to stderr, the journal under systemd). The
-#                         systemd unit lets the helper write only under /var/log/xkvm.
+#                         (they always go to stderr, the journal under systemd). Its
+#                         folder must be root's alone, or the helper refuses to start;
+#                         the systemd unit lets the helper write only under /var/log/xkvm.
 #   include PATH          read another file of this grammar; it must be as safe as
 #                         this one, and its errors stop the helper too.
 #
@@ -34,7 +40,7 @@ export const DEFAULT_CONFIG = `# /etc/xkvm/helper.conf: who may put taps on whic
 #   allow ovsbr0 alice bob              alice and bob may use ovsbr0
 #   deny * mallory                      mallory may use no bridge at all
 #   max-taps 4 @students                at most 4 taps for each member of students
-#   audit-log /var/log/xkvm/audit.log
+#   max-taps 32 alice                   alice may hold 32 (a user line beats groups)
 #
 # Check a decision:  xkvm-helper policy check --user alice --bridge br0
 # Show the policy:   xkvm-helper policy show

@@ -1,6 +1,7 @@
 /**
- * The helper's native addon (helper/native: SO_PEERCRED and flock, which Node has no API for),
- * found from the package root and loaded once, on first use.
+ * The helper's native addon (helper/native: SO_PEERCRED, flock, leaving the terminal's job
+ * control, Unix datagrams for the system log; Node has no API for any of them), found from the
+ * package root and loaded once, on first use.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,6 +19,10 @@ export class AddonError extends CodedError<'ADDON_MISSING'> {
 export interface Addon {
   peerCred(fd: number): unknown;
   tryLockExclusive(fd: number): unknown;
+  /** Ignore the terminal's job-control signals, then setsid(): "session", or "group-leader" when setsid() cannot. */
+  leaveTerminal(): unknown;
+  /** One datagram to the Unix socket at `path`, without waiting; throws an Error with the errno's name as code. */
+  sendDatagram(path: string, data: Buffer): unknown;
 }
 
 const PACKAGE_NAME = 'xkvm';
@@ -70,13 +75,20 @@ export function loadAddon(file: string | undefined = defaultAddonPath()): Addon 
   } catch (error) {
     throw notBuilt(`cannot load ${file}`, error);
   }
-  const peerCred: unknown = typeof loaded === 'object' && loaded !== null ? Reflect.get(loaded, 'peerCred') : undefined;
-  if (typeof peerCred !== 'function') throw notBuilt(`${file} does not export peerCred()`);
-  const tryLock: unknown = typeof loaded === 'object' && loaded !== null ? Reflect.get(loaded, 'tryLockExclusive') : undefined;
-  if (typeof tryLock !== 'function') throw notBuilt(`${file} does not export tryLockExclusive(): rebuild it`);
+  const fn = (name: string, hint = ''): ((...args: unknown[]) => unknown) => {
+    const f: unknown = typeof loaded === 'object' && loaded !== null ? Reflect.get(loaded, name) : undefined;
+    if (typeof f !== 'function') throw notBuilt(`${file} does not export ${name}()${hint}`);
+    return (...args) => Reflect.apply(f, undefined, args);
+  };
+  const peerCred = fn('peerCred');
+  const tryLock = fn('tryLockExclusive', ': rebuild it');
+  const leaveTerminal = fn('leaveTerminal', ': rebuild it');
+  const sendDatagram = fn('sendDatagram', ': rebuild it');
   return {
-    peerCred: (fd) => Reflect.apply(peerCred, undefined, [fd]),
-    tryLockExclusive: (fd) => Reflect.apply(tryLock, undefined, [fd]),
+    peerCred: (fd) => peerCred(fd),
+    tryLockExclusive: (fd) => tryLock(fd),
+    leaveTerminal: () => leaveTerminal(),
+    sendDatagram: (path, data) => sendDatagram(path, data),
   };
 }
 

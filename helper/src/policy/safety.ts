@@ -1,4 +1,4 @@
-import { realpathSync, statSync, type Stats } from 'node:fs';
+import { lstatSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -37,10 +37,11 @@ function ancestors(path: string): string[] {
   }
 }
 
-/** The default check, used unless a caller passes another. */
-export const requireRootOwnedFile: FileCheck = (path, stat) => {
-  if (stat.uid !== 0) return `it is owned by uid ${stat.uid}, not root`;
-  if ((stat.mode & 0o022) !== 0) return `it is writable by group or others (mode ${octal(stat.mode)})`;
+/**
+ * The directories above `path`, as written and after resolving symlinks: each owned by root and
+ * not writable by group or others (unless sticky, like /tmp). What is wrong, or undefined.
+ */
+function ancestorsProblem(path: string): string | undefined {
   const written = resolve(path);
   let real: string;
   try {
@@ -53,4 +54,39 @@ export const requireRootOwnedFile: FileCheck = (path, stat) => {
     if (problem !== undefined) return problem;
   }
   return undefined;
+}
+
+/** The default check, used unless a caller passes another. */
+export const requireRootOwnedFile: FileCheck = (path, stat) => {
+  if (stat.uid !== 0) return `it is owned by uid ${stat.uid}, not root`;
+  if ((stat.mode & 0o022) !== 0) return `it is writable by group or others (mode ${octal(stat.mode)})`;
+  return ancestorsProblem(path);
 };
+
+/**
+ * Whether root may keep state in `dir` (session records, the ledger and its per-uid locks) or create files in it
+ * (the audit log): it must be a directory, not a symbolic link, owned by root and writable by
+ * root alone, and the directories above it must pass the policy file's check. What is wrong,
+ * or undefined when it is fit.
+ */
+export function trustedDirectoryProblem(dir: string): string | undefined {
+  let stat: Stats;
+  try {
+    stat = lstatSync(dir);
+  } catch (err) {
+    return `it cannot be checked (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+  }
+  if (stat.isSymbolicLink()) return 'it is a symbolic link';
+  if (!stat.isDirectory()) return 'it is not a directory';
+  if (stat.uid !== 0) return `it is owned by uid ${stat.uid}, not root`;
+  if ((stat.mode & 0o022) !== 0) return `it is writable by group or others (mode ${octal(stat.mode)})`;
+  return ancestorsProblem(dir);
+}
+
+/**
+ * Whether root may create directories in `dir` (an existing directory): it passes the check
+ * of a policy file's directories (sticky ones allowed: what is created there is checked after).
+ */
+export function parentDirectoryProblem(dir: string): string | undefined {
+  return directoryProblem(dir) ?? ancestorsProblem(dir);
+}

@@ -74,7 +74,7 @@ export class Reaper {
   async sweep(adopt: boolean): Promise<{ removed: number; kept: number }> {
     let removed = 0;
     let kept = 0;
-    const records = this.#d.store.list((file) => this.#d.audit.write({ event: 'session-record', result: 'unreadable', file }));
+    const records = this.#d.store.list((file, problem) => this.#d.audit.write({ event: 'session-record', result: 'unreadable', file, message: problem }));
     // Removed together, so that their deletions share one group (net/groupdelete.ts).
     const removals: Promise<void>[] = [];
     for (const record of records) {

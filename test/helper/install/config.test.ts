@@ -1,14 +1,18 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { DEFAULT_CONFIG } from '../../../helper/src/install/config.js';
+import { DEFAULT_PATHS } from '../../../helper/src/install/paths.js';
 import { checkPolicy } from '../../../helper/src/policy/check.js';
 import { parsePolicyText } from '../../../helper/src/policy/parse.js';
 import { acceptAnyFile } from '../policy/support.js';
 
 const policy = () => parsePolicyText(DEFAULT_CONFIG, '/etc/xkvm/helper.conf', { checkFile: acceptAnyFile });
 
-test('the default helper.conf parses and holds no directive at all', () => {
-  assert.is(policy().directives.length, 0);
+test('the default helper.conf parses and holds one directive: audit-log /var/log/xkvm/audit.log, in the folder install makes', () => {
+  const parsed = policy();
+  assert.is(parsed.directives.length, 1);
+  assert.is(parsed.auditLog?.value, '/var/log/xkvm/audit.log');
+  assert.is(parsed.auditLog?.value, `${DEFAULT_PATHS.logDir}/audit.log`);
 });
 
 test('the default helper.conf denies everyone every bridge', () => {
