@@ -131,6 +131,15 @@ test('a record with pid -1 in a proper state directory is audited and skipped: t
   const good = randomBytes(8).toString('hex');
   const goodTap = tapOf(mallory);
   writeFileSync(join(state, `${good}.json`), orphanRecord(good, mallory.uid, goodTap), { mode: 0o600 });
+  // The good record's tap is in the ledger, as the helper that made it would have left it (a
+  // record alone never gets a tap deleted: the ledger says what the helper made).
+  const ifindex = (JSON.parse(ns.ip('-j', 'link', 'show', 'dev', goodTap)) as { ifindex: number }[])[0]!.ifindex;
+  mkdirSync(join(state, 'ledger'), { mode: 0o700 });
+  writeFileSync(join(state, 'ledger', `${mallory.uid}.json`), JSON.stringify({
+    version: 1, uid: mallory.uid, entries: [{
+      tap: goodTap, bridge: 'br0', type: 'brctl', ifindex, uid: mallory.uid, lifetime: 'session', session: good, helper: { pid: 99_999_998, start: '1' }, time: 'then',
+    }],
+  }), { mode: 0o600 });
   let helper: Watched | undefined;
   try {
     helper = await startOn(state, config);
