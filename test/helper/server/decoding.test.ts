@@ -4,22 +4,10 @@
 // including a new connection from the same client, is still served.
 import { test } from '../../support/suite.js';
 import { badFrames } from './cases.js';
-import { closeBench, hostile, MapOf, mp, openBench, Raw, type Bench } from './support.js';
+import { hostile, useBench, MapOf, mp, Raw } from './support.js';
 import { rawFrame } from './wire.js';
 
-let bench: Bench | undefined;
-const b = (): Bench => {
-  if (bench === undefined) throw new Error('no bench');
-  return bench;
-};
-
-test.before(async () => {
-  bench = await openBench();
-});
-
-test.after(async () => {
-  await closeBench(bench);
-});
+const b = useBench(test);
 
 for (const [what, body, mentions] of badFrames) {
   test(`${what} is refused with BAD_FRAME, the connection closed, and nothing else happens`, async () => {

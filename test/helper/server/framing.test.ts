@@ -1,31 +1,19 @@
 // Hostile framing against the real helper over its real socket (docs/protocol.md, wire format: a 4-byte
 // big-endian length N, 1 ≤ N ≤ 65536, then N bytes; too long, truncated, or slower than 5 s to
 // complete: an error reply where possible, the connection closed, everyone else still served).
-// Nothing here measures time: the exact frame deadline is test/helper/serve/connection.test.ts,
+// Nothing here measures time: the exact frame deadline is test/helper/transport/frame-deadline.unit.test.ts,
 // with a mocked clock; here a stalled frame only has to end in BAD_FRAME while others are served.
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { FRAME_DEADLINE_MS, MAX_FRAME_BYTES } from '../../../shared/src/protocol/limits.js';
 import {
-  assertError, assertNics, assertOneRecordFor, closeBench, hostile, links, makeNicsRequest, mp, openBench, ownRecords,
-  ownRecordsSince, PATIENCE_MS, stillServes, type Bench,
+  assertError, assertNics, assertOneRecordFor, hostile, useBench, links, makeNicsRequest, mp, ownRecords,
+  ownRecordsSince, PATIENCE_MS, stillServes,
 } from './support.js';
 import { waitFor } from '../../support/wait.js';
 import { frameOf, rawFrame, WireConnection } from './wire.js';
 
-let bench: Bench | undefined;
-const b = (): Bench => {
-  if (bench === undefined) throw new Error('no bench');
-  return bench;
-};
-
-test.before(async () => {
-  bench = await openBench();
-});
-
-test.after(async () => {
-  await closeBench(bench);
-});
+const b = useBench(test);
 
 function header(length: number): Buffer {
   const h = Buffer.alloc(4);

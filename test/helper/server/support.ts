@@ -11,6 +11,7 @@
 // Nothing here times the helper; waits are for conditions, with deadlines only against hanging.
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ErrorReply, Nic } from '../../../shared/src/protocol/messages.js';
 import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
@@ -184,6 +185,21 @@ export async function closeBench(bench: Bench | undefined): Promise<void> {
     await bench.helper.stop();
     bench.ns.destroy();
   }
+}
+
+/** A suite's bench: opened before its first test, closed after its last; the getter fails a test run without one. */
+export function useBench(suite: Test, opts: Parameters<typeof openBench>[0] = {}): () => Bench {
+  let bench: Bench | undefined;
+  suite.before(async () => {
+    bench = await openBench(opts);
+  });
+  suite.after(async () => {
+    await closeBench(bench);
+  });
+  return () => {
+    if (bench === undefined) throw new Error('no bench');
+    return bench;
+  };
 }
 
 /** Names of the network devices in the namespace, sorted. */

@@ -4,22 +4,10 @@
 // audit record is written, and the helper keeps serving everyone (invariants 2 and 6).
 import { test } from '../../support/suite.js';
 import { badNames, badRequests, nameUses, quotedInReplies } from './cases.js';
-import { closeBench, hostile, hostileSequence, links, mp, openBench, type Bench } from './support.js';
+import { hostile, useBench, hostileSequence, links, mp } from './support.js';
 import { rawFrame } from './wire.js';
 
-let bench: Bench | undefined;
-const b = (): Bench => {
-  if (bench === undefined) throw new Error('no bench');
-  return bench;
-};
-
-test.before(async () => {
-  bench = await openBench();
-});
-
-test.after(async () => {
-  await closeBench(bench);
-});
+const b = useBench(test);
 
 for (const [what, name] of badNames) {
   // as a make-nics bridge, then a port's bridge and a port's tap, on one connection
