@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
-import { requireRootOwnedFile } from '../policy/safety.js';
+import { dirname } from 'node:path';
+import { parentDirectoryProblem, requireRootOwnedFile } from '../policy/safety.js';
 import type { GetentRunner } from '../userdb/getent.js';
 import { ACTION_TEMPLATE, readActionTemplate } from './action.js';
 import { applyPlan, type Applied } from './apply.js';
@@ -79,12 +80,23 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
     notes.push(`under /home, /root or /run/user: ${exposed.join(', ')}. The service therefore uses ProtectHome=read-only ` +
       'instead of ProtectHome=yes (which would hide the code). Install from a checkout under /opt or /usr/local to hide home folders.');
   }
+  // The helper trusts an audit-log only in a folder root alone can change, parents included
+  // (install makes the log folder itself; the nearest folder above it that exists is judged).
+  let logParent = dirname(paths.logDir);
+  while (!existsSync(logParent) && dirname(logParent) !== logParent) logParent = dirname(logParent);
+  const logParentProblem = parentDirectoryProblem(logParent);
   const plan = planInstall({
     paths, nodePath, helperMain, group,
     actionTemplate: readActionTemplate(o.actionTemplate ?? ACTION_TEMPLATE),
     protectHome: exposed.length > 0 ? 'read-only' : 'yes',
+    auditLogFile: logParentProblem === undefined,
   });
   const applied = applyPlan(plan, { uid: 0, gid: 0 });
+  if (logParentProblem !== undefined && applied.files.some((f) => f.path === paths.config && f.outcome === 'created')) {
+    notes.push(`${paths.config} has no audit-log line: the helper would refuse ${paths.logDir}/audit.log, because ${logParentProblem}. ` +
+      'Records still go to stderr (the journal under systemd) and, from pkexec\'d helpers, to the system log. ' +
+      `To audit to a file too, make the folders above ${paths.logDir} root's alone and uncomment the line.`);
+  }
 
   const configProblem = existsSync(paths.config) ? checkConfig(paths.config) : undefined;
   if (configProblem !== undefined) notes.push(`${paths.config}: ${configProblem}; the helper will refuse to start until it is fixed.`);

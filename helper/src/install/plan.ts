@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { renderAction } from './action.js';
-import { DEFAULT_CONFIG } from './config.js';
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_NO_AUDIT_LOG } from './config.js';
 import { renderLauncher } from './launcher.js';
 import type { InstallPaths } from './paths.js';
 import { renderRule } from './rule.js';
@@ -39,6 +39,8 @@ export interface PlanOptions {
   /** The text of polkit/org.xkvm.helper.policy.in. */
   readonly actionTemplate: string;
   readonly protectHome: 'yes' | 'read-only';
+  /** Whether a new helper.conf names the audit-log in the log folder (false: its parents are not root's alone). */
+  readonly auditLogFile: boolean;
 }
 
 export function planInstall(o: PlanOptions): InstallPlan {
@@ -59,7 +61,7 @@ export function planInstall(o: PlanOptions): InstallPlan {
       mode: 0o644,
       rule: 'replace',
     },
-    { path: p.config, what: 'helper policy (default deny)', content: DEFAULT_CONFIG, mode: 0o644, rule: 'create-only' },
+    { path: p.config, what: 'helper policy (default deny)', content: o.auditLogFile ? DEFAULT_CONFIG : DEFAULT_CONFIG_NO_AUDIT_LOG, mode: 0o644, rule: 'create-only' },
   );
   // Audit logs hold who did what: readable by root only (and the group root).
   const dirs: PlannedDir[] = [

@@ -1,6 +1,6 @@
 import { lstatSync, readFileSync, readdirSync, rmdirSync, rmSync, type Stats } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { DEFAULT_CONFIG } from './config.js';
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_NO_AUDIT_LOG } from './config.js';
 import { isGenerated } from './marker.js';
 import { DEFAULT_PATHS, type InstallPaths } from './paths.js';
 import { requireRoot } from './root.js';
@@ -79,7 +79,7 @@ export function uninstall(o: UninstallOptions = {}): UninstallResult {
     removeFile(p.socketUnit, 'systemd socket unit', generated(p.socketUnit)),
     removeFile(p.serviceUnit, 'systemd service unit', generated(p.serviceUnit)),
     removeFile(p.config, 'helper policy', (s) =>
-      s.isFile() && readFileSync(p.config, 'utf8') === DEFAULT_CONFIG ? undefined : 'edited since install wrote it: your policy is kept'),
+      s.isFile() && [DEFAULT_CONFIG, DEFAULT_CONFIG_NO_AUDIT_LOG].includes(readFileSync(p.config, 'utf8')) ? undefined : 'edited since install wrote it: your policy is kept'),
     removeDir(dirname(p.launcher), 'launcher folder', 'not empty'),
     removeDir(dirname(p.config), 'configuration folder', 'not empty'),
     removeDir(p.logDir, 'audit log folder', 'not empty: it holds audit logs'),

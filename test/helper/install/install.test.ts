@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../../helper/src/install/action.js';
-import { DEFAULT_CONFIG } from '../../../helper/src/install/config.js';
+import { DEFAULT_CONFIG, DEFAULT_CONFIG_NO_AUDIT_LOG } from '../../../helper/src/install/config.js';
 import { install, type InstallOptions } from '../../../helper/src/install/install.js';
+import { uninstall } from '../../../helper/src/install/uninstall.js';
 import type { InstallPaths } from '../../../helper/src/install/paths.js';
 import { fakeCheckout, fakeGetent, installError, listTree, mode, read, REPO, scratchInstall, unitSettings } from './support.js';
 
@@ -85,6 +86,24 @@ test('install repairs a changed file and its mode, and never touches an existing
     assert.is(mode(t.paths.launcher), 0o755);
     assert.is(outcome(t.paths.config), 'kept');
     assert.is(read(t.paths.config), 'allow br0 @vmusers\n');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('where a folder above the log folder is group-writable (Ubuntu\'s /var/log, root:syslog 0775), the new helper.conf has its audit-log line commented out, the report says why, and uninstall still knows it as untouched', async () => {
+  const t = setup();
+  try {
+    const varLog = join(t.root, 'var', 'log');
+    mkdirSync(varLog, { recursive: true, mode: 0o755 });
+    chmodSync(varLog, 0o775);
+    await t.run({ group: 'vmusers' });
+    assert.is(read(t.paths.config), DEFAULT_CONFIG_NO_AUDIT_LOG);
+    const note = t.printed.find((l) => l.includes('has no audit-log line'));
+    assert.ok(note !== undefined, t.printed.join('\n'));
+    assert.match(note, /writable by group or others \(mode 0775\)/);
+    const removed = uninstall({ paths: t.paths, out: () => {} });
+    assert.is(removed.paths.find((r) => r.path === t.paths.config)?.outcome, 'removed');
   } finally {
     t.cleanup();
   }
