@@ -63,7 +63,8 @@ export async function removeTargets(net: NetOps, targets: readonly Target[], ovs
   const problems: string[] = [];
   if (doomed.length > 0 || ports.length > 0) {
     try {
-      await net.deleteTaps([...doomed.map((t) => t.nic), ...ports], ovsdb);
+      // The ifindex goes along, so the net layer checks it again right before deleting.
+      await net.deleteTaps([...doomed.map((t) => ({ ...t.nic, ifindex: t.ifindex })), ...ports], ovsdb);
     } catch (error) {
       problems.push((error as Error).message);
     }

@@ -25,8 +25,11 @@ export interface NetOps extends Devices {
    * the batch runs; if it throws, the batch does not run.
    */
   createTaps(requests: TapRequest[], opts: { ovsdb?: string; beforeCreate?: (taps: readonly PlannedTap[]) => void }): Promise<TapOutcome[]>;
-  /** Deletes the taps and OVS ports of `nics` by name, whoever owns them; throws if some of it failed. */
-  deleteTaps(nics: Nic[], opts: { ovsdb?: string }): Promise<void>;
+  /**
+   * Deletes the taps and OVS ports of `nics` by name, whoever owns them; throws if some of it
+   * failed. With `ifindex`, a tap is deleted only while its name still has that ifindex.
+   */
+  deleteTaps(nics: Array<Nic & { ifindex?: number | undefined }>, opts: { ovsdb?: string }): Promise<void>;
   ovsCleanup(ports: Port[], caller: { uid: number }, opts: { ovsdb?: string }): Promise<{
     removed: Port[];
     refused: Array<Port & { code: string; message: string }>;
