@@ -112,6 +112,10 @@ export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promi
       ...arch.archArgs(env.accel.kvm),
       ...firmware.args,
       '-device', `${arch.scsiBus},id=virtio-scsi-xkvm`,
+      // As the newest upstream xkvm: a virtio-rng fed from the host's /dev/urandom, so a guest
+      // never waits for entropy (first-boot key generation, early TLS).
+      '-object', 'rng-random,filename=/dev/urandom,id=objrng0',
+      '-device', `${arch.rngDevice},rng=objrng0,id=rng0`,
     ];
     return { accel: env.accel, head, nets, tail: [...disks, ...opts.passthrough], nvramCopy: firmware.nvramCopy, notes };
   } finally {

@@ -38,10 +38,11 @@ async function argv(args: string[], e: PlanEnvironment): Promise<string[]> {
   return qemuArgv(plan, plan.nets.map((n, i) => (n.connection === 'user' ? undefined : `dryruntap${i}`)));
 }
 
-test('x86_64 uses qemu-system-x86_64, -enable-kvm with KVM, and virtio-scsi-pci', async () => {
+test('x86_64 uses qemu-system-x86_64, -enable-kvm with KVM, virtio-scsi-pci, then a virtio-rng-pci fed from /dev/urandom', async () => {
   const e = env('x86_64', KVM);
   assert.equal(await argv(['-n', 'user'], e), [
     'qemu-system-x86_64', '-enable-kvm', '-device', 'virtio-scsi-pci,id=virtio-scsi-xkvm',
+    '-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-pci,rng=objrng0,id=rng0',
     '-device', 'virtio-net-pci,netdev=net00', '-netdev', 'type=user,id=net00']);
 });
 
@@ -57,11 +58,14 @@ test('i686 uses qemu-system-i386', async () => {
   assert.is((await argv(['-n', 'user'], e))[0], 'qemu-system-i386');
 });
 
-test('s390x uses ccw devices for the network and the scsi bus, and model=virtio means virtio-net-ccw', async () => {
+test('s390x uses ccw devices for the network, the scsi bus and the rng, and model=virtio means virtio-net-ccw', async () => {
   const e = env('s390x', KVM);
   const out = await argv(['-n', 'user', '-n', 'br0,model=virtio'], e);
   assert.is(out[0], 'qemu-system-s390x');
-  assert.ok(out.includes('virtio-scsi-ccw,id=virtio-scsi-xkvm'));
+  assert.equal(out.slice(2, 8), [
+    '-device', 'virtio-scsi-ccw,id=virtio-scsi-xkvm',
+    '-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-ccw,rng=objrng0,id=rng0']);
+  assert.not.ok(out.some((w) => w.startsWith('virtio-rng-pci')));
   assert.ok(out.includes('virtio-net-ccw,netdev=net00'));
   assert.ok(out.includes('virtio-net-ccw,netdev=net01'));
 });
@@ -84,6 +88,18 @@ test('DEF_NETMODEL and DEF_DISK_DRIVER change the defaults on x86_64, as in the 
   const out = await argv(['-n', 'user', '-d', disk], env('x86_64', KVM, { DEF_NETMODEL: 'e1000', DEF_DISK_DRIVER: 'scsi-hd' }));
   assert.ok(out.includes('e1000,netdev=net00'), out.join(' '));
   assert.ok(out.includes('scsi-hd,drive=disk00,serial=disk.img'), out.join(' '));
+});
+
+test('the virtio-rng comes right after the virtio-scsi bus on ppc64 and aarch64 too, before firmware-free networks and disks', async () => {
+  for (const machine of ['ppc64le', 'aarch64']) {
+    const out = await argv(['-n', 'user'], env(machine, KVM));
+    const scsi = out.indexOf('virtio-scsi-pci,id=virtio-scsi-xkvm');
+    assert.ok(scsi > 0, machine);
+    assert.equal(out.slice(scsi + 1, scsi + 5),
+      ['-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-pci,rng=objrng0,id=rng0'], machine);
+    assert.is(out[scsi + 5], '-device', machine);
+    assert.match(out[scsi + 6]!, /^virtio-net-pci,/, machine);
+  }
 });
 
 test('--no-reboot comes right after the accelerator', async () => {
