@@ -102,6 +102,58 @@ test('the virtio-rng comes right after the virtio-scsi bus on ppc64 and aarch64 
   }
 });
 
+function lockingEnv(value: string | undefined, shareRw: boolean): PlanEnvironment & { asked: string[] } {
+  const asked: string[] = [];
+  const e = env('x86_64', KVM, value === undefined ? {} : { _QEMU_SUPPORTS_FILE_LOCKING: value });
+  return {
+    ...e,
+    prober: {
+      properties: (model) => {
+        asked.push(model);
+        return model === 'virtio-blk' ? ['drive', 'serial', ...(shareRw ? ['share-rw'] : [])] : [];
+      },
+    },
+    asked,
+  };
+}
+
+test('_QEMU_SUPPORTS_FILE_LOCKING=false drops file.locking= without asking qemu, even when qemu has it', async () => {
+  const disk = join(dir, 'locking.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  const e = lockingEnv('false', true);
+  const out = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], e);
+  assert.ok(out.includes(`file=${disk},id=disk00,if=none,format=qcow2,index=0`), out.join(' '));
+  assert.not.ok(out.join(' ').includes('file.locking'));
+  assert.not.ok(e.asked.includes('virtio-blk'), 'qemu was not asked about virtio-blk');
+});
+
+test('_QEMU_SUPPORTS_FILE_LOCKING=true keeps file.locking= on -drive even when qemu seems to lack it', async () => {
+  const disk = join(dir, 'locking.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  const out = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], lockingEnv('true', false));
+  assert.ok(out.includes(`file=${disk},id=disk00,if=none,format=qcow2,index=0,file.locking=off`), out.join(' '));
+});
+
+test('_QEMU_SUPPORTS_FILE_LOCKING unset or empty: qemu is asked (share-rw on virtio-blk)', async () => {
+  const disk = join(dir, 'locking.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  for (const value of [undefined, '']) {
+    const without = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], lockingEnv(value, false));
+    assert.not.ok(without.join(' ').includes('file.locking'), `${String(value)}: dropped`);
+    const withIt = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], lockingEnv(value, true));
+    assert.ok(withIt.join(' ').includes(',file.locking=off'), `${String(value)}: kept`);
+  }
+});
+
+test('_QEMU_SUPPORTS_FILE_LOCKING with another value is refused, saying what it may be', async () => {
+  try {
+    await makePlan(parseLaunchOptions(['-n', 'user']), lockingEnv('yes', true));
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /_QEMU_SUPPORTS_FILE_LOCKING must be 'true' or 'false' .*got 'yes'/);
+  }
+});
+
 test('--no-reboot comes right after the accelerator', async () => {
   const out = await argv(['--no-reboot', '-n', 'user'], env('x86_64', TCG));
   assert.equal(out.slice(0, 4), ['qemu-system-x86_64', '-accel', 'tcg', '-no-reboot']);
