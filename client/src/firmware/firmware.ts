@@ -5,6 +5,7 @@
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
 import { findDescriptorFirmware, type FlashFirmware } from './descriptors.js';
 
@@ -81,7 +82,7 @@ export function planFirmware(req: FirmwareRequest, exists: (p: string) => boolea
     const readonly = !writable(req.bios);
     return {
       args: ['-drive', `if=pflash,format=raw,file=${req.bios}${readonly ? ',readonly=on' : ''}`],
-      notes: readonly ? [`--bios ${req.bios}: not writable by you, attached with readonly=on`] : [],
+      notes: readonly ? [`--bios ${escapeForTerminal(req.bios)}: not writable by you, attached with readonly=on`] : [],
     };
   }
   if (!req.uefi) return { args: [], notes: [] };
