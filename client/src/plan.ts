@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { machine as unameMachine } from 'node:os';
 import { isValidIfname } from '../../shared/src/protocol/names.js';
+import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import type { LaunchOptions } from './cli/options.js';
 import { planDisks } from './disk/disk.js';
 import { FormatCache } from './disk/format-cache.js';
@@ -65,6 +66,17 @@ export function qemuArgv(plan: LaunchPlan, taps: ReadonlyArray<string | undefine
   return [...plan.head, ...net, ...plan.tail];
 }
 
+/**
+ * `_QEMU_SUPPORTS_FILE_LOCKING=true|false` settles whether qemu has file locking without asking
+ * it (as upstream xkvm); unset or empty: ask. Anything else is refused, not guessed.
+ */
+function fileLockingOverride(env: NodeJS.ProcessEnv): boolean | undefined {
+  const value = env['_QEMU_SUPPORTS_FILE_LOCKING'];
+  if (value === undefined || value === '') return undefined;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new ClientError('USAGE', `_QEMU_SUPPORTS_FILE_LOCKING must be 'true' or 'false' (or unset: ask qemu), got '${escapeForTerminal(value)}'`);
+}
+
 export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promise<LaunchPlan> {
   const arch = archProfile(env.machine, { netModel: env.env['DEF_NETMODEL'] });
   const qemuName = opts.kvm ?? arch.qemu;
@@ -88,6 +100,7 @@ export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promi
   try {
     const disks = await planDisks(opts.disks, {
       defaultDriver: env.env['DEF_DISK_DRIVER'] || 'virtio-blk',
+      fileLocking: fileLockingOverride(env.env),
       prober,
       detectFormat: env.detectFormat ?? formats!.wrap(qemuImgFormat()),
       debug: env.debug,
@@ -112,6 +125,10 @@ export async function makePlan(opts: LaunchOptions, env: PlanEnvironment): Promi
       ...arch.archArgs(env.accel.kvm),
       ...firmware.args,
       '-device', `${arch.scsiBus},id=virtio-scsi-xkvm`,
+      // As the newest upstream xkvm: a virtio-rng fed from the host's /dev/urandom, so a guest
+      // never waits for entropy (first-boot key generation, early TLS).
+      '-object', 'rng-random,filename=/dev/urandom,id=objrng0',
+      '-device', `${arch.rngDevice},rng=objrng0,id=rng0`,
     ];
     return { accel: env.accel, head, nets, tail: [...disks, ...opts.passthrough], nvramCopy: firmware.nvramCopy, notes };
   } finally {

@@ -38,10 +38,11 @@ async function argv(args: string[], e: PlanEnvironment): Promise<string[]> {
   return qemuArgv(plan, plan.nets.map((n, i) => (n.connection === 'user' ? undefined : `dryruntap${i}`)));
 }
 
-test('x86_64 uses qemu-system-x86_64, -enable-kvm with KVM, and virtio-scsi-pci', async () => {
+test('x86_64 uses qemu-system-x86_64, -enable-kvm with KVM, virtio-scsi-pci, then a virtio-rng-pci fed from /dev/urandom', async () => {
   const e = env('x86_64', KVM);
   assert.equal(await argv(['-n', 'user'], e), [
     'qemu-system-x86_64', '-enable-kvm', '-device', 'virtio-scsi-pci,id=virtio-scsi-xkvm',
+    '-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-pci,rng=objrng0,id=rng0',
     '-device', 'virtio-net-pci,netdev=net00', '-netdev', 'type=user,id=net00']);
 });
 
@@ -57,11 +58,14 @@ test('i686 uses qemu-system-i386', async () => {
   assert.is((await argv(['-n', 'user'], e))[0], 'qemu-system-i386');
 });
 
-test('s390x uses ccw devices for the network and the scsi bus, and model=virtio means virtio-net-ccw', async () => {
+test('s390x uses ccw devices for the network, the scsi bus and the rng, and model=virtio means virtio-net-ccw', async () => {
   const e = env('s390x', KVM);
   const out = await argv(['-n', 'user', '-n', 'br0,model=virtio'], e);
   assert.is(out[0], 'qemu-system-s390x');
-  assert.ok(out.includes('virtio-scsi-ccw,id=virtio-scsi-xkvm'));
+  assert.equal(out.slice(2, 8), [
+    '-device', 'virtio-scsi-ccw,id=virtio-scsi-xkvm',
+    '-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-ccw,rng=objrng0,id=rng0']);
+  assert.not.ok(out.some((w) => w.startsWith('virtio-rng-pci')));
   assert.ok(out.includes('virtio-net-ccw,netdev=net00'));
   assert.ok(out.includes('virtio-net-ccw,netdev=net01'));
 });
@@ -84,6 +88,70 @@ test('DEF_NETMODEL and DEF_DISK_DRIVER change the defaults on x86_64, as in the 
   const out = await argv(['-n', 'user', '-d', disk], env('x86_64', KVM, { DEF_NETMODEL: 'e1000', DEF_DISK_DRIVER: 'scsi-hd' }));
   assert.ok(out.includes('e1000,netdev=net00'), out.join(' '));
   assert.ok(out.includes('scsi-hd,drive=disk00,serial=disk.img'), out.join(' '));
+});
+
+test('the virtio-rng comes right after the virtio-scsi bus on ppc64 and aarch64 too, before firmware-free networks and disks', async () => {
+  for (const machine of ['ppc64le', 'aarch64']) {
+    const out = await argv(['-n', 'user'], env(machine, KVM));
+    const scsi = out.indexOf('virtio-scsi-pci,id=virtio-scsi-xkvm');
+    assert.ok(scsi > 0, machine);
+    assert.equal(out.slice(scsi + 1, scsi + 5),
+      ['-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-pci,rng=objrng0,id=rng0'], machine);
+    assert.is(out[scsi + 5], '-device', machine);
+    assert.match(out[scsi + 6]!, /^virtio-net-pci,/, machine);
+  }
+});
+
+function lockingEnv(value: string | undefined, shareRw: boolean): PlanEnvironment & { asked: string[] } {
+  const asked: string[] = [];
+  const e = env('x86_64', KVM, value === undefined ? {} : { _QEMU_SUPPORTS_FILE_LOCKING: value });
+  return {
+    ...e,
+    prober: {
+      properties: (model) => {
+        asked.push(model);
+        return model === 'virtio-blk' ? ['drive', 'serial', ...(shareRw ? ['share-rw'] : [])] : [];
+      },
+    },
+    asked,
+  };
+}
+
+test('_QEMU_SUPPORTS_FILE_LOCKING=false drops file.locking= without asking qemu, even when qemu has it', async () => {
+  const disk = join(dir, 'locking.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  const e = lockingEnv('false', true);
+  const out = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], e);
+  assert.ok(out.includes(`file=${disk},id=disk00,if=none,format=qcow2,index=0`), out.join(' '));
+  assert.not.ok(out.join(' ').includes('file.locking'));
+  assert.not.ok(e.asked.includes('virtio-blk'), 'qemu was not asked about virtio-blk');
+});
+
+test('_QEMU_SUPPORTS_FILE_LOCKING=true keeps file.locking= on -drive even when qemu seems to lack it', async () => {
+  const disk = join(dir, 'locking.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  const out = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], lockingEnv('true', false));
+  assert.ok(out.includes(`file=${disk},id=disk00,if=none,format=qcow2,index=0,file.locking=off`), out.join(' '));
+});
+
+test('_QEMU_SUPPORTS_FILE_LOCKING unset or empty: qemu is asked (share-rw on virtio-blk)', async () => {
+  const disk = join(dir, 'locking.img');
+  writeFileSync(disk, Buffer.alloc(512));
+  for (const value of [undefined, '']) {
+    const without = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], lockingEnv(value, false));
+    assert.not.ok(without.join(' ').includes('file.locking'), `${String(value)}: dropped`);
+    const withIt = await argv(['-n', 'user', '-d', `${disk},file.locking=off`], lockingEnv(value, true));
+    assert.ok(withIt.join(' ').includes(',file.locking=off'), `${String(value)}: kept`);
+  }
+});
+
+test('_QEMU_SUPPORTS_FILE_LOCKING with another value is refused, saying what it may be', async () => {
+  try {
+    await makePlan(parseLaunchOptions(['-n', 'user']), lockingEnv('yes', true));
+    assert.unreachable();
+  } catch (error) {
+    assert.match((error as Error).message, /_QEMU_SUPPORTS_FILE_LOCKING must be 'true' or 'false' .*got 'yes'/);
+  }
 });
 
 test('--no-reboot comes right after the accelerator', async () => {

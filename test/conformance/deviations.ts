@@ -24,6 +24,16 @@ export function firmwareRule(argv: string[]): string[] {
   });
 }
 
+/**
+ * #22: the virtio-rng device of the newest upstream xkvm, right after the virtio-scsi bus device
+ * (these cases run on x86_64: virtio-rng-pci).
+ */
+export function rngRule(argv: string[]): string[] {
+  return argv.flatMap((w, i) => (w.startsWith('virtio-scsi-') && w.endsWith(',id=virtio-scsi-xkvm') && argv[i - 1] === '-device'
+    ? [w, '-object', 'rng-random,filename=/dev/urandom,id=objrng0', '-device', 'virtio-rng-pci,rng=objrng0,id=rng0']
+    : [w]));
+}
+
 export interface CaseDeviation {
   /** Row of docs/deviations.md. */
   row: number;
@@ -78,6 +88,10 @@ export const CASE_DEVIATIONS: Record<string, CaseDeviation> = {
   // 17: an unknown device model
   'net-model-unknown-with-token': error(17, /qemu does not know device model 'nosuchnic'/),
   'disk-driver-unknown-with-tokens': error(17, /qemu does not know device model 'nosuchdisk'/),
+  // 23: --bios FILE the user cannot write is attached readonly=on (newest upstream)
+  'bios-user-cannot-write': edit(23, replaceIn(/^(if=pflash,format=raw,file=vars-ro\.fd)$/, '$1,readonly=on')),
+  // 24: _QEMU_SUPPORTS_FILE_LOCKING=false says qemu has no file locking: file.locking= is dropped
+  'env-file-locking-false': edit(24, replaceIn(/,file\.locking=off$/, '')),
   // 21: --kvm must name a program that exists, as one word
   'kvm-missing-binary-not-probed': error(21, /\/nonexistent\/qemu does not exist or is not executable/),
   'kvm-value-with-space-is-split': error(21, /qemu-system-x86_64 -S is not installed/),

@@ -13,7 +13,7 @@ import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser 
 import {
   buildReferenceFixture, loadExpectations, missingForReference, nvramArgument, REFERENCE_NETNS, type Expectation,
 } from '../support/reference.js';
-import { accelRule, CASE_DEVIATIONS, firmwareRule, maskRandomMac, RANDOM_MAC } from './deviations.js';
+import { accelRule, CASE_DEVIATIONS, firmwareRule, maskRandomMac, RANDOM_MAC, rngRule } from './deviations.js';
 import { kvmUsableAs, runOurCase } from './run-ours.js';
 
 const missing = missingForReference();
@@ -101,7 +101,7 @@ for (const recorded of expectations.cases) {
     // the case's own edit first: its indices are those of the recorded argv, which the
     // accelerator rule shifts by one when it turns -enable-kvm into -accel tcg
     const edited = deviation?.expect.kind === 'argv' ? deviation.expect.edit([...c.argv]) : [...c.argv];
-    let expected = firmwareRule(accelRule(edited, kvm));
+    let expected = rngRule(firmwareRule(accelRule(edited, kvm)));
     let actual = ours.argv;
     assert.ok(actual !== null, `a qemu command line on stderr, got: ${ours.stderr.join(' | ')}`);
     if (c.random) {

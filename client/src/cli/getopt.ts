@@ -6,7 +6,8 @@
  * matching several options is ambiguous unless they all take arguments the same way (glibc's
  * rule), in which case the first listed wins. (The reference lists no two options that differ
  * only that way, so this matters for one case: `--no` is --no-dowait, as in the reference, even
- * though --no-reboot now also starts with it; getopt(1) itself would call that ambiguous.)
+ * though --no-reboot now also starts with it; getopt(1) itself would call that ambiguous:
+ * the decision and its reason are in docs/deviations.md.)
  */
 import { ClientError } from '../errors.js';
 

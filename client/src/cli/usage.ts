@@ -28,8 +28,11 @@ export function usage(prog: string, defaultBridge: string): string {
   anything else goes to -device when MODEL has that property, else to -netdev.
 
   DISK fields: file=, driver=, if=virtio|scsi, id=, fmt=|format=, serial=,
-  wwn=, bus=,unit= or index=, anything else to -device when the driver has
-  that property, else to -drive.
+  wwn=, bus=,unit= or index=, file.locking= (kept only when qemu has file
+  locking; _QEMU_SUPPORTS_FILE_LOCKING=true|false overrides the probe),
+  anything else to -device when the driver has that property, else to -drive.
+
+  Every VM gets a virtio-rng fed from the host's /dev/urandom.
 
   examples:
     ${prog} --netdev br0,macaddr=:05 -- -m 512 -nographic

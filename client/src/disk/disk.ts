@@ -15,6 +15,11 @@ export interface DiskContext {
   defaultDriver: string;
   prober: DeviceProber;
   detectFormat: FormatDetector;
+  /**
+   * Whether qemu has file locking, as `_QEMU_SUPPORTS_FILE_LOCKING` says (true/false);
+   * undefined: ask qemu (virtio-blk has `share-rw` exactly when it does).
+   */
+  fileLocking?: boolean | undefined;
   /** Say something at -v levels (file.locking dropped, ...). */
   debug?: (level: number, message: string) => void;
   stat?: (path: string) => Stats | undefined;
@@ -129,7 +134,7 @@ function assemble(disk: DiskSpec, format: string, ctx: DiskContext): string[] {
       device.push(token);
       continue;
     }
-    if (token.startsWith('file.locking=') && !isDeviceOption(ctx.prober, 'virtio-blk', 'share-rw')) {
+    if (token.startsWith('file.locking=') && !hasFileLocking(ctx)) {
       ctx.debug?.(2, `qemu has no file locking: dropping '${token}' from: ${disk.spec}`);
       continue;
     }
@@ -137,6 +142,10 @@ function assemble(disk: DiskSpec, format: string, ctx: DiskContext): string[] {
     else drive.push(token);
   }
   return ['-drive', drive.join(','), '-device', device.join(',')];
+}
+
+function hasFileLocking(ctx: DiskContext): boolean {
+  return ctx.fileLocking ?? isDeviceOption(ctx.prober, 'virtio-blk', 'share-rw');
 }
 
 /** All disks' -drive/-device arguments; formats of several images are asked for at once. */

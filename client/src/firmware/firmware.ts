@@ -1,10 +1,11 @@
 /**
- * Firmware arguments: --bios FILE as pflash; --uefi from a QEMU firmware descriptor, else the
+ * Firmware arguments: --bios FILE as pflash (readonly=on when the user cannot write FILE); --uefi from a QEMU firmware descriptor, else the
  * well-known OVMF/AAVMF paths (4M builds first); --uefi-nvram FILE keeps variables in FILE,
  * copied from the template at launch when missing (never during --dry-run).
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
 import { findDescriptorFirmware, type FlashFirmware } from './descriptors.js';
 
@@ -76,7 +77,13 @@ export interface FirmwareRequest {
 export function planFirmware(req: FirmwareRequest, exists: (p: string) => boolean = existsSync): FirmwarePlan {
   if (req.bios !== undefined) {
     if (!exists(req.bios)) throw new ClientError('FIRMWARE', `--bios '${req.bios}' does not exist`);
-    return { args: ['-drive', `if=pflash,format=raw,file=${req.bios}`], notes: [] };
+    // As the newest upstream xkvm: firmware the user cannot write is attached read-only (qemu
+    // would otherwise fail to open it read-write).
+    const readonly = !writable(req.bios);
+    return {
+      args: ['-drive', `if=pflash,format=raw,file=${req.bios}${readonly ? ',readonly=on' : ''}`],
+      notes: readonly ? [`--bios ${escapeForTerminal(req.bios)}: not writable by you, attached with readonly=on`] : [],
+    };
   }
   if (!req.uefi) return { args: [], notes: [] };
   const notes: string[] = [];

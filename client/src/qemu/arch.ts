@@ -9,6 +9,8 @@ export interface ArchProfile {
   qemuPackage: string | undefined;
   netModel: string;
   scsiBus: string;
+  /** The virtio-rng device model (upstream xkvm adds one by default). */
+  rngDevice: string;
   /** Arguments that come right after the accelerator. */
   archArgs(kvm: boolean): string[];
   /** The UEFI firmware package to suggest. */
@@ -28,6 +30,7 @@ export function archProfile(machine: string, defaults: Defaults = {}): ArchProfi
     qemuPackage: undefined as string | undefined,
     netModel: defaults.netModel || 'virtio-net-pci',
     scsiBus: 'virtio-scsi-pci',
+    rngDevice: 'virtio-rng-pci',
     archArgs: (): string[] => [],
     firmwarePackage: 'ovmf',
   };
@@ -43,6 +46,7 @@ export function archProfile(machine: string, defaults: Defaults = {}): ArchProfi
         qemuPackage: 'qemu-system-misc',
         netModel: defaults.netModel || 'virtio-net-ccw',
         scsiBus: 'virtio-scsi-ccw',
+        rngDevice: 'virtio-rng-ccw',
         firmwarePackage: '(none: s390x has no UEFI)',
       };
     case 'aarch64':

@@ -80,8 +80,10 @@ test('without --bios or --uefi there are no firmware arguments', () => {
   assert.equal(planFirmware(request({ uefi: false }), () => true), { args: [], notes: [] });
 });
 
-test('--bios FILE is one raw pflash drive', () => {
-  assert.equal(planFirmware(request({ uefi: false, bios: '/x/bios.fd' }), existing('/x/bios.fd')).args, drive('/x/bios.fd', false));
+test('--bios FILE the user can write is one raw pflash drive, read-write', () => {
+  const bios = join(root, 'writable-bios.fd');
+  writeFileSync(bios, 'bios');
+  assert.equal(planFirmware(request({ uefi: false, bios })), { args: drive(bios, false), notes: [] });
 });
 
 test('--bios naming a missing file is refused', () => {
@@ -162,14 +164,13 @@ test('--uefi-nvram FILE that exists and is writable is used read-write, with no 
   assert.is(plan.nvramCopy, undefined);
 });
 
-test('--uefi-nvram FILE that exists read-only is used with readonly=on (checked as an ordinary user)', () => {
-  writeDescriptor('10-test.json', CODE, VARS);
-  const nvram = join(root, 'readonly-vars.fd');
-  writeFileSync(nvram, 'vars');
-  chmodSync(nvram, 0o444);
+/**
+ * planFirmware run as an ordinary user: root may write anything, so when the tests run as root
+ * the plan is made in a child running as nobody.
+ */
+function planAsOrdinaryUser(req: FirmwareRequest, known: string[]): FirmwarePlan {
   chmodSync(userDir, 0o755);
   for (const name of readdirSync(userDir)) chmodSync(join(userDir, name), 0o644);
-  // Root may write anything, so the check runs in a child as nobody when the tests run as root.
   const script = `
     import { existsSync } from 'node:fs';
     const { planFirmware } = await import(process.argv[1]);
@@ -177,16 +178,34 @@ test('--uefi-nvram FILE that exists read-only is used with readonly=on (checked 
     const plan = planFirmware(JSON.parse(process.argv[2]), (p) => known.has(p) || existsSync(p));
     process.stdout.write(JSON.stringify(plan));`;
   const asRoot = process.geteuid?.() === 0;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, FIRMWARE_JS, JSON.stringify(request({ nvram })), JSON.stringify([CODE, VARS])], {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, FIRMWARE_JS, JSON.stringify(req), JSON.stringify(known)], {
     encoding: 'utf8',
     cwd: '/',
     env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', XDG_CONFIG_HOME: join(root, 'config'), HOME: '/nonexistent' },
     ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
   });
   assert.is(r.status, 0, r.stderr);
-  const plan = JSON.parse(r.stdout) as FirmwarePlan;
+  return JSON.parse(r.stdout) as FirmwarePlan;
+}
+
+test('--uefi-nvram FILE that exists read-only is used with readonly=on (checked as an ordinary user)', () => {
+  writeDescriptor('10-test.json', CODE, VARS);
+  const nvram = join(root, 'readonly-vars.fd');
+  writeFileSync(nvram, 'vars');
+  chmodSync(nvram, 0o444);
+  const plan = planAsOrdinaryUser(request({ nvram }), [CODE, VARS]);
   assert.equal(plan.args, [...drive(CODE, true), ...drive(nvram, true)]);
   assert.is(plan.nvramCopy, undefined);
+});
+
+test('--bios FILE the user cannot write is attached with readonly=on, as upstream xkvm does (checked as an ordinary user)', () => {
+  const bios = join(root, 'readonly-bios.fd');
+  writeFileSync(bios, 'bios');
+  chmodSync(bios, 0o444);
+  const plan = planAsOrdinaryUser(request({ uefi: false, bios }), []);
+  assert.equal(plan.args, drive(bios, true));
+  assert.is(plan.notes.length, 1);
+  assert.match(plan.notes[0]!, /readonly=on/);
 });
 
 test('no firmware at all is an error naming the package to install', () => {
