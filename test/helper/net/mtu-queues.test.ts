@@ -3,9 +3,10 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { MadeNic } from '../../../helper/src/net/index.js';
-import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';
+import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
+import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { requireRoot, runJob, tapsLike, value } from './support.js';
+import { requireRoot, runJob, spawnJob, tapsLike, value } from './support.js';
 
 const OWNER = { uid: 4301, gid: 4301 };
 /** IFF_MULTI_QUEUE in tun_flags (include/uapi/linux/if_tun.h). */
@@ -49,16 +50,52 @@ test('a tap on a Linux bridge with MTU 9000 gets MTU 9000, and the nic says so',
   assert.is(mtu(ns, 'br0'), 9000);
 }));
 
-test('a bridge whose MTU follows its ports (9000) is not pulled down to 1500 by a new tap', withNetns(['br0'], (ns) => {
-  // No MTU set on the bridge itself: it takes its smallest port's.
-  ns.ip('link', 'add', 'big0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'big1', 'mtu', '9000');
-  ns.ip('link', 'set', 'dev', 'big0', 'master', 'br0', 'up');
-  assert.is(mtu(ns, 'br0'), 9000);
-  const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER }));
-  assert.is(nic?.mtu, 9000);
-  assert.is(mtu(ns, nic?.tap ?? ''), 9000);
-  assert.is(mtu(ns, 'br0'), 9000, 'the bridge keeps MTU 9000');
-}));
+test('a bridge whose MTU follows its ports (9000) is not pulled down to 1500 by a new tap, not even for a moment', async () => {
+  requireRoot();
+  const ns = createNetns({ bridges: ['br0'] });
+  try {
+    // No MTU set on the bridge itself: it takes its smallest port's.
+    ns.ip('link', 'add', 'big0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'big1', 'mtu', '9000');
+    ns.ip('link', 'set', 'dev', 'big0', 'master', 'br0', 'up');
+    ns.ip('link', 'add', 'mk0', 'type', 'veth', 'peer', 'name', 'mkpeer');
+    assert.is(mtu(ns, 'br0'), 9000);
+    // Every change of br0 while the tap is made (a tap attached at 1500 and raised afterwards
+    // would show br0 at 1500 in between). Markers (renaming a spare veth) say when the monitor listens.
+    const monitor = ns.spawn([TOOLS.ip, '-o', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    monitor.stdout?.on('data', (d: Buffer) => { seen += d.toString('latin1'); });
+    try {
+      let marks = 0;
+      let marker = 'mk0';
+      // Renamed until the monitor reports the new name (it may not be listening yet).
+      const mark = async (): Promise<void> => {
+        const from = seen.length;
+        let renamed = false;
+        await waitFor(() => {
+          if (renamed && seen.slice(from).includes(` ${marker}@`)) return true;
+          renamed = true;
+          const next = `mk${(marks += 1)}`;
+          ns.ip('link', 'set', 'dev', marker, 'name', next);
+          marker = next;
+          return false;
+        }, PATIENCE_MS, { what: 'ip monitor to report a marker' });
+      };
+      await mark();
+      const start = seen.length;
+      const [nic] = value<MadeNic[]>(await spawnJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER }));
+      await mark();
+      const changes = seen.slice(start).split('\n').filter((l) => / br0: /.test(l)).map((l) => /mtu (\d+)/.exec(l)?.[1]);
+      assert.equal(changes.filter((m) => m !== '9000'), [], `br0 changed MTU meanwhile: ${JSON.stringify(changes)}`);
+      assert.is(nic?.mtu, 9000);
+      assert.is(mtu(ns, nic?.tap ?? ''), 9000);
+      assert.is(mtu(ns, 'br0'), 9000, 'the bridge keeps MTU 9000');
+    } finally {
+      monitor.kill();
+    }
+  } finally {
+    ns.destroy();
+  }
+});
 
 test('on a default bridge (1500) the tap stays at 1500, and two bridges give each tap its own MTU', withNetns(['br0', 'br1'], (ns) => {
   ns.ip('link', 'set', 'dev', 'br1', 'mtu', '4000');
