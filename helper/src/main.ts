@@ -76,7 +76,11 @@
  * A tap goes on the device that had the bridge's name when the request was checked (its ifindex):
  * ip remembers names, so an ip that knew the name as another device is replaced, and each tap's
  * master is read back from /sys after the batch (on another device: undone, made again once in a
- * new ip, or refused). Deletions waiting together are one group deletion (`link set … group G`
+ * new ip, or refused). Each tap gets its bridge's MTU, read from /sys when the bridge is checked,
+ * on the same `link set` line that attaches it (so a bridge whose MTU follows its ports is not
+ * pulled down to 1500) and as `mtu_request` on an OVS Interface; it is read back afterwards and
+ * is the reply's `mtu` (another MTU fails the request). A tap asked with more than one queue is
+ * made `multi_queue` (net layer only so far). Deletions waiting together are one group deletion (`link set … group G`
  * each, one `link del group G`: one RCU grace period, not one a tap), in the helper's own
  * interface group. An OVS fake (VLAN) bridge's ports are found under the fake bridge, as
  * ovs-vsctl names them. What could not be deleted is an error, never "ok".

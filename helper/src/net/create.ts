@@ -4,14 +4,24 @@ import { classifyBridges, missingBridges } from './kinds.js';
 import { ifindexOf } from './ifindex.js';
 import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob } from './linuxtaps.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
-import type { Nic, NetOptions, TapOwner } from './types.js';
+import { mtuOf } from './sysfs.js';
+import type { MadeNic, Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
+
+/** The most queues a tap may have (the design's ceiling for `max-queues`). */
+const MAX_QUEUES = 16;
 
 /** One request: a tap per bridge for one owner, its OVS ports tagged with `session` if given. */
 export interface CreateJob {
   readonly bridges: readonly string[];
   readonly owner: TapOwner;
   readonly session?: string | undefined;
+  /**
+   * Queues per tap, in the order of `bridges` (1..MAX_QUEUES; all 1 when absent). More than 1
+   * makes a `multi_queue` tap (what qemu's `-netdev tap,queues=N` needs). Policy limits
+   * (`max-queues`) are the caller's business; this layer checks only the range.
+   */
+  readonly queues?: readonly number[] | undefined;
 }
 
 /**
@@ -20,7 +30,7 @@ export interface CreateJob {
  * nothing of it is left but the taps in `left`, which could not be removed (normally none).
  */
 export type CreateOutcome =
-  | { readonly nics: Nic[]; readonly ifindexes: readonly (number | undefined)[] }
+  | { readonly nics: MadeNic[]; readonly ifindexes: readonly (number | undefined)[] }
   | { readonly error: NetError; readonly left?: readonly CreatedTap[] };
 
 export interface CreateOptions extends NetOptions {
@@ -33,16 +43,31 @@ interface CheckedJob {
   readonly bridges: readonly string[];
   readonly uid: number;
   readonly session: string | undefined;
+  readonly queues: readonly number[];
 }
 
-/** A job's checked bridges, uid and session tag; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
+/** A job's checked bridges, uid, session tag and queues; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
 function checkJob(job: CreateJob): CheckedJob {
   const bridges = checkList(job.bridges, 'bridges');
   for (const b of bridges) checkIfname(b, 'bridge');
   const uid = checkId(job.owner.uid, 'uid');
   if (job.owner.gid !== undefined) checkId(job.owner.gid, 'gid');
   const session = job.session === undefined ? undefined : checkSession(job.session);
-  return { bridges, uid, session };
+  return { bridges, uid, session, queues: checkQueues(job.queues, bridges.length) };
+}
+
+/** One queue count a bridge, each an integer 1..MAX_QUEUES; BAD_REQUEST otherwise. */
+function checkQueues(queues: unknown, count: number): number[] {
+  if (queues === undefined) return Array.from({ length: count }, () => 1);
+  if (!Array.isArray(queues) || queues.length !== count) {
+    throw new NetError('BAD_REQUEST', `queues: expected a list of ${count} (one a bridge)`);
+  }
+  return queues.map((q: unknown) => {
+    if (typeof q !== 'number' || !Number.isInteger(q) || q < 1 || q > MAX_QUEUES) {
+      throw new NetError('BAD_REQUEST', `queues: each must be an integer from 1 to ${MAX_QUEUES}, not ${typeof q === 'number' ? q : typeof q}`);
+    }
+    return q;
+  });
 }
 
 /**
@@ -82,9 +107,9 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
     else going.push({ i, job });
   }
 
-  const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid }));
+  const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid, queues: job.queues }));
   const before = opts.beforeCreate;
-  const made = await createLinuxTaps(tapJobs, classes.kinds, classes.ifindexes, deps,
+  const made = await createLinuxTaps(tapJobs, classes, deps,
     before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
   await Promise.all(going.map(async ({ i, job }, k) => {
@@ -97,19 +122,31 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
       const nics: Nic[] = job.bridges.map((bridge, b) => ({
         bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl',
       }));
-      outcomes[i] = await attachOvs(nics, result.taps, result.ifindexes, job.uid, job.session, ovsdb, deps);
+      outcomes[i] = await finish(nics, result.taps, result.ifindexes, { uid: job.uid, session: job.session, mtus: classes.mtus }, ovsdb, deps);
     }
   }));
   return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
 }
 
-/** Adds a request's OVS ports; on failure removes them and the request's taps (all or nothing). */
-async function attachOvs(nics: Nic[], taps: readonly string[], ifindexes: readonly (number | undefined)[], uid: number,
-  session: string | undefined, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
+/** Who a request's ports are for, and the MTU each bridge had when checked. */
+interface Finishing {
+  readonly uid: number;
+  readonly session: string | undefined;
+  readonly mtus: ReadonlyMap<string, number>;
+}
+
+/**
+ * Adds a request's OVS ports (each Interface with `mtu_request` = its bridge's MTU, so that OVS
+ * keeps the MTU the batch gave the tap), then reads each tap's MTU back from /sys: a tap without
+ * its bridge's MTU fails the request. On failure removes the ports and the request's taps (all
+ * or nothing).
+ */
+async function finish(nics: Nic[], taps: readonly string[], ifindexes: readonly (number | undefined)[],
+  { uid, session, mtus }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
   try {
-    await addPorts(deps.run, ovsdb, ovsPorts, uid, session);
-    return { nics, ifindexes };
+    await addPorts(deps.run, ovsdb, ovsPorts.map((p) => ({ ...p, mtu: mtus.get(p.bridge) })), uid, session);
+    return { nics: nics.map((nic) => ({ ...nic, mtu: tapMtu(nic, mtus.get(nic.bridge)) })), ifindexes };
   } catch (e) {
     const problems: string[] = [];
     try {
@@ -126,4 +163,17 @@ async function attachOvs(nics: Nic[], taps: readonly string[], ifindexes: readon
     const stuck = left.map((tap) => ({ tap, ifindex: ifindexOf(tap) }));
     return { error: new NetError(error.code, `${error.message}; ${problems.join('; ')}`, { cause: e }), left: stuck };
   }
+}
+
+/**
+ * The MTU `nic`'s tap has now, which must be `wanted` (its bridge's) when that is known. A tap
+ * already gone (the ledger's business, as for its ifindex) is reported with its bridge's MTU.
+ */
+function tapMtu(nic: Nic, wanted: number | undefined): number {
+  const mtu = mtuOf(nic.tap);
+  if (mtu !== undefined && (wanted === undefined || mtu === wanted)) return mtu;
+  if (mtu === undefined && wanted !== undefined) return wanted;
+  throw new NetError('SYSTEM_ERROR', mtu === undefined
+    ? `tap ${nic.tap} for bridge ${nic.bridge} disappeared before its MTU could be read`
+    : `tap ${nic.tap} has MTU ${mtu}, not its bridge ${nic.bridge}'s ${String(wanted)}`);
 }

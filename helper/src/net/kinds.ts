@@ -2,7 +2,7 @@ import { resolveDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { errorText } from './runner.js';
 import { ifindexOf } from './ifindex.js';
-import { isLinuxBridge } from './sysfs.js';
+import { isLinuxBridge, mtuOf } from './sysfs.js';
 import { ovsInstalled } from './tools.js';
 import type { BridgeKind, NetOptions } from './types.js';
 import { checkIfname, checkOvsdb } from './validate.js';
@@ -16,6 +16,11 @@ export interface BridgeClasses {
    * to (a bridge renamed and another made under its name is another device).
    */
   readonly ifindexes: ReadonlyMap<string, number>;
+  /**
+   * Each bridge's MTU when it was checked (/sys/class/net/NAME/mtu; for OVS, its internal
+   * interface's): what its taps are given. Absent for an OVS bridge with no device in /sys.
+   */
+  readonly mtus: ReadonlyMap<string, number>;
   readonly missing: ReadonlySet<string>;
   readonly note: string;
 }
@@ -41,6 +46,7 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
 
   const kinds = new Map<string, BridgeKind>();
   const ifindexes = new Map<string, number>();
+  const mtus = new Map<string, number>();
   const unknown: string[] = [];
   for (const b of bridges) {
     if (kinds.has(b) || unknown.includes(b)) continue;
@@ -50,9 +56,10 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
     } else {
       kinds.set(b, 'linux');
       ifindexes.set(b, index);
+      setMtu(mtus, b);
     }
   }
-  if (unknown.length === 0) return { kinds, ifindexes, missing: new Set(), note: '' };
+  if (unknown.length === 0) return { kinds, ifindexes, mtus, missing: new Set(), note: '' };
 
   let ovsBridges = new Set<string>();
   let note = ovsInstalled() ? '' : '; Open vSwitch is not installed';
@@ -62,8 +69,17 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
     // An OVS that does not answer has no usable bridge: say so, it may be what the caller meant.
     else note = `; Open vSwitch did not answer (${errorText(r.stderr)})`;
   }
-  for (const b of unknown) if (ovsBridges.has(b)) kinds.set(b, 'ovs');
-  return { kinds, ifindexes, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
+  for (const b of unknown) {
+    if (!ovsBridges.has(b)) continue;
+    kinds.set(b, 'ovs');
+    setMtu(mtus, b);
+  }
+  return { kinds, ifindexes, mtus, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
+}
+
+function setMtu(mtus: Map<string, number>, bridge: string): void {
+  const mtu = mtuOf(bridge);
+  if (mtu !== undefined) mtus.set(bridge, mtu);
 }
 
 /** NO_SUCH_BRIDGE naming those of `bridges` that classifyBridges found missing; undefined if none. */

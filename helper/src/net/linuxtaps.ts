@@ -4,7 +4,7 @@ import { NetError } from './errors.js';
 import { deleteDevices } from './groupdelete.js';
 import { ipBatch, type BatchOutcome } from './ipbatch.js';
 import { ifindexOf } from './ifindex.js';
-import { linuxBridgeIndex } from './kinds.js';
+import { linuxBridgeIndex, type BridgeClasses } from './kinds.js';
 import { errorText } from './runner.js';
 import { isLinuxBridge, masterIndexOf, tapInfo } from './sysfs.js';
 import type { BridgeKind } from './types.js';
@@ -13,10 +13,12 @@ import type { BridgeKind } from './types.js';
 const MAX_COLLISIONS = 16;
 const BUSY = /Device or resource busy/;
 
-/** One request's taps: one per bridge, owned by uid (no group). */
+/** One request's taps: one per bridge, owned by uid (no group), each with the queues asked (by slot; 1 if absent). */
 export interface TapJob {
   readonly bridges: readonly string[];
   readonly uid: number;
+  /** Checked by the caller (1..MAX_QUEUES); more than 1 makes a `multi_queue` tap. */
+  readonly queues?: readonly number[] | undefined;
 }
 
 /** A tap a request created, and its interface index (undefined: it was gone when looked at). */
@@ -53,6 +55,8 @@ export type BeforeCreate = (taps: readonly PlannedTap[]) => void;
 
 interface Tap {
   readonly bridge: string;
+  /** More than 1: made `multi_queue`. */
+  readonly queues: number;
   name: string;
   /** The tap exists and this request made it: the only kind of device it ever deletes. */
   created: boolean;
@@ -75,6 +79,8 @@ interface Context {
   readonly kinds: ReadonlyMap<string, BridgeKind>;
   /** Each Linux bridge's ifindex when it was checked: what its taps must be attached to. */
   readonly ifindexes: ReadonlyMap<string, number>;
+  /** Each bridge's MTU when it was checked: what its taps are given (none given when absent). */
+  readonly mtus: ReadonlyMap<string, number>;
   readonly deps: NetDeps;
   readonly names: Names;
   readonly jobs: readonly TapJob[];
@@ -119,9 +125,10 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
  * 5. Settle each request (settle): its tap names, or, when it failed, its error once the taps
  *    it created are deleted.
  */
-export async function createLinuxTaps(jobs: readonly TapJob[], kinds: ReadonlyMap<string, BridgeKind>,
-  ifindexes: ReadonlyMap<string, number>, deps: NetDeps, beforeCreate?: BeforeCreate): Promise<TapJobResult[]> {
-  const context: Context = { kinds, ifindexes, deps, names: nameSource(deps), jobs, beforeCreate, fresh: false };
+export async function createLinuxTaps(jobs: readonly TapJob[], bridges: Pick<BridgeClasses, 'kinds' | 'ifindexes' | 'mtus'>,
+  deps: NetDeps, beforeCreate?: BeforeCreate): Promise<TapJobResult[]> {
+  const { kinds, ifindexes, mtus } = bridges;
+  const context: Context = { kinds, ifindexes, mtus, deps, names: nameSource(deps), jobs, beforeCreate, fresh: false };
   const requests = jobs.map((job) => plan(job, context.names));
   for (const request of await makeTogether(requests, context)) {
     requests[requests.indexOf(request)] = await makeAlone(request, context);
@@ -137,10 +144,10 @@ export async function createLinuxTaps(jobs: readonly TapJob[], kinds: ReadonlyMa
 
 function plan(job: TapJob, names: Names): Request {
   const taps: Tap[] = [];
-  for (const bridge of job.bridges) {
+  for (const [slot, bridge] of job.bridges.entries()) {
     const name = names();
     if (name === undefined) return { job, taps, collisions: 0, error: noName() };
-    taps.push({ bridge, name, created: false });
+    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, name, created: false });
   }
   return { job, taps, collisions: 0 };
 }
@@ -155,10 +162,10 @@ function plan(job: TapJob, names: Names): Request {
  * there were several (whose failure it was is not known); they are marked failed.
  */
 async function makeTogether(requests: readonly Request[], context: Context): Promise<Request[]> {
-  const { kinds, deps, names } = context;
+  const { deps, names } = context;
   for (;;) {
     const going = requests.filter((r) => r.error === undefined);
-    const lines = batchLines(going, kinds);
+    const lines = batchLines(going, context);
     announce(lines, context);
     let outcome: BatchOutcome;
     try {
@@ -214,15 +221,25 @@ function lineFailure({ request, tap, step }: Line, outcome: BatchOutcome, collis
   return new NetError('SYSTEM_ERROR', message, { cause: outcome });
 }
 
-/** Adds for the taps not made yet, then a `link set` for every tap of the requests going. */
-function batchLines(going: readonly Request[], kinds: ReadonlyMap<string, BridgeKind>): Line[] {
+/**
+ * Adds for the taps not made yet (`multi_queue` when more than one queue is asked), then a
+ * `link set` for every tap of the requests going. That line gives the tap its bridge's MTU in the
+ * same change that attaches it (the kernel sets the MTU before the master): a Linux bridge whose
+ * MTU was not set explicitly follows its smallest port, so a tap attached at 1500 would pull it down.
+ */
+function batchLines(going: readonly Request[], { kinds, mtus }: Context): Line[] {
   const taps = going.flatMap((request) => request.taps.map((tap) => ({ request, tap })));
   return [
-    ...taps.filter(({ tap }) => !tap.created)
-      .map(({ request, tap }) => ({ text: `tuntap add dev ${tap.name} mode tap user ${request.job.uid}`, request, tap, step: 'create' as const })),
-    ...taps.map(({ request, tap }) => (kinds.get(tap.bridge) === 'linux'
-      ? { text: `link set dev ${tap.name} up master ${tap.bridge}`, request, tap, step: 'bring up and attach' as const }
-      : { text: `link set dev ${tap.name} up`, request, tap, step: 'bring up' as const })),
+    ...taps.filter(({ tap }) => !tap.created).map(({ request, tap }) => ({
+      text: `tuntap add dev ${tap.name} mode tap user ${request.job.uid}${tap.queues > 1 ? ' multi_queue' : ''}`, request, tap, step: 'create' as const,
+    })),
+    ...taps.map(({ request, tap }) => {
+      const mtu = mtus.get(tap.bridge);
+      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`} up`;
+      return kinds.get(tap.bridge) === 'linux'
+        ? { text: `${set} master ${tap.bridge}`, request, tap, step: 'bring up and attach' as const }
+        : { text: set, request, tap, step: 'bring up' as const };
+    }),
   ];
 }
 

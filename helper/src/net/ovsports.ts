@@ -11,17 +11,26 @@ import { vsctl } from './vsctl.js';
  */
 const TRANSIENT = 'other_config:transient=true';
 
-/** The ovs-vsctl commands that add each port and tag it with its owner (and session). */
-function addPortCommands(ports: readonly PortRef[], uid: number, session: string | undefined): string[][] {
-  return ports.flatMap(({ bridge, tap }) => [
+/** A port to add, with the MTU to ask for its Interface (none asked when undefined). */
+interface NewPort extends PortRef {
+  readonly mtu?: number | undefined;
+}
+
+/**
+ * The ovs-vsctl commands that add each port, tag it with its owner (and session) and ask its
+ * MTU (`mtu_request`: without it OVS leaves a port added later at the MTU it came with).
+ */
+function addPortCommands(ports: readonly NewPort[], uid: number, session: string | undefined): string[][] {
+  return ports.flatMap(({ bridge, tap, mtu }) => [
     ['--may-exist', 'add-port', bridge, tap],
     ['set', 'Port', tap, `external_ids:${OWNER_KEY}=${uid}`,
       ...(session === undefined ? [] : [`external_ids:${SESSION_KEY}=${session}`]), TRANSIENT],
+    ...(mtu === undefined ? [] : [['set', 'Interface', tap, `mtu_request=${mtu}`]]),
   ]);
 }
 
 /** Adds and tags all ports in ONE ovs-vsctl transaction; SYSTEM_ERROR if it fails. */
-export async function addPorts(run: Runner, ovsdb: string | undefined, ports: readonly PortRef[], uid: number,
+export async function addPorts(run: Runner, ovsdb: string | undefined, ports: readonly NewPort[], uid: number,
   session: string | undefined): Promise<void> {
   if (ports.length === 0) return;
   const r = await vsctl(run, ovsdb, addPortCommands(ports, uid, session));

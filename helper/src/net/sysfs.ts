@@ -58,6 +58,11 @@ export function masterIndexOf(name: string): number | undefined {
   return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/master/ifindex`);
 }
 
+/** The MTU of `name` (/sys/class/net/NAME/mtu), or undefined when there is no such device. */
+export function mtuOf(name: string): number | undefined {
+  return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/mtu`);
+}
+
 /** The interface group of `name` (`ip link set … group G`), or undefined when there is no such device. */
 export function groupOf(name: string): number | undefined {
   return numberAttr(`${SYS_NET}/${checkIfname(name, 'device')}/netdev_group`);

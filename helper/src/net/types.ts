@@ -13,6 +13,11 @@ export interface Nic {
   readonly type: NicType;
 }
 
+/** A nic as made: with the MTU its tap has (its bridge's, read back from /sys after creation). */
+export interface MadeNic extends Nic {
+  readonly mtu: number;
+}
+
 /** An Open vSwitch port, named like its tap, on a bridge. */
 export interface PortRef {
   readonly bridge: string;

@@ -8,6 +8,8 @@ export interface TapRequest {
   bridges: readonly string[];
   owner: { uid: number; gid: number };
   session?: string | undefined;
+  /** Queues per tap, in the order of `bridges` (1..16; all 1 when absent): more than 1 makes a multi-queue tap. */
+  queues?: readonly number[] | undefined;
 }
 
 /**

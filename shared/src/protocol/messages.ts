@@ -28,6 +28,8 @@ export interface Nic {
   bridge: string;
   tap: string;
   type: NicType;
+  /** The tap's MTU (its bridge's). Always in a make-nics reply; absent where a nic is only named. */
+  mtu?: number;
 }
 
 export interface MakeNicsReply {

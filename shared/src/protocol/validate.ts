@@ -106,6 +106,10 @@ export function parseRequest(value: WireValue): Request {
   );
 }
 
+/** The MTUs a tap can have (the kernel's ETH_MIN_MTU; a 16-bit IFLA_MTU for a tap). */
+const MIN_MTU = 68;
+const MAX_MTU = 65535;
+
 function replyShape(message: string): ProtocolError {
   return new ProtocolError(ErrorCode.BadFrame, `the helper sent a malformed reply: ${message}`);
 }
@@ -122,7 +126,12 @@ function readPort(value: WireValue | undefined, withType: boolean): Nic | Port {
   if (!withType) return { bridge: bridge as string, tap: tap as string };
   const type = value['type'];
   if (type !== 'brctl' && type !== 'ovs') throw replyShape('a nic type is neither "brctl" nor "ovs"');
-  return { bridge: bridge as string, tap: tap as string, type };
+  const mtu = value['mtu'];
+  if (mtu === undefined) return { bridge: bridge as string, tap: tap as string, type };
+  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+    throw replyShape(`a nic's "mtu" is not an integer from ${MIN_MTU} to ${MAX_MTU}`);
+  }
+  return { bridge: bridge as string, tap: tap as string, type, mtu };
 }
 
 /** Validate a decoded frame as a reply (client side: the helper is trusted, but checked). */

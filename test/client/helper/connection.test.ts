@@ -126,6 +126,7 @@ test('a malformed reply (not msgpack, wrong shape, bad names, bad frame, unknown
     ['ok not a boolean', (r) => ({ reply: { v: 1, id: idOf(r), ok: 'yes', nics: [] } })],
     ['a bad tap name', (r) => ({ reply: { v: 1, id: idOf(r), ok: true, nics: [{ bridge: 'br0', tap: '-rf /', type: 'brctl' }] } })],
     ['a bad nic type', (r) => ({ reply: { v: 1, id: idOf(r), ok: true, nics: [{ bridge: 'br0', tap: 'tapvm0', type: 'veth' }] } })],
+    ['a nic MTU no tap can have', (r) => ({ reply: { v: 1, id: idOf(r), ok: true, nics: [{ bridge: 'br0', tap: 'tapvm0', type: 'brctl', mtu: 0 }] } })],
     ['an error without a message', (r) => ({ reply: { v: 1, id: idOf(r), ok: false, error: 'nope' } })],
     ['protocol version 2', (r) => ({ reply: { ...nicsFor(r), v: 2 } })],
     ['an id never asked', (r) => ({ reply: { ...nicsFor(r), id: idOf(r) + 1000 } })],

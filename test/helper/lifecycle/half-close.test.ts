@@ -55,7 +55,7 @@ test('a stdio helper whose stdin ends right after a request still sends the repl
   const taps = helperTaps(ns).map((d) => d.name);
   assert.is(taps.length, 1, 'the persistent tap was made');
   const got = replies(Buffer.concat(out));
-  assert.equal(got, [{ v: 1, id: 42, ok: true, nics: [{ bridge: 'br0', tap: taps[0], type: 'brctl' }] }],
+  assert.equal(got, [{ v: 1, id: 42, ok: true, nics: [{ bridge: 'br0', tap: taps[0], type: 'brctl', mtu: 1500 }] }],
     `the reply to the request (audit: ${JSON.stringify(helper.audits.filter((a) => a.event === 'request'))})`);
 });
 
@@ -74,7 +74,7 @@ test('on the socket, a client that half-closes right after a request still gets 
     const taps = helperTaps(ns).map((d) => d.name);
     assert.is(audit['result'], 'ok', JSON.stringify(audit));
     assert.is(taps.length, 1, 'the persistent tap was made');
-    assert.equal(replies(Buffer.concat(out)), [{ v: 1, id: 42, ok: true, nics: [{ bridge: 'br0', tap: taps[0], type: 'brctl' }] }]);
+    assert.equal(replies(Buffer.concat(out)), [{ v: 1, id: 42, ok: true, nics: [{ bridge: 'br0', tap: taps[0], type: 'brctl', mtu: 1500 }] }]);
   } finally {
     if (helper !== undefined) await stop(helper);
   }

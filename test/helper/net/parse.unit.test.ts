@@ -56,6 +56,17 @@ test('ports are added with --may-exist and tagged with owner, session and other_
     [['--timeout=10', '--', '--may-exist', 'add-port', 'b', 't', '--', 'set', 'Port', 't', 'external_ids:xkvm-owner=7', 'other_config:transient=true']]);
 });
 
+test('a port with an MTU gets mtu_request on its Interface in the same transaction', async () => {
+  const { run, calls } = recorder();
+  await addPorts(run, undefined, [{ bridge: 'b', tap: 't', mtu: 9000 }, { bridge: 'c', tap: 'u' }], 7, undefined);
+  assert.equal(calls.map((c) => c.args), [[
+    '--timeout=10',
+    '--', '--may-exist', 'add-port', 'b', 't', '--', 'set', 'Port', 't', 'external_ids:xkvm-owner=7', 'other_config:transient=true',
+    '--', 'set', 'Interface', 't', 'mtu_request=9000',
+    '--', '--may-exist', 'add-port', 'c', 'u', '--', 'set', 'Port', 'u', 'external_ids:xkvm-owner=7', 'other_config:transient=true',
+  ]]);
+});
+
 test('ovs-vsctl (by absolute path) gets --db only when the policy names a database, and commands chained with --', async () => {
   const { run, calls } = recorder();
   await vsctl(run, undefined, [['list-br']]);

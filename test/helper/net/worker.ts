@@ -30,6 +30,8 @@ export interface Job {
   /** for create-many: record each beforeCreate call among the calls (file `beforeCreate`, args `JOB:SLOT:BRIDGE:KIND:TAP`) */
   readonly announce?: boolean;
   readonly bridges?: string[];
+  /** for create: queues per tap (in the order of bridges) */
+  readonly queues?: unknown[];
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
   readonly session?: string;
@@ -106,7 +108,7 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
       const classes = await classifyBridges(job.bridges ?? [], base);
       return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
     }
-    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session }, base);
+    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session, queues: job.queues as number[] | undefined }, base);
     case 'create-steps': {
       const made: unknown[] = [];
       for (const step of job.steps ?? []) {

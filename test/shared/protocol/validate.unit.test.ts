@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { decodeMessage } from '../../../shared/src/protocol/decode.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
 import type { Request } from '../../../shared/src/protocol/messages.js';
-import { parseRequest } from '../../../shared/src/protocol/validate.js';
+import { parseReply, parseRequest } from '../../../shared/src/protocol/validate.js';
 import { badNames, badRequests, nameUses, quotedInReplies } from '../../helper/server/cases.js';
 import { assertSentence, mp, Raw, type MpValue } from '../../helper/server/support.js';
 
@@ -85,6 +85,18 @@ test('64 bridges and names of 15 bytes are accepted', () => {
   const bridges = Array.from({ length: 64 }, (_, i) => `br${i}`);
   assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges }), { v: 1, id: 9, op: 'make-nics', bridges });
   assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] }), { v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] });
+});
+
+test('a make-nics reply keeps each nic\'s mtu, and one that is no MTU a tap can have is a malformed reply', () => {
+  const reply = (mtu: MpValue): unknown => parseReply(decodeMessage(mp({ v: 1, id: ID, ok: true, nics: [{ bridge: 'br0', tap: 'xkvmabcdefgh', type: 'brctl', mtu }] })));
+  assert.equal(reply(9000), { v: 1, id: ID, ok: true, nics: [{ bridge: 'br0', tap: 'xkvmabcdefgh', type: 'brctl', mtu: 9000 }] });
+  assert.equal(reply(68), { v: 1, id: ID, ok: true, nics: [{ bridge: 'br0', tap: 'xkvmabcdefgh', type: 'brctl', mtu: 68 }] });
+  for (const bad of [0, 67, 65536, 1500.5, '1500', null]) {
+    assert.throws(() => reply(bad), (e: unknown) => e instanceof ProtocolError && /malformed reply: .*"mtu"/.test(e.message), JSON.stringify(bad));
+  }
+  // a helper without MTUs (older) is still understood
+  assert.equal(parseReply(decodeMessage(mp({ v: 1, id: ID, ok: true, nics: [{ bridge: 'br0', tap: 'xkvmabcdefgh', type: 'ovs' }] }))),
+    { v: 1, id: ID, ok: true, nics: [{ bridge: 'br0', tap: 'xkvmabcdefgh', type: 'ovs' }] });
 });
 
 test.run();

@@ -1,0 +1,62 @@
+// Each tap gets its bridge's MTU, through the real helper: an ordinary user's make-nics on a
+// Linux bridge with MTU 9000, a default one (1500) and an OVS userspace bridge with MTU 9000. The
+// reply (read by the client's own parseReply) says each tap's mtu, and `ip -j link show` agrees.
+import { test } from '../../support/suite.js';
+import * as assert from 'uvu/assert';
+import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
+import { waitFor } from '../../support/wait.js';
+import { Agent, assertNics, closeBench, fail, links, makeNicsRequest, openBench, ownRecords, PATIENCE_MS, type Bench } from './support.js';
+
+let bench: Bench | undefined;
+let user: TestUser | undefined;
+let ovs: Ovs | undefined;
+let agent: Agent | undefined;
+const b = (): Bench => bench ?? fail('no bench');
+const a = (): Agent => agent ?? fail('no agent');
+
+test.before(async () => {
+  bench = await openBench({ policy: 'allow br0 root\n' });
+  bench.ns.ip('link', 'set', 'dev', 'br0', 'mtu', '9000');
+  ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
+  ovs.vsctl('set', 'Interface', 'ovsbr0', 'mtu_request=9000');
+  user = createTestUser('m');
+  agent = Agent.start(bench.ns, user);
+  bench.helper.setPolicy(`ovsdb ${ovs.db}\n${['br0', 'br1', 'ovsbr0'].map((br) => `allow ${br} ${user?.name ?? ''}\n`).join('')}`);
+});
+
+test.after(async () => {
+  await agent?.stop();
+  ovs?.stop();
+  await closeBench(bench);
+  if (user !== undefined) removeTestUser(user);
+});
+
+function mtu(ns: Netns, dev: string): number {
+  const [link] = JSON.parse(ns.ip('-j', 'link', 'show', 'dev', dev)) as { mtu: number }[];
+  return link?.mtu ?? fail(`no device ${dev}`);
+}
+
+test('a user\'s make-nics reply gives each tap its bridge\'s MTU: 9000 on a Linux and an OVS bridge, 1500 on a default one', async () => {
+  const { helper, ns } = b();
+  const mark = helper.auditMark();
+  const { pid } = await a().open('c1', helper.socket);
+  const bridges = ['br0', 'br1', 'ovsbr0'];
+  const id = b().id();
+  const nics = assertNics(await a().ask('c1', makeNicsRequest(id, bridges)), id, bridges, ns, 'make-nics');
+  try {
+    assert.equal(nics.map((n) => [n.bridge, n.mtu]), [['br0', 9000], ['br1', 1500], ['ovsbr0', 9000]], 'the reply\'s mtu');
+    assert.equal(nics.map((n) => mtu(ns, n.tap)), [9000, 1500, 9000], 'ip -j link show');
+    assert.is(mtu(ns, 'br0'), 9000);
+    assert.is(mtu(ns, 'br1'), 1500);
+    assert.is(mtu(ns, 'ovsbr0'), 9000);
+  } finally {
+    await a().close('c1');
+  }
+  const taps = nics.map((n) => n.tap);
+  await waitFor(() => ownRecords(helper.auditSince(mark), { pids: [pid], taps }).some((r) => r.event === 'session-end'), PATIENCE_MS,
+    { what: 'the session to end' });
+  await waitFor(() => (taps.every((t) => !links(ns).includes(t)) ? true : undefined), PATIENCE_MS, { what: 'the session\'s taps to be gone' });
+});
+
+test.run();
