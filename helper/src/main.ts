@@ -35,6 +35,16 @@
  * pkexec'd helper, whose stderr is its caller's, also sends each record to the system journal
  * (native protocol, fields XKVM_EVENT, XKVM_UID, XKVM_USER), or to syslog where there is none.
  *
+ * Grants on a tap. A make-nics request names its taps as `nics` [{bridge, queues?, mac?}] (or
+ * `bridges`, the same without options; shared/src/protocol/validate.ts turns them into nics).
+ * Besides allow/deny, the policy may put a user's taps on a bridge in a VLAN (`vlan`), lock them
+ * to the request's MAC (`mac-lock`) and bound their queues (`max-queues`, default 8, at most 16);
+ * these grant nothing by themselves. The service checks them before anything is made: more
+ * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
+ * VLANs from two of the user's groups DENIED naming both lines. What the network layer cannot
+ * make yet (multi-queue, VLAN, MAC lock) is refused with SYSTEM_ERROR, never granted with less
+ * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
+ *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
  * share is bounded, by the uid the kernel gave at accept (docs/protocol.md, "Connections"):
  * - connections: at most max-connections (policy, default 16) open at once per uid; one more is

@@ -117,6 +117,25 @@ test('policy check: 0 when allowed, 1 when denied, 4 for a user that does not ex
   assert.not.match(unknown.stderr, /internal error/);
 });
 
+test('policy check explains the vlan, mac-lock and max-queues that apply, with their lines; policy show lists them; a vlan conflict exits 3 naming both lines', () => {
+  const conf = policy('grants.conf', 'allow br0 root\nvlan br0 42 root\nmac-lock * root\nmax-queues 4 root\n');
+  const check = helper(['policy', 'check', '--config', conf, '--user', 'root', '--bridge', 'br0']);
+  assert.is(check.status, 0, check.stderr);
+  assert.ok(check.stdout.includes([
+    `max-queues: 4 (user line ${conf}:4: max-queues 4 root)`,
+    `vlan: 42 (user line ${conf}:2: vlan br0 42 root)`,
+    `mac-lock: yes, requests must carry the guest's MAC (${conf}:3: mac-lock * root)`,
+  ].join('\n') + '\n'), check.stdout);
+  const show = helper(['policy', 'show', '--config', conf]);
+  assert.is(show.status, 0, show.stderr);
+  assert.ok(show.stdout.includes(`vlan 42 on br0 for root (${conf}:2)\nmac-lock on * for root (${conf}:3)\n`), show.stdout);
+  assert.ok(show.stdout.includes(`max-queues 4 for root (${conf}:4)\n`), show.stdout);
+  const conflict = policy('conflict.conf', 'allow br0 root\nvlan br0 42 root\nvlan br0 43 root\n');
+  const r = helper(['policy', 'show', '--config', conflict]);
+  assert.is(r.status, 3, r.stderr);
+  oneLine(r, new RegExp(`${conflict}:3: user root on br0 already has VLAN 42 at ${conflict}:2; expected one VLAN`));
+});
+
 test('a socket that cannot be served exits 4: a file in the way (left alone), a missing directory, two systemd sockets', () => {
   const conf = policy('listen.conf', 'allow br0 root\n');
   const state = join(dir, 'state-listen');

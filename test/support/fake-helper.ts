@@ -181,7 +181,7 @@ export function idOf(request: ReceivedRequest): number {
 
 /** The helper's make-nics answer: one tap per bridge asked, named tapvm0, tapvm1, ... */
 export function nicsFor(request: ReceivedRequest, type: Nic['type'] = 'brctl'): object {
-  const bridges = (request.parsed as { bridges?: string[] }).bridges ?? [];
+  const bridges = (request.parsed as { nics?: Array<{ bridge: string }> }).nics?.map((n) => n.bridge) ?? [];
   return { v: 1, id: idOf(request), ok: true, nics: bridges.map((bridge, i) => ({ bridge, tap: `tapvm${i}`, type })) };
 }
 

@@ -9,13 +9,15 @@ import type { Readable, Writable } from 'node:stream';
 import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { MAX_REQUEST_ID } from '../../../shared/src/protocol/limits.js';
-import type { MakeNicsRequest, OvsCleanupRequest, Reply } from '../../../shared/src/protocol/messages.js';
+import type { MakeNicsMessage, OvsCleanupRequest, Reply } from '../../../shared/src/protocol/messages.js';
 import { parseReply } from '../../../shared/src/protocol/validate.js';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
 import type { HelperLocation } from './locate.js';
 
-type RequestBody = Omit<MakeNicsRequest, 'id'> | Omit<OvsCleanupRequest, 'id'>;
+/** Omit on each member of a union (plain Omit keeps only the keys all members share). */
+type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type RequestBody = OmitEach<MakeNicsMessage | OvsCleanupRequest, 'id'>;
 
 interface Pending {
   resolve: (reply: Reply) => void;

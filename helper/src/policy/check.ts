@@ -1,6 +1,6 @@
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
-import { decide, maxConnections, maxTaps, type Decision, type TapLimit } from './evaluate.js';
+import { decide, macLocked, maxConnections, maxQueues, maxTaps, vlanFor, type Decision, type TapLimit } from './evaluate.js';
 import type { Policy, PolicyUser, RuleSource } from './types.js';
 
 /**
@@ -22,7 +22,7 @@ function line(source: RuleSource): string {
   return `${source.file}:${source.line}: ${source.text}`;
 }
 
-function limitText(limit: TapLimit, directive: 'max-taps' | 'max-connections'): string {
+function limitText(limit: TapLimit, directive: 'max-taps' | 'max-connections' | 'max-queues'): string {
   switch (limit.from) {
     case 'built-in': return `${limit.limit} (default: no ${directive} line applies)`;
     case 'default': return `${limit.limit} (default line ${limit.rule === undefined ? '' : line(limit.rule)})`;
@@ -31,11 +31,24 @@ function limitText(limit: TapLimit, directive: 'max-taps' | 'max-connections'): 
   }
 }
 
+/** The vlan line for the user on the bridge, as `policy check` explains it. */
+function vlanText(policy: Policy, user: PolicyUser, bridge: string): { text: string; conflict: boolean } {
+  const vlan = vlanFor(policy, user, bridge);
+  if (vlan === undefined) return { text: `none (no vlan line names ${user.name} on ${bridge}: the bridge's default VLAN)`, conflict: false };
+  if ('conflict' in vlan) return { text: `CONFLICT: ${vlan.reason}; requests are refused until it is fixed`, conflict: true };
+  const rank = vlan.from === 'user' ? 'user line' : vlan.from === 'group' ? 'group line' : '* line';
+  return { text: `${vlan.vid} (${rank} ${line(vlan.rule)})`, conflict: false };
+}
+
 /** The logic of `xkvm-helper policy check --user U --bridge B`, given the resolved user. */
 export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string): CheckResult {
   const decision = decide(policy, user, bridge);
   const limit = maxTaps(policy, user);
-  const verdict = decision.allowed
+  const vlan = vlanText(policy, user, bridge);
+  const lock = macLocked(policy, user, bridge);
+  // Two vlan lines of one rank that disagree: the helper refuses the request, so check says DENY.
+  const allowed = decision.allowed && !vlan.conflict;
+  const verdict = allowed
     ? `ALLOW: ${user.name} may put a tap on ${bridge}`
     : `DENY: ${user.name} may not put a tap on ${bridge}`;
   const groups = user.groups.length === 0 ? '(none)' : user.groups.join(', ');
@@ -47,6 +60,9 @@ export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string): C
     `user: ${user.name} (uid ${user.uid}); groups considered: ${groups}`,
     `max-taps: ${limitText(limit, 'max-taps')}`,
     `max-connections: ${limitText(maxConnections(policy, user), 'max-connections')}`,
+    `max-queues: ${limitText(maxQueues(policy, user), 'max-queues')}`,
+    `vlan: ${vlan.text}`,
+    `mac-lock: ${lock === undefined ? `no (no mac-lock line names ${user.name} on ${bridge})` : `yes, requests must carry the guest's MAC (${line(lock)})`}`,
   ].map(escapeForTerminal).join('\n') + '\n';
-  return { text, status: decision.allowed ? CHECK_EXIT.allow : CHECK_EXIT.deny, decision, limit };
+  return { text, status: allowed ? CHECK_EXIT.allow : CHECK_EXIT.deny, decision, limit };
 }

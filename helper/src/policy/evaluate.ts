@@ -1,7 +1,7 @@
 import { ifnameProblem } from '../../../shared/src/protocol/names.js';
 import type { AccessDirective, Policy, PolicyUser, RuleSource, Who } from './types.js';
 import { ANY_BRIDGE } from './types.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_TAPS } from './values.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_QUEUES, DEFAULT_MAX_TAPS } from './values.js';
 
 export interface Decision {
   readonly allowed: boolean;
@@ -137,4 +137,60 @@ export function maxConnections(policy: Policy, user: PolicyUser): TapLimit {
 export function maxConnectionsCeiling(policy: Policy): number {
   return Math.max(policy.defaultMaxConnections?.value ?? DEFAULT_MAX_CONNECTIONS,
     ...[...policy.userMaxConnections.values(), ...policy.groupMaxConnections.values()].map((l) => l.value));
+}
+
+/** How many queues `user` may ask for on one tap (limitFor's precedence; 8 built in, at most 16). */
+export function maxQueues(policy: Policy, user: PolicyUser): TapLimit {
+  return limitFor(user, { users: policy.userMaxQueues, groups: policy.groupMaxQueues, fallback: policy.defaultMaxQueues, builtIn: DEFAULT_MAX_QUEUES });
+}
+
+/** The VLAN the policy puts `user`'s taps on `bridge` in, and the line that does. */
+export interface VlanGrant {
+  readonly vid: number;
+  /** Which rank of line decided: one naming the user, one of their groups, or `*`. */
+  readonly from: 'user' | 'group' | 'anyone';
+  readonly rule: RuleSource;
+}
+
+/** Two lines of one rank that give `user` different VLANs on the bridge: a policy error for that user. */
+export interface VlanConflict {
+  readonly conflict: readonly [RuleSource, RuleSource];
+  readonly reason: string;
+}
+
+/**
+ * The VLAN of `user`'s taps on `bridge`, or undefined when no vlan line applies. A line naming
+ * the user beats lines naming their groups, which beat `*` lines. Within a rank every line must
+ * agree: assemble refuses disagreeing lines for one WHO, so a conflict here is two lines for two
+ * of the user's groups, reported with both (the request is then refused, never half-isolated).
+ */
+export function vlanFor(policy: Policy, user: PolicyUser, bridge: string): VlanGrant | VlanConflict | undefined {
+  const ranks = [
+    { from: 'user', matches: (w: Who) => w.kind === 'user' && w.name === user.name },
+    { from: 'group', matches: (w: Who) => w.kind === 'group' && user.groups.includes(w.name) },
+    { from: 'anyone', matches: (w: Who) => w.kind === 'anyone' },
+  ] as const;
+  for (const rank of ranks) {
+    const lines = policy.vlans.filter((v) => v.bridge === bridge && v.who.some(rank.matches));
+    const first = lines[0];
+    if (first === undefined) continue;
+    const other = lines.find((v) => v.vid !== first.vid);
+    if (other !== undefined) {
+      return {
+        conflict: [first.source, other.source],
+        reason: `the policy gives ${user.name} two VLANs on ${bridge}: ${first.vid} by ${at(first.source)} and ${other.vid} by ${at(other.source)}`,
+      };
+    }
+    return { vid: first.vid, from: rank.from, rule: first.source };
+  }
+  return undefined;
+}
+
+/** The first mac-lock line that applies to `user` on `bridge` (its bridge, or `*`), or undefined. */
+export function macLocked(policy: Policy, user: PolicyUser, bridge: string): RuleSource | undefined {
+  for (const line of policy.macLocks) {
+    if (line.bridge !== ANY_BRIDGE && line.bridge !== bridge) continue;
+    if (line.who.some((w) => matchWho(w, user) !== undefined)) return line.source;
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
-import type { Directive, Policy, RuleSource, Sourced } from './types.js';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_TAPS } from './values.js';
+import type { Directive, Policy, RuleSource, Sourced, Who } from './types.js';
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_QUEUES, DEFAULT_MAX_TAPS } from './values.js';
 
 function at(source: RuleSource): string {
   return escapeForTerminal(`${source.file}:${source.line}`);
@@ -21,6 +21,10 @@ function limitLines(directive: string, builtIn: number, fallback: Sourced<number
     ...[...users].map(([name, entry]) => `${directive} ${entry.value} for ${name} (${at(entry.source)})`),
     ...[...groups].map(([name, entry]) => `${directive} ${entry.value} for @${name} (${at(entry.source)})`),
   ];
+}
+
+function whoList(who: readonly Who[]): string {
+  return who.map((w) => (w.kind === 'anyone' ? '*' : w.kind === 'group' ? `@${w.name}` : w.name)).join(' ');
 }
 
 /**
@@ -46,6 +50,11 @@ export function renderPolicy(policy: Policy): string {
   out.push('', '# in effect');
   out.push(...limitLines('max-taps', DEFAULT_MAX_TAPS, policy.defaultMaxTaps, policy.userMaxTaps, policy.groupMaxTaps));
   out.push(...limitLines('max-connections', DEFAULT_MAX_CONNECTIONS, policy.defaultMaxConnections, policy.userMaxConnections, policy.groupMaxConnections));
+  out.push(...limitLines('max-queues', DEFAULT_MAX_QUEUES, policy.defaultMaxQueues, policy.userMaxQueues, policy.groupMaxQueues));
+  out.push(...(policy.vlans.length === 0 ? ['vlan: no lines (taps are on their bridge\'s default VLAN)']
+    : policy.vlans.map((v) => escapeForTerminal(`vlan ${v.vid} on ${v.bridge} for ${whoList(v.who)}`) + ` (${at(v.source)})`)));
+  out.push(...(policy.macLocks.length === 0 ? ['mac-lock: no lines (taps may send from any MAC)']
+    : policy.macLocks.map((m) => escapeForTerminal(`mac-lock on ${m.bridge} for ${whoList(m.who)}`) + ` (${at(m.source)})`)));
   out.push(policy.ovsdb === undefined
     ? 'ovsdb: not set (ovs-vsctl uses its own default database)'
     : `ovsdb ${escapeForTerminal(policy.ovsdb.value)} (${at(policy.ovsdb.source)})`);
@@ -56,6 +65,8 @@ export function renderPolicy(policy: Policy): string {
   out.push('', '# how the lines combine',
     '# a bridge no allow line names for a user is denied (default deny); bridge names match exactly or *',
     '# a matching deny line beats every allow line, whatever the order',
-    "# max-taps, max-connections: the user's own line, else the largest of their groups' lines, else the default");
+    "# max-taps, max-connections, max-queues: the user's own line, else the largest of their groups' lines, else the default",
+    '# vlan: a line naming the user beats their groups\' lines, which beat * lines; vlan and mac-lock grant nothing (allow and deny decide)',
+    '# mac-lock: any matching line locks; a request on that bridge must then carry the guest\'s MAC');
   return out.join('\n') + '\n';
 }

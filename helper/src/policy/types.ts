@@ -28,12 +28,29 @@ export interface AccessDirective {
 }
 
 /**
- * `max-taps N [WHO...]` and `max-connections N [WHO...]`: with no WHO (or with `*`) it sets the
- * default.
+ * `max-taps N [WHO...]`, `max-connections N [WHO...]` and `max-queues N [WHO...]`: with no WHO
+ * (or with `*`) it sets the default.
  */
 interface LimitDirective {
-  readonly kind: 'max-taps' | 'max-connections';
+  readonly kind: 'max-taps' | 'max-connections' | 'max-queues';
   readonly limit: number;
+  readonly who: readonly Who[];
+  readonly source: RuleSource;
+}
+
+/** `vlan BRIDGE VID WHO...`: WHO's taps on BRIDGE (a bridge name, never `*`) are access ports of VLAN VID. */
+export interface VlanDirective {
+  readonly kind: 'vlan';
+  readonly bridge: string;
+  readonly vid: number;
+  readonly who: readonly Who[];
+  readonly source: RuleSource;
+}
+
+/** `mac-lock BRIDGE WHO...`: WHO's taps on BRIDGE (or on any bridge, `*`) may send only from the MAC of the request. */
+export interface MacLockDirective {
+  readonly kind: 'mac-lock';
+  readonly bridge: string;
   readonly who: readonly Who[];
   readonly source: RuleSource;
 }
@@ -62,6 +79,8 @@ interface IncludeDirective {
 export type Directive =
   | AccessDirective
   | LimitDirective
+  | VlanDirective
+  | MacLockDirective
   | OvsdbDirective
   | AuditLogDirective
   | IncludeDirective;
@@ -91,6 +110,14 @@ export interface Policy {
   readonly defaultMaxConnections: Sourced<number> | undefined;
   readonly userMaxConnections: ReadonlyMap<string, Sourced<number>>;
   readonly groupMaxConnections: ReadonlyMap<string, Sourced<number>>;
+  /** max-queues, the same way. */
+  readonly defaultMaxQueues: Sourced<number> | undefined;
+  readonly userMaxQueues: ReadonlyMap<string, Sourced<number>>;
+  readonly groupMaxQueues: ReadonlyMap<string, Sourced<number>>;
+  /** vlan lines, in order (no two of one rank give one WHO different VLANs on one bridge). */
+  readonly vlans: readonly VlanDirective[];
+  /** mac-lock lines, in order. */
+  readonly macLocks: readonly MacLockDirective[];
   readonly ovsdb: Sourced<string> | undefined;
   readonly auditLog: Sourced<string> | undefined;
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { isAbsolute } from 'node:path';
+import { MAX_QUEUES } from '../../../shared/src/protocol/limits.js';
 import { ifnameProblem, IFNAME_RULE } from '../../../shared/src/protocol/names.js';
 import { ANY_BRIDGE, type Who } from './types.js';
 
@@ -27,6 +28,8 @@ export const DEFAULT_MAX_TAPS = 16;
 export const MAX_CONNECTIONS_LIMIT = 1024;
 /** `max-connections` when no line sets a default. */
 export const DEFAULT_MAX_CONNECTIONS = 16;
+/** `max-queues` when no line sets a default (its N is at most MAX_QUEUES, 16). */
+export const DEFAULT_MAX_QUEUES = 8;
 
 /**
  * User and group names: letters, digits, `_`, `.`, `@`, `-`, and a final `$` (machine accounts),
@@ -66,17 +69,28 @@ export function parseBridge(word: string): string | Problem {
   return { problem: `bad bridge name "${word}": ${problem}`, expected: `a bridge name (${IFNAME_RULE}) or *` };
 }
 
+const COUNT_RANGE = { taps: [0, MAX_TAPS_LIMIT], connections: [0, MAX_CONNECTIONS_LIMIT], queues: [1, MAX_QUEUES] } as const;
+
 /**
- * N of `max-taps` (taps, up to MAX_TAPS_LIMIT) or `max-connections` (connections, up to
- * MAX_CONNECTIONS_LIMIT): a plain decimal integer from 0, no sign, no leading zero.
+ * N of `max-taps` (taps, 0 to MAX_TAPS_LIMIT), `max-connections` (connections, 0 to
+ * MAX_CONNECTIONS_LIMIT) or `max-queues` (queues per tap, 1 to 16): a plain decimal integer, no
+ * sign, no leading zero.
  */
-export function parseCount(word: string, of: 'taps' | 'connections' = 'taps'): number | Problem {
-  const max = of === 'taps' ? MAX_TAPS_LIMIT : MAX_CONNECTIONS_LIMIT;
-  const expected = `a whole number of ${of} from 0 to ${max}`;
+export function parseCount(word: string, of: keyof typeof COUNT_RANGE = 'taps'): number | Problem {
+  const [min, max] = COUNT_RANGE[of];
+  const expected = `a whole number of ${of} from ${min} to ${max}`;
   if (!/^(0|[1-9][0-9]*)$/.test(word)) return { problem: `"${word}" is not a whole number`, expected };
   const n = Number(word);
   if (n > max) return { problem: `${word} is too large`, expected };
+  if (n < min) return { problem: `${word} is too small`, expected };
   return n;
+}
+
+/** VID of `vlan`: a VLAN id from 1 to 4094 (0 and 4095 are reserved), plain decimal. */
+export function parseVid(word: string): number | Problem {
+  const expected = 'a VLAN id from 1 to 4094';
+  if (!/^[1-9][0-9]{0,3}$/.test(word) || Number(word) > 4094) return { problem: `"${word}" is not a VLAN id`, expected };
+  return Number(word);
 }
 
 /**

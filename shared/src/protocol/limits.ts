@@ -10,3 +10,5 @@ export const FRAME_HEADER_BYTES = 4;
 export const MAX_ITEMS_PER_REQUEST = 64;
 /** Largest request id (ids are unsigned 32-bit). */
 export const MAX_REQUEST_ID = 0xffff_ffff;
+/** Most queues one tap may have (a request's `queues`; the policy's `max-queues` N). */
+export const MAX_QUEUES = 16;

@@ -1,7 +1,7 @@
 import { ErrorCode } from './codes.js';
 import { ProtocolError } from './error.js';
-import { MAX_ITEMS_PER_REQUEST, MAX_REQUEST_ID, PROTOCOL_VERSION } from './limits.js';
-import type { Lifetime, Nic, Port, Reply, Request } from './messages.js';
+import { MAX_ITEMS_PER_REQUEST, MAX_QUEUES, MAX_REQUEST_ID, PROTOCOL_VERSION } from './limits.js';
+import type { Lifetime, MakeNicsRequest, Nic, NicRequest, Port, Reply, Request } from './messages.js';
 import { describeType, ifnameProblem } from './names.js';
 import type { WireValue } from './decode.js';
 import { escapeForTerminal } from '../text/escape.js';
@@ -58,6 +58,65 @@ function checkList(value: WireValue | undefined, key: string, id: number): WireV
   return value;
 }
 
+/** A MAC as a request carries it: six pairs of hex digits (either case) separated by ":". */
+const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
+
+/**
+ * Why `value` is not a MAC a guest may use as its own (its source address), or undefined.
+ * Multicast (the first octet's low bit, broadcast included) and all-zero addresses are refused.
+ */
+function macProblem(value: WireValue | undefined): string | undefined {
+  if (typeof value !== 'string') return `expected a string, got ${describeType(value)}`;
+  if (!MAC.test(value)) return `${quoted(value)} is not six hex pairs separated by ":" (e.g. 52:54:00:12:34:56)`;
+  if ((parseInt(value.slice(0, 2), 16) & 1) === 1) return `${value} is a multicast address (the first octet is odd)`;
+  if (/^00(?::00){5}$/.test(value)) return 'it is all zero';
+  return undefined;
+}
+
+/** A whole number from `min` to `max`. */
+function isCount(value: WireValue | undefined, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/**
+ * A make-nics request's nics: `nics` [{bridge, queues?, mac?}], or `bridges` [B, ...] read as
+ * nics [{bridge: B}, ...]; exactly one of the two. MACs come back lowercase.
+ */
+function readNics(value: WireMap, id: number): NicRequest[] {
+  if (value['nics'] !== undefined && value['bridges'] !== undefined) {
+    throw new ProtocolError(ErrorCode.BadRequest, 'a make-nics request carries "nics" or "bridges", not both', { id });
+  }
+  if (value['nics'] === undefined) {
+    if (value['bridges'] === undefined) {
+      throw new ProtocolError(ErrorCode.BadRequest, 'a make-nics request needs "nics" (or "bridges"), got neither', { id });
+    }
+    return checkList(value['bridges'], 'bridges', id).map((b, i) => ({ bridge: checkName(b, `bridges[${i}]`, id) }));
+  }
+  return checkList(value['nics'], 'nics', id).map((n, i): NicRequest => {
+    if (!isMap(n)) {
+      throw new ProtocolError(ErrorCode.BadRequest, `nics[${i}] must be a map {bridge, queues?, mac?}, got ${describeType(n)}`, { id });
+    }
+    checkKeys(n, ['bridge', 'queues', 'mac'], `nics[${i}]`, id);
+    const nic: NicRequest = { bridge: checkName(n['bridge'], `nics[${i}].bridge`, id) };
+    const queues = n['queues'];
+    if (queues !== undefined) {
+      if (!isCount(queues, 1, MAX_QUEUES)) {
+        throw new ProtocolError(ErrorCode.BadRequest, `nics[${i}].queues must be a whole number from 1 to ${MAX_QUEUES}`, { id });
+      }
+      nic.queues = queues;
+    }
+    const mac = n['mac'];
+    if (mac !== undefined) {
+      const problem = macProblem(mac);
+      if (problem !== undefined) {
+        throw new ProtocolError(ErrorCode.BadRequest, `nics[${i}].mac is not a unicast MAC: ${problem}`, { id });
+      }
+      nic.mac = (mac as string).toLowerCase();
+    }
+    return nic;
+  });
+}
+
 /**
  * Validate a decoded frame as a request. Throws ProtocolError (with the request id when one
  * could be read) for anything that is not exactly one of the two requests of the contract.
@@ -75,14 +134,18 @@ export function parseRequest(value: WireValue): Request {
   }
   const op = value['op'];
   if (op === 'make-nics') {
-    checkKeys(value, ['v', 'id', 'op', 'bridges', 'lifetime'], 'a make-nics request', id);
-    const bridges = checkList(value['bridges'], 'bridges', id).map((b, i) => checkName(b, `bridges[${i}]`, id));
+    checkKeys(value, ['v', 'id', 'op', 'nics', 'bridges', 'lifetime', 'handoff'], 'a make-nics request', id);
     const lifetime = value['lifetime'];
     if (lifetime !== undefined && lifetime !== 'session' && lifetime !== 'persistent') {
       throw new ProtocolError(ErrorCode.BadRequest, '"lifetime" must be "session" or "persistent"', { id });
     }
-    const request: Request = { v: 1, id, op, bridges };
+    const handoff = value['handoff'];
+    if (handoff !== undefined && handoff !== 'name' && handoff !== 'fd') {
+      throw new ProtocolError(ErrorCode.BadRequest, '"handoff" must be "name" or "fd"', { id });
+    }
+    const request: MakeNicsRequest = { v: 1, id, op, nics: readNics(value, id) };
     if (lifetime !== undefined) request.lifetime = lifetime as Lifetime;
+    if (handoff !== undefined) request.handoff = handoff;
     return request;
   }
   if (op === 'ovs-cleanup') {
@@ -126,12 +189,25 @@ function readPort(value: WireValue | undefined, withType: boolean): Nic | Port {
   if (!withType) return { bridge: bridge as string, tap: tap as string };
   const type = value['type'];
   if (type !== 'brctl' && type !== 'ovs') throw replyShape('a nic type is neither "brctl" nor "ovs"');
-  const mtu = value['mtu'];
-  if (mtu === undefined) return { bridge: bridge as string, tap: tap as string, type };
-  if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
-    throw replyShape(`a nic's "mtu" is not an integer from ${MIN_MTU} to ${MAX_MTU}`);
+  const nic: Nic = { bridge: bridge as string, tap: tap as string, type };
+  const { mtu, queues, vlan, mac } = value;
+  if (mtu !== undefined) {
+    if (!isCount(mtu, MIN_MTU, MAX_MTU)) throw replyShape(`a nic's "mtu" is not a whole number from ${MIN_MTU} to ${MAX_MTU}`);
+    nic.mtu = mtu;
   }
-  return { bridge: bridge as string, tap: tap as string, type, mtu };
+  if (queues !== undefined) {
+    if (!isCount(queues, 1, MAX_QUEUES)) throw replyShape(`a nic's "queues" is not a whole number from 1 to ${MAX_QUEUES}`);
+    nic.queues = queues;
+  }
+  if (vlan !== undefined) {
+    if (!isCount(vlan, 1, 4094)) throw replyShape('a nic\'s "vlan" is not a VLAN id from 1 to 4094');
+    nic.vlan = vlan;
+  }
+  if (mac !== undefined) {
+    if (macProblem(mac) !== undefined) throw replyShape('a nic\'s "mac" is not a unicast MAC');
+    nic.mac = (mac as string).toLowerCase();
+  }
+  return nic;
 }
 
 /** Validate a decoded frame as a reply (client side: the helper is trusted, but checked). */

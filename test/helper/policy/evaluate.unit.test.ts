@@ -1,6 +1,6 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { decide, maxConnections, maxConnectionsCeiling, maxTaps, standing } from '../../../helper/src/policy/evaluate.js';
+import { decide, macLocked, maxConnections, maxConnectionsCeiling, maxQueues, maxTaps, standing, vlanFor } from '../../../helper/src/policy/evaluate.js';
 import { alice, bob, CONF, parse } from './support.js';
 
 test('with no lines at all, everyone is denied and told no line allowed it', () => {
@@ -154,6 +154,54 @@ test('the max-connections ceiling is the largest limit any user can have', () =>
   assert.is(maxConnectionsCeiling(parse('max-connections 4\n')), 4);
   assert.is(maxConnectionsCeiling(parse('max-connections 4\nmax-connections 40 @ci\nmax-connections 8 bob\n')), 40);
   assert.is(maxConnectionsCeiling(parse('max-connections 2 alice\n')), 16);
+});
+
+test('max-queues is 8 when no line sets it; a user line beats group lines, the largest of which beats the default', () => {
+  assert.equal(maxQueues(parse(''), alice), { limit: 8, from: 'built-in' });
+  const p = parse('max-queues 2\nmax-queues 4 @kvm\nmax-queues 12 @alice\nmax-queues 1 alice\n');
+  assert.equal([maxQueues(p, alice).limit, maxQueues(p, alice).from, maxQueues(p, alice).rule?.line], [1, 'user', 4]);
+  const member = { ...alice, name: 'carol' };
+  assert.equal([maxQueues(p, member).limit, maxQueues(p, member).from, maxQueues(p, member).rule?.line], [12, 'group', 3]);
+  assert.equal([maxQueues(p, bob).limit, maxQueues(p, bob).from], [2, 'default']);
+  // max-taps is apart
+  assert.is(maxTaps(p, alice).limit, 16);
+});
+
+test('vlan: no line means no VLAN; a user line beats group lines, which beat * lines, whatever the order', () => {
+  assert.is(vlanFor(parse('allow br0 *\n'), alice, 'br0'), undefined);
+  const p = parse('vlan br0 30 *\nvlan br0 20 @kvm\nvlan br0 10 alice\nvlan br1 40 alice\n');
+  assert.equal(vlanFor(p, alice, 'br0'), { vid: 10, from: 'user', rule: { file: CONF, line: 3, text: 'vlan br0 10 alice' } });
+  assert.equal(vlanFor(p, { ...alice, name: 'carol' }, 'br0'), { vid: 20, from: 'group', rule: { file: CONF, line: 2, text: 'vlan br0 20 @kvm' } });
+  assert.equal(vlanFor(p, bob, 'br0'), { vid: 30, from: 'anyone', rule: { file: CONF, line: 1, text: 'vlan br0 30 *' } });
+  assert.is(vlanFor(p, bob, 'br1'), undefined, 'a vlan line is for its bridge only');
+  assert.is(vlanFor(p, alice, 'br2'), undefined);
+});
+
+test('vlan: two lines for two of the user\'s groups that disagree are a conflict naming both; agreeing lines are not', () => {
+  const p = parse('vlan br0 10 @alice\nvlan br0 10 @other\nvlan br0 11 @kvm\nvlan br0 12 bob\n');
+  const v = vlanFor(p, alice, 'br0');
+  assert.ok(v !== undefined && 'conflict' in v, JSON.stringify(v));
+  if (v !== undefined && 'conflict' in v) {
+    assert.equal(v.conflict.map((s) => s.line), [1, 3]);
+    assert.is(v.reason, `the policy gives alice two VLANs on br0: 10 by ${CONF}:1: vlan br0 10 @alice and 11 by ${CONF}:3: vlan br0 11 @kvm`);
+  }
+  assert.equal(vlanFor(p, bob, 'br0'), { vid: 12, from: 'user', rule: { file: CONF, line: 4, text: 'vlan br0 12 bob' } }, 'a user line settles it above the groups');
+  assert.equal(vlanFor(parse('vlan br0 10 @alice\nvlan br0 10 @kvm\n'), alice, 'br0'), { vid: 10, from: 'group', rule: { file: CONF, line: 1, text: 'vlan br0 10 @alice' } });
+});
+
+test('mac-lock: the first line naming the user (by name, group or *) on the bridge or on *; none for others', () => {
+  const p = parse('mac-lock br1 *\nmac-lock * @kvm\nmac-lock br0 alice\n');
+  assert.is(macLocked(p, alice, 'br0')?.line, 2);
+  assert.is(macLocked(p, alice, 'br7')?.line, 2);
+  assert.is(macLocked(p, bob, 'br1')?.line, 1);
+  assert.is(macLocked(p, bob, 'br0'), undefined);
+  assert.is(macLocked(parse('allow * *\n'), alice, 'br0'), undefined);
+});
+
+test('vlan and mac-lock lines grant nothing: without an allow line the user is still denied', () => {
+  const p = parse('vlan br0 10 alice\nmac-lock br0 alice\nmax-queues 16 alice\n');
+  assert.is(decide(p, alice, 'br0').allowed, false);
+  assert.is(standing(p, alice), undefined);
 });
 
 test.run();

@@ -1,6 +1,7 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { CONF, parse, policyError } from './support.js';
+import { loadPolicy } from '../../../helper/src/policy/parse.js';
+import { acceptAnyFile, CONF, parse, policyError, tempDir } from './support.js';
 
 test('comments, blank lines and trailing comments are ignored', () => {
   const policy = parse('# a comment\n\n   \n\t# indented comment\nallow br0 alice # who may\n');
@@ -89,7 +90,7 @@ test('an empty policy has no rules and the built-in defaults', () => {
 
 const errors: [string, string, string][] = [
   ['an unknown directive', '# ok\nalow br0 alice\n',
-    `${CONF}:2: unknown directive "alow"; expected one of allow, deny, max-taps, max-connections, ovsdb, audit-log, include (or a # comment)`],
+    `${CONF}:2: unknown directive "alow"; expected one of allow, deny, max-taps, max-connections, max-queues, vlan, mac-lock, ovsdb, audit-log, include (or a # comment)`],
   ['directives are case-sensitive', 'Allow br0 alice\n', `${CONF}:1: unknown directive "Allow"; expected`],
   ['allow without a bridge', '\n\nallow\n',
     `${CONF}:3: allow needs a bridge and at least one WHO; expected allow BRIDGE WHO... (WHO: a user name, @group or *)`],
@@ -140,6 +141,28 @@ const errors: [string, string, string][] = [
     `${CONF}:2: max-taps for user alice is already set at ${CONF}:1; expected one max-taps line per user`],
   ['a second max-taps for a group', 'max-taps 4 @kvm\n\nmax-taps 5 @kvm\n',
     `${CONF}:3: max-taps for group @kvm is already set at ${CONF}:1; expected one max-taps line per group`],
+  ['max-queues without N', 'max-queues\n', `${CONF}:1: max-queues needs a number; expected max-queues N [WHO...] (N from 1 to 16)`],
+  ['max-queues 0', 'max-queues 0\n', `${CONF}:1: 0 is too small; expected a whole number of queues from 1 to 16`],
+  ['max-queues 17', 'max-queues 17 alice\n', `${CONF}:1: 17 is too large; expected a whole number of queues from 1 to 16`],
+  ['a second max-queues for a group', 'max-queues 4 @kvm\nmax-queues 2 @kvm\n',
+    `${CONF}:2: max-queues for group @kvm is already set at ${CONF}:1; expected one max-queues line per group`],
+  ['vlan without a VID', 'vlan br0\n', `${CONF}:1: vlan needs a bridge, a VLAN id and at least one WHO; expected vlan BRIDGE VID WHO...`],
+  ['vlan without WHO', 'vlan br0 10\n', `${CONF}:1: vlan br0 10 names no one; expected vlan BRIDGE VID WHO...`],
+  ['vlan 0', 'vlan br0 0 alice\n', `${CONF}:1: "0" is not a VLAN id; expected a VLAN id from 1 to 4094`],
+  ['vlan 4095', 'vlan br0 4095 alice\n', `${CONF}:1: "4095" is not a VLAN id; expected a VLAN id from 1 to 4094`],
+  ['a VID with a leading zero', 'vlan br0 010 alice\n', `${CONF}:1: "010" is not a VLAN id; expected`],
+  ['a name where the VID belongs', 'vlan br0 alice 10\n', `${CONF}:1: "alice" is not a VLAN id; expected`],
+  ['vlan on every bridge', 'vlan * 10 alice\n', `${CONF}:1: vlan needs one bridge, not * (VLAN ids are per bridge); expected vlan BRIDGE VID WHO...`],
+  ['vlan with a bad bridge', 'vlan -br0 10 alice\n', `${CONF}:1: bad bridge name "-br0"`],
+  ['vlan with a bad WHO', 'vlan br0 10 @\n', `${CONF}:1: empty group name; expected`],
+  ['two VLANs for one user on one bridge', 'vlan br0 10 alice\n# again\nvlan br0 11 bob alice\n',
+    `${CONF}:3: user alice on br0 already has VLAN 10 at ${CONF}:1; expected one VLAN for each user, group or * on one bridge`],
+  ['two VLANs for one group on one bridge', 'vlan br0 10 @kvm\nvlan br0 11 @kvm\n',
+    `${CONF}:2: group @kvm on br0 already has VLAN 10 at ${CONF}:1; expected one VLAN`],
+  ['two VLANs for * on one bridge', 'vlan br0 10 *\nvlan br0 11 *\n', `${CONF}:2: * on br0 already has VLAN 10 at ${CONF}:1; expected one VLAN`],
+  ['mac-lock without a bridge', 'mac-lock\n', `${CONF}:1: mac-lock needs a bridge and at least one WHO; expected mac-lock BRIDGE WHO...`],
+  ['mac-lock without WHO', 'mac-lock br0\n', `${CONF}:1: mac-lock br0 names no one; expected mac-lock BRIDGE WHO...`],
+  ['mac-lock with a bad bridge', 'mac-lock br/0 alice\n', `${CONF}:1: bad bridge name "br/0"`],
   ['a control character', 'allow br0 alice\u0007\n', `${CONF}:1: control character \\x07 at column 16; expected printable text`],
 ];
 
@@ -153,6 +176,41 @@ for (const [what, text, message] of errors) {
     assert.is(err.line, Number(/:(\d+):/.exec(message)?.[1]));
   });
 }
+
+test('vlan, mac-lock and max-queues keep their values, every WHO and their lines', () => {
+  const policy = parse('vlan br0 10 alice @kvm\nvlan ovsbr0 4094 *\nmac-lock * @students\nmac-lock br0 bob\nmax-queues 4\nmax-queues 16 alice\nmax-queues 1 @ci\n');
+  assert.equal(policy.vlans.map((v) => [v.bridge, v.vid, v.who, v.source.line]), [
+    ['br0', 10, [{ kind: 'user', name: 'alice' }, { kind: 'group', name: 'kvm' }], 1],
+    ['ovsbr0', 4094, [{ kind: 'anyone' }], 2],
+  ]);
+  assert.equal(policy.macLocks.map((m) => [m.bridge, m.who, m.source.line]), [
+    ['*', [{ kind: 'group', name: 'students' }], 3],
+    ['br0', [{ kind: 'user', name: 'bob' }], 4],
+  ]);
+  assert.is(policy.defaultMaxQueues?.value, 4);
+  assert.is(policy.userMaxQueues.get('alice')?.value, 16);
+  assert.is(policy.groupMaxQueues.get('ci')?.source.line, 7);
+  // the limits are apart: max-queues sets neither max-taps nor max-connections
+  assert.is(policy.defaultMaxTaps, undefined);
+  assert.is(policy.defaultMaxConnections, undefined);
+});
+
+test('the same VLAN twice for one WHO, or different VLANs on different bridges or for different WHO, is no conflict', () => {
+  const policy = parse('vlan br0 10 alice\nvlan br0 10 alice @kvm\nvlan br1 11 alice\nvlan br0 12 bob @ci *\n');
+  assert.is(policy.vlans.length, 4);
+});
+
+test('a vlan conflict across files is an error at the second line, naming the first in the other file', () => {
+  const t = tempDir({ 'main.conf': 'vlan br0 10 @kvm\ninclude extra.conf\n', 'extra.conf': '# extra\nvlan br0 20 @kvm\n' });
+  try {
+    const err = policyError(() => loadPolicy(t.path('main.conf'), { checkFile: acceptAnyFile }));
+    assert.is(err.file, t.path('extra.conf'));
+    assert.is(err.line, 2);
+    assert.ok(err.message.startsWith(`${t.path('extra.conf')}:2: group @kvm on br0 already has VLAN 10 at ${t.path('main.conf')}:1; expected`), err.message);
+  } finally {
+    t.done();
+  }
+});
 
 test('the same user twice on one max-taps line is not a duplicate', () => {
   assert.is(parse('max-taps 4 alice alice\n').userMaxTaps.get('alice')?.value, 4);

@@ -9,7 +9,9 @@ const TAIL = [
   '# how the lines combine',
   '# a bridge no allow line names for a user is denied (default deny); bridge names match exactly or *',
   '# a matching deny line beats every allow line, whatever the order',
-  "# max-taps, max-connections: the user's own line, else the largest of their groups' lines, else the default",
+  "# max-taps, max-connections, max-queues: the user's own line, else the largest of their groups' lines, else the default",
+  "# vlan: a line naming the user beats their groups' lines, which beat * lines; vlan and mac-lock grant nothing (allow and deny decide)",
+  "# mac-lock: any matching line locks; a request on that bridge must then carry the guest's MAC",
 ];
 
 test('show lists every directive with its file:line and states the defaults', () => {
@@ -22,6 +24,9 @@ test('show lists every directive with its file:line and states the defaults', ()
     '# in effect',
     'max-taps 16 (default)',
     'max-connections 16 (default)',
+    'max-queues 8 (default)',
+    "vlan: no lines (taps are on their bridge's default VLAN)",
+    'mac-lock: no lines (taps may send from any MAC)',
     'ovsdb: not set (ovs-vsctl uses its own default database)',
     'audit-log: not set (audit records go to stderr only)',
     ...TAIL,
@@ -38,6 +43,9 @@ test('show states the settings a policy sets, with their lines', () => {
     `max-taps 1 for alice (${CONF}:2)`,
     `max-taps 8 for @ci (${CONF}:3)`,
     'max-connections 16 (default)',
+    'max-queues 8 (default)',
+    "vlan: no lines (taps are on their bridge's default VLAN)",
+    'mac-lock: no lines (taps may send from any MAC)',
     `ovsdb unix:/run/openvswitch/db.sock (${CONF}:4)`,
     `audit-log /var/log/xkvm.log (${CONF}:5)`,
   ].join('\n')), text);
@@ -49,6 +57,28 @@ test('show states max-connections lines like max-taps lines', () => {
     `max-connections 4 (default, set at ${CONF}:1)`,
     `max-connections 64 for ci (${CONF}:2)`,
     `max-connections 32 for @kvm (${CONF}:3)`,
+  ].join('\n')), text);
+});
+
+test('show lists the max-queues, vlan and mac-lock lines in effect, each with its line', () => {
+  const text = renderPolicy(parse([
+    'allow br0 *', 'max-queues 4', 'max-queues 16 alice', 'max-queues 12 @kvm',
+    'vlan br0 10 alice @kvm', 'vlan br0 20 *', 'mac-lock * @students', 'mac-lock br0 bob', '',
+  ].join('\n')));
+  assert.ok(text.includes([
+    `${CONF}:5: vlan br0 10 alice @kvm`,
+    `${CONF}:6: vlan br0 20 *`,
+    `${CONF}:7: mac-lock * @students`,
+  ].join('\n')), text);
+  assert.ok(text.includes([
+    `max-queues 4 (default, set at ${CONF}:2)`,
+    `max-queues 16 for alice (${CONF}:3)`,
+    `max-queues 12 for @kvm (${CONF}:4)`,
+    `vlan 10 on br0 for alice @kvm (${CONF}:5)`,
+    `vlan 20 on br0 for * (${CONF}:6)`,
+    `mac-lock on * for @students (${CONF}:7)`,
+    `mac-lock on br0 for bob (${CONF}:8)`,
+    'ovsdb: not set',
   ].join('\n')), text);
 });
 

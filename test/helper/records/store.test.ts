@@ -101,7 +101,7 @@ test('the service reports a session record it cannot remove when the session end
   });
   const alice: Caller = { uid: 4001, gid: 4001, pid: process.pid, start: 1n, transport: 'socket', user: { name: 'alice', uid: 4001, gid: 4001, groups: [] } };
   const session = { id: '00000000000000e1', nics: [] };
-  const reply = await service.handle({ v: 1, id: 1, op: 'make-nics', bridges: ['br0'] }, alice, session);
+  const reply = await service.handle({ v: 1, id: 1, op: 'make-nics', nics: [{ bridge: 'br0' }] }, alice, session);
   assert.ok(reply.ok, JSON.stringify(reply));
   await service.endSession(session, alice, 'the client left');
   const ended = audit.records.find((r) => r.event === 'session-end');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import type { Reply } from '../../../shared/src/protocol/messages.js';
+import type { MakeNicsRequest, NicRequest, Reply } from '../../../shared/src/protocol/messages.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
 import { acceptAnyFile } from '../policy/support.js';
@@ -57,7 +57,7 @@ const nobody = caller('nobody', 65534);
 let sessions = 0;
 
 function makeNics(service: Service, session: Session = newSession(), who: Caller = alice, bridges = ['br0'], lifetime: 'session' | 'persistent' = 'session'): Promise<Reply> {
-  return service.handle({ v: 1, id: 1, op: 'make-nics', bridges, lifetime }, who, session);
+  return service.handle({ v: 1, id: 1, op: 'make-nics', nics: bridges.map((bridge) => ({ bridge })), lifetime }, who, session);
 }
 
 function newSession(): Session {
@@ -348,5 +348,78 @@ async function waitUntil(condition: () => boolean, deadlineMs = 5000): Promise<v
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+/** A make-nics with per-NIC options, as parseRequest gives it. */
+function ask(service: Service, nics: NicRequest[], extra: Partial<MakeNicsRequest> = {}, who: Caller = alice): Promise<Reply> {
+  return service.handle({ v: 1, id: 3, op: 'make-nics', nics, lifetime: 'session', ...extra }, who, newSession());
+}
+
+function messageOf(reply: Reply): string {
+  return reply.ok ? '' : reply.error.message;
+}
+
+test('handoff "fd" is refused with BAD_REQUEST "not supported yet" before anything runs; handoff "name" is the default behaviour', async () => {
+  const { service, host, audit } = setUp('allow br0 alice\n');
+  const refused = await ask(service, [{ bridge: 'br0' }], { handoff: 'fd' });
+  assert.is(codeOf(refused), 'BAD_REQUEST');
+  assert.match(messageOf(refused), /handoff "fd" is not supported yet/);
+  assert.equal(host.events, [], 'nothing ran');
+  assert.is(audit.records.filter((r) => r['code'] === 'BAD_REQUEST').length, 1, 'the refusal is audited');
+  assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], { handoff: 'name' })).length, 1);
+});
+
+test('nics without options make the same taps as bridges, in order', async () => {
+  const { service } = setUp('allow br0 alice\nallow br1 alice\n');
+  const reply = await ask(service, [{ bridge: 'br1' }, { bridge: 'br0' }, { bridge: 'br1', queues: 1, mac: '52:54:00:00:00:01' }]);
+  assert.ok(reply.ok && 'nics' in reply, JSON.stringify(reply));
+  if (reply.ok && 'nics' in reply) assert.equal(reply.nics.map((n) => n.bridge), ['br1', 'br0', 'br1']);
+});
+
+test('more queues than the user\'s max-queues is QUOTA naming the limit and its line, before anything is made', async () => {
+  const { service, host } = setUp('allow br0 alice bob\nmax-queues 2 alice\n');
+  const refused = await ask(service, [{ bridge: 'br0' }, { bridge: 'br0', queues: 3 }]);
+  assert.is(codeOf(refused), 'QUOTA');
+  assert.match(messageOf(refused), /at most 2 queues a tap \(max-queues, .*:2\); nics\[1\] on br0 asks for 3/);
+  const builtIn = await ask(service, [{ bridge: 'br0', queues: 9 }], {}, bob);
+  assert.is(codeOf(builtIn), 'QUOTA');
+  assert.match(messageOf(builtIn), /at most 8 queues a tap \(max-queues, the built-in default\)/);
+  assert.equal(host.events, [], 'nothing ran');
+});
+
+test('on a mac-locked bridge a nic without "mac" is BAD_REQUEST naming mac-lock and its line; other users and bridges are not locked', async () => {
+  const { service, host } = setUp('allow br0 alice bob\nallow br1 alice bob\nmac-lock br0 alice\n');
+  const refused = await ask(service, [{ bridge: 'br1' }, { bridge: 'br0' }]);
+  assert.is(codeOf(refused), 'BAD_REQUEST');
+  assert.match(messageOf(refused), /alice on br0 are under mac-lock \(.*:3\), so nics\[1\] must carry the guest's "mac"/);
+  assert.equal(host.events, [], 'nothing ran');
+  assert.is(tapsOf(await ask(service, [{ bridge: 'br1' }])).length, 1, 'br1 is not locked');
+  assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], {}, bob)).length, 1, 'bob is not locked');
+});
+
+test('a vlan, a mac-lock or queues the network layer cannot make yet are refused with SYSTEM_ERROR naming them, before anything is made', async () => {
+  const { service, host } = setUp('allow br0 alice\nallow br1 alice\nvlan br0 10 alice\nmac-lock br1 alice\nmax-queues 4\n');
+  const vlan = await ask(service, [{ bridge: 'br0' }]);
+  assert.is(codeOf(vlan), 'SYSTEM_ERROR');
+  assert.match(messageOf(vlan), /vlan 10 \(.*:3\) on br0 is not supported by this helper yet/);
+  const lock = await ask(service, [{ bridge: 'br1', mac: '52:54:00:12:34:56' }]);
+  assert.is(codeOf(lock), 'SYSTEM_ERROR');
+  assert.match(messageOf(lock), /mac-lock \(.*:4\) on br1 is not supported by this helper yet/);
+  const queues = await ask(service, [{ bridge: 'br1', mac: '52:54:00:12:34:56', queues: 1 }, { bridge: 'br1', queues: 4, mac: '52:54:00:12:34:57' }]);
+  assert.is(codeOf(queues), 'SYSTEM_ERROR');
+  const { service: open, host: openHost } = setUp('allow br0 alice\n');
+  const multi = await ask(open, [{ bridge: 'br0', queues: 4 }]);
+  assert.is(codeOf(multi), 'SYSTEM_ERROR');
+  assert.match(messageOf(multi), /a tap with 4 queues on br0 is not supported by this helper yet/);
+  assert.equal([...host.events, ...openHost.events], [], 'nothing ran');
+});
+
+test('two of the user\'s groups giving different VLANs on the bridge is DENIED naming both lines', async () => {
+  const { service, host } = setUp('allow br0 *\nvlan br0 10 @alice\nvlan br0 11 @kvm\n');
+  const member: Caller = { ...alice, user: { ...alice.user, groups: ['alice', 'kvm'] } };
+  const refused = await ask(service, [{ bridge: 'br0' }], {}, member);
+  assert.is(codeOf(refused), 'DENIED');
+  assert.match(messageOf(refused), /two VLANs on br0: 10 by .*:2: vlan br0 10 @alice and 11 by .*:3: vlan br0 11 @kvm/);
+  assert.equal(host.events, []);
+});
 
 test.run();

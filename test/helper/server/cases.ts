@@ -84,6 +84,8 @@ const without = (o: Record<string, MpValue>, key: string): Record<string, MpValu
   delete copy[key];
   return copy;
 };
+/** make-nics with `nics` (and no `bridges`). */
+const nk = (id: number, nics: MpValue): Record<string, MpValue> => ({ v: 1, id, op: 'make-nics', nics, lifetime: 'session' });
 const oc = (id: number, ports: MpValue): Record<string, MpValue> => ({ v: 1, id, op: 'ovs-cleanup', ports });
 const u64 = (n: bigint): Raw => {
   const buf = Buffer.alloc(9);
@@ -128,6 +130,34 @@ export const badRequests: readonly RequestCase[] = [
   { what: 'an unknown key inside a port', build: (id) => oc(id, [{ bridge: 'br0', tap: 'xkvmx', owner: 0 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /owner/ },
   // bridges
   { what: 'a make-nics without "bridges"', build: (id) => without(mk(id), 'bridges'), code: 'BAD_REQUEST', idReadable: true, mentions: /bridges/ },
+  // nics (per-NIC options)
+  { what: 'both "nics" and "bridges"', build: (id) => mk(id, { nics: [{ bridge: 'br0' }] }), code: 'BAD_REQUEST', idReadable: true, mentions: /nics.*bridges.*not both/ },
+  { what: 'nics as a string', build: (id) => nk(id, 'br0'), code: 'BAD_REQUEST', idReadable: true, mentions: /"nics" must be an array/ },
+  { what: 'an empty nics list', build: (id) => nk(id, []), code: 'BAD_REQUEST', idReadable: true, mentions: /nics/ },
+  { what: '65 nics', build: (id) => nk(id, new Array<MpValue>(65).fill({ bridge: 'br0' })), code: 'BAD_REQUEST', idReadable: true, mentions: /65|64/ },
+  { what: 'a nic that is a bare bridge name', build: (id) => nk(id, ['br0']), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\] must be a map/ },
+  { what: 'a nic without "bridge"', build: (id) => nk(id, [{ queues: 2 }]), code: ['BAD_NAME', 'BAD_REQUEST'], idReadable: true, mentions: /nics\[0\]\.bridge/ },
+  { what: 'an unknown key inside a nic', build: (id) => nk(id, [{ bridge: 'br0' }, { bridge: 'br0', vlan: 10 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /"vlan" in nics\[1\]/ },
+  { what: 'a nic asking for its own owner', build: (id) => nk(id, [{ bridge: 'br0', uid: 0 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /"uid" in nics\[0\]/ },
+  { what: 'queues 0', build: (id) => nk(id, [{ bridge: 'br0', queues: 0 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.queues.*1 to 16/ },
+  { what: 'queues 17', build: (id) => nk(id, [{ bridge: 'br0', queues: 17 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.queues/ },
+  { what: 'queues 2.5', build: (id) => nk(id, [{ bridge: 'br0', queues: 2.5 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.queues/ },
+  { what: 'queues "4" (a string)', build: (id) => nk(id, [{ bridge: 'br0', queues: '4' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.queues/ },
+  { what: 'queues 2^32 (a uint64)', build: (id) => nk(id, [{ bridge: 'br0', queues: u64(2n ** 32n) }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.queues/ },
+  { what: 'a MAC without separators', build: (id) => nk(id, [{ bridge: 'br0', mac: '525400123456' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.mac/ },
+  { what: 'a MAC with "-" separators', build: (id) => nk(id, [{ bridge: 'br0', mac: '52-54-00-12-34-56' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.mac/ },
+  { what: 'a MAC of five octets', build: (id) => nk(id, [{ bridge: 'br0', mac: '52:54:00:12:34' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.mac/ },
+  { what: 'a MAC with a non-hex digit', build: (id) => nk(id, [{ bridge: 'br0', mac: '52:54:00:12:34:5g' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.mac/ },
+  { what: 'a MAC with a trailing newline', build: (id) => nk(id, [{ bridge: 'br0', mac: '52:54:00:12:34:56\n' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.mac/ },
+  { what: 'a multicast MAC', build: (id) => nk(id, [{ bridge: 'br0', mac: '01:00:5e:00:00:01' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /multicast/ },
+  { what: 'the broadcast MAC', build: (id) => nk(id, [{ bridge: 'br0', mac: 'ff:ff:ff:ff:ff:ff' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /multicast/ },
+  { what: 'the all-zero MAC', build: (id) => nk(id, [{ bridge: 'br0', mac: '00:00:00:00:00:00' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /zero/ },
+  { what: 'a MAC that is an integer', build: (id) => nk(id, [{ bridge: 'br0', mac: 5 }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[0\]\.mac/ },
+  { what: 'a bad MAC after a good nic', build: (id) => nk(id, [{ bridge: 'br0', mac: '52:54:00:12:34:56' }, { bridge: 'br1', mac: 'x' }]), code: 'BAD_REQUEST', idReadable: true, mentions: /nics\[1\]\.mac/ },
+  // handoff
+  { what: 'handoff "socket"', build: (id) => mk(id, { handoff: 'socket' }), code: 'BAD_REQUEST', idReadable: true, mentions: /handoff/ },
+  { what: 'handoff nil', build: (id) => mk(id, { handoff: null }), code: 'BAD_REQUEST', idReadable: true, mentions: /handoff/ },
+  { what: 'handoff in an ovs-cleanup', build: (id) => ({ ...oc(id, [{ bridge: 'br0', tap: 'xkvmx' }]), handoff: 'name' }), code: 'BAD_REQUEST', idReadable: true, mentions: /handoff/ },
   { what: 'bridges as a string', build: (id) => mk(id, { bridges: 'br0' }), code: 'BAD_REQUEST', idReadable: true, mentions: /bridges/ },
   { what: 'bridges as a map', build: (id) => mk(id, { bridges: { 0: 'br0' } }), code: 'BAD_REQUEST', idReadable: true, mentions: /bridges/ },
   { what: 'bridges as nil', build: (id) => mk(id, { bridges: null }), code: 'BAD_REQUEST', idReadable: true, mentions: /bridges/ },
@@ -184,6 +214,7 @@ export const badNames: ReadonlyArray<readonly [string, string]> = [
 /** Where a bad name goes in a request, and the field the BAD_NAME message must name. */
 export const nameUses: ReadonlyArray<{ readonly field: RegExp; readonly build: (id: number, name: string) => MpValue }> = [
   { field: /bridges\[0\]/, build: (id, name) => mk(id, { bridges: [name] }) },
+  { field: /nics\[1\]\.bridge/, build: (id, name) => nk(id, [{ bridge: 'br0' }, { bridge: name, queues: 2 }]) },
   { field: /ports\[0\]\.bridge/, build: (id, name) => oc(id, [{ bridge: name, tap: 'xkvmx' }]) },
   { field: /ports\[0\]\.tap/, build: (id, name) => oc(id, [{ bridge: 'br0', tap: name }]) },
 ];

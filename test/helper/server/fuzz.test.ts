@@ -46,8 +46,8 @@ const random = rng(SEED);
 const int = (n: number): number => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
 
-const KEYS = ['v', 'id', 'op', 'bridges', 'lifetime', 'ports', 'bridge', 'tap', '__proto__', 'constructor', 'x', ''];
-const STRINGS = ['br0', 'br1', 'make-nics', 'ovs-cleanup', 'session', 'persistent', '-br0', 'lo', '', 'a'.repeat(16), 'br0;id', 'é', '..'];
+const KEYS = ['v', 'id', 'op', 'bridges', 'nics', 'lifetime', 'handoff', 'ports', 'bridge', 'tap', 'queues', 'mac', '__proto__', 'constructor', 'x', ''];
+const STRINGS = ['br0', 'br1', 'make-nics', 'ovs-cleanup', 'session', 'persistent', 'name', 'fd', '52:54:00:12:34:56', '-br0', 'lo', '', 'a'.repeat(16), 'br0;id', 'é', '..'];
 
 function randomValue(depth: number): MpValue {
   const kind = int(depth > 2 ? 6 : 9);
@@ -65,8 +65,9 @@ function randomValue(depth: number): MpValue {
 }
 
 function validBody(id: number): Buffer {
-  switch (int(4)) {
+  switch (int(5)) {
     case 0: return mp({ v: 1, id, op: 'make-nics', bridges: ['br0'] });
+    case 4: return mp({ v: 1, id, op: 'make-nics', nics: [{ bridge: 'br0', queues: 1, mac: '52:54:00:12:34:56' }, { bridge: 'br1' }], handoff: 'name' });
     case 1: return mp({ v: 1, id, op: 'make-nics', bridges: ['br0', 'br1'], lifetime: 'session' });
     case 2: return mp({ v: 1, id, op: 'ovs-cleanup', ports: [{ bridge: 'br0', tap: 'xkvmabcdefgh' }] });
     default: return mp({ v: 1, id, op: 'make-nics', bridges: ['br1'], lifetime: 'session' });

@@ -62,10 +62,33 @@ for (const c of quotedInReplies) {
 }
 
 // What the tables refuse, just inside the limits: each must be accepted, exactly as sent.
-test('a make-nics request is read as exactly its fields, with lifetime only when sent', () => {
-  assert.equal(parse({ v: 1, id: 7, op: 'make-nics', bridges: ['br0', 'br1'] }), { v: 1, id: 7, op: 'make-nics', bridges: ['br0', 'br1'] });
+test('a make-nics request is read as exactly its fields, with lifetime only when sent; bridges become nics', () => {
+  assert.equal(parse({ v: 1, id: 7, op: 'make-nics', bridges: ['br0', 'br1'] }), { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0' }, { bridge: 'br1' }] });
   assert.equal(parse({ v: 1, id: 7, op: 'make-nics', bridges: ['br0'], lifetime: 'persistent' }),
-    { v: 1, id: 7, op: 'make-nics', bridges: ['br0'], lifetime: 'persistent' });
+    { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0' }], lifetime: 'persistent' });
+});
+
+test('nics carry queues and a MAC only when sent, the MAC in lowercase; handoff is read when sent', () => {
+  assert.equal(parse({
+    v: 1, id: 7, op: 'make-nics', lifetime: 'session', handoff: 'name',
+    nics: [{ bridge: 'br0' }, { bridge: 'br1', queues: 1 }, { bridge: 'br0', queues: 16, mac: '52:54:00:AB:cd:0F' }],
+  }), {
+    v: 1, id: 7, op: 'make-nics', lifetime: 'session', handoff: 'name',
+    nics: [{ bridge: 'br0' }, { bridge: 'br1', queues: 1 }, { bridge: 'br0', queues: 16, mac: '52:54:00:ab:cd:0f' }],
+  });
+  assert.equal(parse({ v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0', mac: 'fe:ff:ff:ff:ff:ff' }], handoff: 'fd' }),
+    { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0', mac: 'fe:ff:ff:ff:ff:ff' }], handoff: 'fd' }, 'locally administered unicast, and fd (refused later, by the service)');
+});
+
+test('a reply\'s nics may carry mtu, queues, vlan and mac; each is checked, and only what is sent is read', () => {
+  const reply = (nic: Record<string, MpValue>): MpValue => ({ v: 1, id: 3, ok: true, nics: [{ bridge: 'br0', tap: 'xkvm0', type: 'brctl', ...nic }] });
+  assert.equal(parseReply(decodeMessage(mp(reply({})))), { v: 1, id: 3, ok: true, nics: [{ bridge: 'br0', tap: 'xkvm0', type: 'brctl' }] });
+  assert.equal(parseReply(decodeMessage(mp(reply({ mtu: 9000, queues: 4, vlan: 4094, mac: '52:54:00:12:34:56' })))),
+    { v: 1, id: 3, ok: true, nics: [{ bridge: 'br0', tap: 'xkvm0', type: 'brctl', mtu: 9000, queues: 4, vlan: 4094, mac: '52:54:00:12:34:56' }] });
+  for (const bad of [{ mtu: 0 }, { mtu: 65536 }, { mtu: '1500' }, { queues: 0 }, { queues: 17 }, { vlan: 0 }, { vlan: 4095 }, { vlan: 1.5 },
+    { mac: '01:00:5e:00:00:01' }, { mac: '52:54:00:12:34' }, { mac: null }]) {
+    assert.throws(() => parseReply(decodeMessage(mp(reply(bad)))), /malformed reply/, JSON.stringify(bad));
+  }
 });
 
 test('an ovs-cleanup request is read as exactly its ports', () => {
@@ -81,10 +104,12 @@ test('ids 0 and 2^32-1 are accepted, whatever integer width carries them', () =>
   }
 });
 
-test('64 bridges and names of 15 bytes are accepted', () => {
+test('64 bridges or nics and names of 15 bytes are accepted', () => {
   const bridges = Array.from({ length: 64 }, (_, i) => `br${i}`);
-  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges }), { v: 1, id: 9, op: 'make-nics', bridges });
-  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] }), { v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] });
+  const nics = bridges.map((bridge) => ({ bridge }));
+  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges }), { v: 1, id: 9, op: 'make-nics', nics });
+  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', nics }), { v: 1, id: 9, op: 'make-nics', nics });
+  assert.equal(parse({ v: 1, id: 9, op: 'make-nics', bridges: ['abcdefghijklmno'] }), { v: 1, id: 9, op: 'make-nics', nics: [{ bridge: 'abcdefghijklmno' }] });
 });
 
 test('a make-nics reply keeps each nic\'s mtu, and one that is no MTU a tap can have is a malformed reply', () => {
