@@ -41,8 +41,8 @@
  * to the request's MAC (`mac-lock`) and bound their queues (`max-queues`, default 8, at most 16);
  * these grant nothing by themselves. The service checks them before anything is made: more
  * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
- * VLANs from two of the user's groups DENIED naming both lines. What the network layer cannot
- * make yet (multi-queue, VLAN, MAC lock) is refused with SYSTEM_ERROR, never granted with less
+ * VLANs from two of the user's groups DENIED naming both lines. queues > 1 makes a multi_queue
+ * tap. What the network layer cannot make yet (VLAN, MAC lock) is refused with SYSTEM_ERROR, never granted with less
  * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's

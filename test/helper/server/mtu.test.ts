@@ -59,4 +59,30 @@ test('a user\'s make-nics reply gives each tap its bridge\'s MTU: 9000 on a Linu
   await waitFor(() => (taps.every((t) => !links(ns).includes(t)) ? true : undefined), PATIENCE_MS, { what: 'the session\'s taps to be gone' });
 });
 
+/** The tap's tun_flags as /sys shows them in the namespace (IFF_MULTI_QUEUE is 0x0100). */
+function tunFlags(ns: Netns, tap: string): number {
+  return Number(ns.exec(['/usr/bin/cat', `/sys/class/net/${tap}/tun_flags`]).stdout.trim());
+}
+
+test('a user who asks for queues within max-queues gets a multi-queue tap, and the reply says how many; one queue stays a plain tap', async () => {
+  const { helper, ns } = b();
+  const mark = helper.auditMark();
+  const { pid } = await a().open('c2', helper.socket);
+  const id = b().id();
+  const request = { v: 1, id, op: 'make-nics', nics: [{ bridge: 'br0', queues: 4 }, { bridge: 'br1', queues: 1 }], lifetime: 'session' };
+  const nics = assertNics(await a().ask('c2', request), id, ['br0', 'br1'], ns, 'make-nics with queues');
+  try {
+    assert.equal(nics.map((n) => n.queues), [4, undefined], 'the reply\'s queues');
+    const [multi, plain] = nics.map((n) => tunFlags(ns, n.tap));
+    assert.ok(((multi ?? 0) & 0x0100) !== 0, `${nics[0]?.tap} has IFF_MULTI_QUEUE (tun_flags ${multi})`);
+    assert.ok(((plain ?? 0) & 0x0100) === 0, `${nics[1]?.tap} is a plain tap (tun_flags ${plain})`);
+  } finally {
+    await a().close('c2');
+  }
+  const taps = nics.map((n) => n.tap);
+  await waitFor(() => ownRecords(helper.auditSince(mark), { pids: [pid], taps }).some((r) => r.event === 'session-end'), PATIENCE_MS,
+    { what: 'the session to end' });
+  await waitFor(() => (taps.every((t) => !links(ns).includes(t)) ? true : undefined), PATIENCE_MS, { what: 'the session\'s taps to be gone' });
+});
+
 test.run();
