@@ -1,4 +1,5 @@
 /** Shared by the lifecycle suites: root check, the ordinary test users, a bridged helper. */
+import type { Test } from 'uvu';
 import { createNetns, createTestUser, removeTestUser, sweepStaleNetns, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import { makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
@@ -21,6 +22,32 @@ export function setUp(count: 1 | 2 | 3): TestUser[] {
 
 export function removeUsers(users: readonly TestUser[] | undefined): void {
   for (const user of users ?? []) removeTestUser(user);
+}
+
+/** Two new ordinary users and a namespace with br0. */
+export interface TwoUsersOnBr0 {
+  ns: Netns;
+  alice: TestUser;
+  bob: TestUser;
+}
+
+/**
+ * Two new users and a namespace with br0 for `suite`: made in its `before` and handed to `take`,
+ * removed in its `after` (what was made, even when the set-up failed half-way).
+ */
+export function twoUsersOnBr0(suite: Test, take: (made: TwoUsersOnBr0) => void): void {
+  let users: TestUser[] = [];
+  let ns: Netns | undefined;
+  suite.before(() => {
+    users = setUp(2);
+    ns = createNetns({ bridges: ['br0'] });
+    const [alice, bob] = users as [TestUser, TestUser];
+    take({ ns, alice, bob });
+  });
+  suite.after(() => {
+    ns?.destroy();
+    removeUsers(users);
+  });
 }
 
 /** A namespace with br0 and an OVS bridge ovsbr0, and a socket helper letting two users use both. */

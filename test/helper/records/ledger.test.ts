@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
-import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
+import type { Netns, TestUser } from '../../support/netns.js';
 import { makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
 import { descendants, signal } from '../../support/procs.js';
 import { present, tunDevices } from '../../support/taps.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import { Agent } from '../server/support.js';
-import { removeUsers, setUp } from '../lifecycle/support.js';
+import { twoUsersOnBr0 } from '../lifecycle/support.js';
 
 /** As the tap's owner: attach to it (TUNSETIFF) and give it to another uid (TUNSETOWNER). */
 const GIVE_AWAY = `
@@ -37,15 +37,7 @@ let ns: Netns;
 let alice: TestUser;
 let bob: TestUser;
 
-test.before(() => {
-  [alice, bob] = setUp(2) as [TestUser, TestUser];
-  ns = createNetns({ bridges: ['br0'] });
-});
-
-test.after(() => {
-  ns?.destroy();
-  removeUsers([alice, bob].filter((u) => u !== undefined));
-});
+twoUsersOnBr0(test, (made) => ({ ns, alice, bob } = made));
 
 function giveAway(from: TestUser, tap: string, to: TestUser): void {
   const r = ns.exec(['/usr/bin/python3', '-c', GIVE_AWAY, tap, String(to.uid)], { user: from.name, openTun: true });

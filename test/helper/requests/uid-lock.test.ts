@@ -12,27 +12,19 @@ import { join } from 'node:path';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
-import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
+import type { Netns, TestUser } from '../../support/netns.js';
 import { makeScratch, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
 import { descendants, signal } from '../../support/procs.js';
 import { present } from '../../support/taps.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import { Agent } from '../server/support.js';
-import { removeUsers, setUp } from '../lifecycle/support.js';
+import { twoUsersOnBr0 } from '../lifecycle/support.js';
 
 let ns: Netns;
 let alice: TestUser;
 let bob: TestUser;
 
-test.before(() => {
-  [alice, bob] = setUp(2) as [TestUser, TestUser];
-  ns = createNetns({ bridges: ['br0'] });
-});
-
-test.after(() => {
-  ns?.destroy();
-  removeUsers([alice, bob].filter((u) => u !== undefined));
-});
+twoUsersOnBr0(test, (made) => ({ ns, alice, bob } = made));
 
 /** Whether `pid` holds an flock (from /proc/locks: `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE 0 EOF`). */
 function holdsFlock(pid: number): boolean {
