@@ -9,18 +9,10 @@ import * as assert from 'uvu/assert';
 import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
 import { encodeFrame, FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import type { Reply, Request } from '../../../shared/src/protocol/messages.js';
-import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
+import { MemoryAudit } from '../requests/stand-ins.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import type { Session } from '../../../helper/src/requests/service.js';
 import { Connection, type ConnectionOptions } from '../../../helper/src/transport/connection.js';
-
-class MemoryAudit extends AuditLog {
-  readonly records: AuditRecord[] = [];
-
-  override write(record: AuditRecord): void {
-    this.records.push(record);
-  }
-}
 
 const CALLER: Caller = {
   uid: 4201, gid: 4201, pid: process.pid, start: 1n, transport: 'socket',

@@ -15,7 +15,8 @@ import { FrameDecoder } from '../../../shared/src/protocol/frame.js';
 import { MAX_FRAME_BYTES } from '../../../shared/src/protocol/limits.js';
 import type { ErrorReply, MakeNicsReply, Nic, Reply, Request } from '../../../shared/src/protocol/messages.js';
 import { parseReply } from '../../../shared/src/protocol/validate.js';
-import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
+import type { AuditRecord } from '../../../helper/src/audit/audit.js';
+import { MemoryAudit } from '../requests/stand-ins.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
 import { acceptAnyFile } from '../policy/support.js';
@@ -46,14 +47,6 @@ async function until(what: string, check: () => boolean): Promise<void> {
   while (!check()) {
     if (Date.now() > end) throw new Error(`${what}: not within 2 s`);
     await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
-class MemoryAudit extends AuditLog {
-  readonly records: AuditRecord[] = [];
-
-  override write(record: AuditRecord): void {
-    this.records.push(record);
   }
 }
 
