@@ -44,8 +44,13 @@ export interface ServiceDeps {
 export const MAX_BATCH = 32;
 
 const LOCK_WAIT_MS = 10_000;
-/** How often a request whose user's lock is held elsewhere tries again. */
+/**
+ * A request whose user's lock is held elsewhere tries again after 10 ms, then twice as long each
+ * time up to 500 ms: a user whose own helper sits stopped on the lock cannot make this helper
+ * spin (16 connections retrying every 10 ms would be 1600 batches a second).
+ */
 const LOCK_RETRY_MS = 10;
+const LOCK_RETRY_MAX_MS = 500;
 
 /** A make-nics request allowed by the policy, waiting for its taps. */
 interface Waiting {
@@ -56,6 +61,8 @@ interface Waiting {
   readonly limit: number;
   /** When it first tried to take its user's lock (Date.now()). */
   readonly since: number;
+  /** How many times it found its user's lock held elsewhere. */
+  retries: number;
   readonly resolve: (nics: Nic[]) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -131,7 +138,7 @@ export class Service {
     refuseUnsupported(this.#grants(policy, user, request));
     const limit = maxTaps(policy, user).limit;
     const nics = await new Promise<Nic[]>((resolve, reject) => {
-      this.#waiting.push({ request, caller, session, lifetime, limit, since: Date.now(), resolve, reject });
+      this.#waiting.push({ request, caller, session, lifetime, limit, since: Date.now(), retries: 0, resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
     if (lifetime === 'session') {
@@ -292,10 +299,12 @@ export class Service {
         `another helper process has held the lock on ${w.caller.user.name}'s taps (${this.#deps.ledger.lockFile(w.caller.uid)}) for more than ${limit / 1000} s; try again`));
       return;
     }
+    const delay = Math.min(LOCK_RETRY_MS * 2 ** w.retries, LOCK_RETRY_MAX_MS);
+    w.retries += 1;
     setTimeout(() => {
       this.#waiting.push(w);
       if (!this.#making) void this.#makeWaiting();
-    }, LOCK_RETRY_MS);
+    }, delay);
   }
 
   /** beforeCreate: records the taps an ip batch is about to create as intents, and saves them. */

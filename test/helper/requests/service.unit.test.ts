@@ -234,6 +234,17 @@ test('past its wait a request whose user\'s lock stays held fails alone, with SY
   assert.ok(!mine.ok && mine.error.message.includes(ledger.lockFile(alice.uid)), JSON.stringify(mine));
 });
 
+test('a request whose user\'s lock stays held backs off: over a 1 s wait it tries the lock a few times, not every 10 ms', async () => {
+  const { service, ledger, locks } = setUp('allow br0 alice\n', { lockWaitMs: 1000 });
+  const path = ledger.lockFile(alice.uid);
+  locks.hold(path);
+  const reply = await makeNics(service);
+  const tries = (locks.tries.get(path) ?? 0) - 1;
+  assert.is(codeOf(reply), 'SYSTEM_ERROR');
+  // 10, 20, 40 ... 500 ms: about 8 tries in a second; every 10 ms would be about 100.
+  assert.ok(tries >= 3 && tries <= 16, `${tries} tries of the held lock`);
+});
+
 test('max-taps holds across two helpers on one ledger: the second counts the first one\'s taps', async () => {
   const bench = setUp('allow br0 alice\nmax-taps 2\n');
   const other = bench.other();

@@ -29,8 +29,11 @@ export function caller(name: string, uid: number): Caller {
  */
 export class MemoryLocks {
   readonly #held = new Set<string>();
+  /** How many times each path was asked for. */
+  readonly tries = new Map<string, number>();
 
   readonly lock: Locker = (path) => {
+    this.tries.set(path, (this.tries.get(path) ?? 0) + 1);
     if (this.#held.has(path)) return undefined;
     this.#held.add(path);
     let released = false;
