@@ -7,7 +7,7 @@ export * from './code-trees.js';
 export * from './config.js';
 export * from './errors.js';
 export * from './group.js';
-export * from './home.js';
+export * from './hidden-paths.js';
 export * from './install.js';
 export * from './install-report.js';
 export * from './launcher.js';

@@ -9,7 +9,7 @@ import { unsafeCode } from './code-safety.js';
 import { codeLayout } from './code-trees.js';
 import { InstallError } from './errors.js';
 import { checkGroup } from './group.js';
-import { underHome } from './home.js';
+import { underHome, underTmp } from './hidden-paths.js';
 import { installReport } from './install-report.js';
 import { DEFAULT_PATHS, type InstallPaths } from './paths.js';
 import { planInstall } from './plan.js';
@@ -71,11 +71,18 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   }
   const group = o.group === undefined ? undefined : await checkGroup(o.group, o.getent);
   const layout = codeLayout(helperMain);
+  const code = [helperMain, nodePath, ...(layout.checkout === undefined ? [] : [layout.checkout])];
+  const hidden = underTmp(code);
+  if (hidden.length > 0) {
+    throw new InstallError('INSTALL_BAD_PATH', `refusing to install: the service runs with PrivateTmp=yes, which gives it an empty /tmp and /var/tmp, ` +
+      `so it could not load ${hidden.join(', ')} and would fail at every start ("Cannot find module"). ` +
+      'Put the checkout (and node) where services can see it, e.g. /opt/xkvm or /usr/local/lib/xkvm, build it there and run install from it.');
+  }
   const problems = unsafeCode(layout, nodePath);
   if (problems.length > 0) refuseUnsafe(problems);
 
   const notes: string[] = [];
-  const exposed = underHome([helperMain, nodePath, ...(layout.checkout === undefined ? [] : [layout.checkout])]);
+  const exposed = underHome(code);
   if (exposed.length > 0) {
     notes.push(`under /home, /root or /run/user: ${exposed.join(', ')}. The service therefore uses ProtectHome=read-only ` +
       'instead of ProtectHome=yes (which would hide the code). Install from a checkout under /opt or /usr/local to hide home folders.');

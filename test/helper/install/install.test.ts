@@ -7,7 +7,7 @@ import { DEFAULT_CONFIG, DEFAULT_CONFIG_NO_AUDIT_LOG } from '../../../helper/src
 import { install, type InstallOptions } from '../../../helper/src/install/install.js';
 import { uninstall } from '../../../helper/src/install/uninstall.js';
 import type { InstallPaths } from '../../../helper/src/install/paths.js';
-import { fakeCheckout, fakeGetent, installError, listTree, mode, read, REPO, scratchInstall, unitSettings } from './support.js';
+import { fakeCheckout, fakeGetent, installError, listTree, mode, read, REPO, scratch, scratchInstall, unitSettings } from './support.js';
 
 const getent = fakeGetent({ vmusers: ['alice'] });
 
@@ -273,6 +273,39 @@ test('a checkout under /root gets ProtectHome=read-only, with a note saying why'
     assert.ok(result.notes.some((n) => n.includes(underRoot.main) && n.includes('ProtectHome=read-only')), result.notes.join('\n'));
   } finally {
     underRoot.done();
+    t.cleanup();
+  }
+});
+
+test('a checkout under /tmp is refused, naming it and where to put it, with nothing written', async () => {
+  const t = setup();
+  const underTmp = fakeCheckout('/tmp');
+  try {
+    const err = await installError(() => t.run({ helperMain: underTmp.main }));
+    assert.is(err.code, 'INSTALL_BAD_PATH');
+    assert.match(err.message, /PrivateTmp=yes/);
+    assert.ok(err.message.includes(underTmp.main), err.message);
+    assert.match(err.message, /\/opt\/xkvm/);
+    assert.equal(listTree(t.root), []);
+  } finally {
+    underTmp.done();
+    t.cleanup();
+  }
+});
+
+test('node under /var/tmp is refused too', async () => {
+  const t = setup();
+  const nodeDir = scratch('node', '/var/tmp');
+  try {
+    const node = join(nodeDir.dir, 'node');
+    writeFileSync(node, '');
+    chmodSync(node, 0o755);
+    const err = await installError(() => t.run({ nodePath: node }));
+    assert.is(err.code, 'INSTALL_BAD_PATH');
+    assert.ok(err.message.includes(node) && err.message.includes('PrivateTmp=yes'), err.message);
+    assert.equal(listTree(t.root), []);
+  } finally {
+    nodeDir.done();
     t.cleanup();
   }
 });

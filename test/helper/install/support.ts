@@ -23,6 +23,12 @@ export function scratchInstall(): { root: string; paths: InstallPaths; done: () 
   return { root: s.dir, paths: pathsUnder(s.dir), done: s.done };
 }
 
+/**
+ * Where fake checkouts go by default: not /tmp, which the service unit's PrivateTmp=yes hides
+ * (install refuses code there).
+ */
+const CODE_PARENT = '/run';
+
 /** The main module this file is (relative path inside the checkout) prints, as JSON. */
 const STUB_MAIN = [
   'console.log(JSON.stringify({ uid: process.getuid(), euid: process.geteuid(),',
@@ -34,7 +40,7 @@ const STUB_MAIN = [
  * A tiny checkout laid out like the real one (package.json, dist/helper/src/main.js, dist/shared,
  * helper/native/build, node_modules), everything root-owned 0755/0644, whose main prints what it sees.
  */
-export function fakeCheckout(parent?: string): { dir: string; main: string; write: (rel: string, text: string, mode?: number) => string; done: () => void } {
+export function fakeCheckout(parent = CODE_PARENT): { dir: string; main: string; write: (rel: string, text: string, mode?: number) => string; done: () => void } {
   const s = scratch('checkout', parent);
   chmodSync(s.dir, 0o755);
   const write = (rel: string, text: string, mode = 0o644): string => {
