@@ -4,12 +4,10 @@ import { classifyBridges, missingBridges } from './kinds.js';
 import { ifindexOf } from './ifindex.js';
 import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob } from './linuxtaps.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
-import { ipBatch } from './ipbatch.js';
-import { errorText } from './runner.js';
 import { mtuOf } from './sysfs.js';
-import type { BridgeKind, MadeNic, Nic, NetOptions, TapOwner } from './types.js';
+import type { MadeNic, Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
-import { checkVlans, ovsBridgeVlans, setLinuxVlans, vlanRefusal, type LinuxVlanTap, type VlanBridges, type VlanFiltering } from './vlan.js';
+import { checkVlans, makeLinuxAccessPorts, vlanBridges, vlanRefusal, type VlanFiltering } from './vlan.js';
 
 /** The most queues a tap may have (the design's ceiling for `max-queues`). */
 const MAX_QUEUES = 16;
@@ -107,7 +105,7 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
   });
 
   const classes = await classifyBridges([...new Set(checked.flatMap((c) => c?.bridges ?? []))], opts);
-  const vlanHost = await vlanBridges(checked, classes.kinds, classes.filtering, ovsdb, deps);
+  const vlanHost = await vlanBridges(checked.flatMap((c) => c ?? []), classes, ovsdb, deps.run);
   /** The requests whose taps are to be made, with their place in `jobs`. */
   const going: { readonly i: number; readonly job: CheckedJob }[] = [];
   for (const [i, job] of checked.entries()) {
@@ -145,26 +143,6 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
   return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
 }
 
-/**
- * The VLAN facts the requests' grants need: each Linux bridge's filtering (from classifyBridges),
- * and the own VLAN of each OVS bridge a VLAN is asked on (one ovs-vsctl, only then).
- */
-async function vlanBridges(checked: readonly (CheckedJob | undefined)[], kinds: ReadonlyMap<string, BridgeKind>,
-  filtering: ReadonlyMap<string, VlanFiltering>, ovsdb: string | undefined, deps: NetDeps): Promise<VlanBridges> {
-  const ovs = new Set<string>();
-  for (const job of checked) {
-    for (const [slot, bridge] of job?.bridges.entries() ?? []) {
-      if (job?.vlans[slot] !== undefined && kinds.get(bridge) === 'ovs') ovs.add(bridge);
-    }
-  }
-  try {
-    return { kinds, filtering, ovsVlans: await ovsBridgeVlans(deps.run, ovsdb, [...ovs]), ovsProblem: undefined };
-  } catch (error) {
-    if (!(error instanceof NetError)) throw error;
-    return { kinds, filtering, ovsVlans: new Map(), ovsProblem: error };
-  }
-}
-
 /** A nic about to be finished: its VLAN, if the request gives it one. */
 interface PlannedNic extends Nic {
   readonly vlan?: number;
@@ -179,21 +157,6 @@ interface Finishing {
   readonly ovsVlans: ReadonlyMap<string, number>;
 }
 
-/** The nics that become VLAN access ports on Linux bridges (attached down by the batch). */
-function linuxVlanTaps(nics: readonly PlannedNic[], filtering: ReadonlyMap<string, VlanFiltering>): LinuxVlanTap[] {
-  return nics.flatMap(({ bridge, tap, type, vlan }) => {
-    const f = filtering.get(bridge);
-    if (type !== 'brctl' || vlan === undefined) return [];
-    return [{ tap, bridge, vid: vlan, defaultPvid: f?.filtering === 'on' ? f.defaultPvid : 1 }];
-  });
-}
-
-/** Raises the taps left down while their VLANs were set (one batch to the long-lived ip). */
-async function raise(taps: readonly string[], deps: NetDeps): Promise<void> {
-  const outcome = await ipBatch(deps.batch, taps.map((tap) => `link set dev ${tap} up`));
-  if (!outcome.ok) throw new NetError('SYSTEM_ERROR', `could not bring up ${taps.join(', ')}: ${errorText(outcome.stderr)}`, { cause: outcome });
-}
-
 /**
  * Makes a request's taps on Linux bridges VLAN access ports where it asks (vlan.ts: one `bridge`
  * batch, then the taps raised), adds its OVS ports (each Interface with `mtu_request` = its
@@ -206,11 +169,7 @@ async function finish(nics: PlannedNic[], taps: readonly string[], ifindexes: re
   { uid, session, mtus, filtering, ovsVlans }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
   try {
-    const vlanTaps = linuxVlanTaps(nics, filtering);
-    if (vlanTaps.length > 0) {
-      await setLinuxVlans(deps.run, vlanTaps);
-      await raise(vlanTaps.map((t) => t.tap), deps);
-    }
+    await makeLinuxAccessPorts(nics, filtering, deps);
     await addPorts(deps.run, ovsdb, ovsPorts.map(({ bridge, tap, vlan }) => ({
       bridge, tap, mtu: mtus.get(bridge), tag: vlan !== undefined && (ovsVlans.get(bridge) ?? 0) === 0 ? vlan : undefined,
     })), uid, session);

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import type { NetDeps } from './deps.js';
 import { NetError } from './errors.js';
+import { ipBatch } from './ipbatch.js';
 import { errorText, type Runner } from './runner.js';
 import { bridgeTool, IP_TIMEOUT_MS } from './tools.js';
-import type { BridgeKind } from './types.js';
+import type { BridgeKind, Nic } from './types.js';
 import { checkIfname } from './validate.js';
 import { vsctl } from './vsctl.js';
 
@@ -72,7 +74,7 @@ export function checkVlans(vlans: unknown, count: number): (number | undefined)[
  * The VLAN of each OVS bridge named (0 for a real bridge, V for a fake bridge of VLAN V), in ONE
  * ovs-vsctl run (`br-to-vlan` each); SYSTEM_ERROR when it fails.
  */
-export async function ovsBridgeVlans(run: Runner, ovsdb: string | undefined, bridges: readonly string[]): Promise<Map<string, number>> {
+async function ovsBridgeVlans(run: Runner, ovsdb: string | undefined, bridges: readonly string[]): Promise<Map<string, number>> {
   if (bridges.length === 0) return new Map();
   const r = await vsctl(run, ovsdb, bridges.map((b) => ['br-to-vlan', b]));
   const lines = r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '');
@@ -89,6 +91,25 @@ export interface VlanBridges {
   /** OVS bridges' own VLAN (ovsBridgeVlans); absent when it could not be read (`ovsProblem`). */
   readonly ovsVlans: ReadonlyMap<string, number>;
   readonly ovsProblem: NetError | undefined;
+}
+
+/**
+ * The VLAN facts the requests need: each Linux bridge's filtering (from classifyBridges), and the
+ * own VLAN of each OVS bridge a VLAN is asked on (one ovs-vsctl, only then; its failure is kept
+ * as `ovsProblem`, the refusal of the requests that needed it).
+ */
+export async function vlanBridges(jobs: readonly { readonly bridges: readonly string[]; readonly vlans: readonly (number | undefined)[] }[],
+  { kinds, filtering }: Pick<VlanBridges, 'kinds' | 'filtering'>, ovsdb: string | undefined, run: Runner): Promise<VlanBridges> {
+  const ovs = new Set<string>();
+  for (const job of jobs) {
+    for (const [slot, bridge] of job.bridges.entries()) if (job.vlans[slot] !== undefined && kinds.get(bridge) === 'ovs') ovs.add(bridge);
+  }
+  try {
+    return { kinds, filtering, ovsVlans: await ovsBridgeVlans(run, ovsdb, [...ovs]), ovsProblem: undefined };
+  } catch (error) {
+    if (!(error instanceof NetError)) throw error;
+    return { kinds, filtering, ovsVlans: new Map(), ovsProblem: error };
+  }
 }
 
 /**
@@ -122,7 +143,7 @@ export function vlanRefusal(bridges: readonly string[], vlans: readonly (number 
 }
 
 /** A tap on a VLAN-filtering Linux bridge to make an access port of `vid`. */
-export interface LinuxVlanTap {
+interface LinuxVlanTap {
   readonly tap: string;
   readonly bridge: string;
   readonly vid: number;
@@ -142,11 +163,29 @@ function linuxVlanLines(taps: readonly LinuxVlanTap[]): string[] {
 }
 
 /** Runs linuxVlanLines in ONE `bridge -batch -` (it stops at the first failure); SYSTEM_ERROR if it fails. */
-export async function setLinuxVlans(run: Runner, taps: readonly LinuxVlanTap[]): Promise<void> {
+async function setLinuxVlans(run: Runner, taps: readonly LinuxVlanTap[]): Promise<void> {
   if (taps.length === 0) return;
   const r = await run({ file: bridgeTool(), args: ['-batch', '-'], input: `${linuxVlanLines(taps).join('\n')}\n`, timeoutMs: IP_TIMEOUT_MS });
   if (r.exitCode !== 0) {
     throw new NetError('SYSTEM_ERROR', `could not make ${taps.map((t) => `${t.tap} an access port of VLAN ${t.vid} on ${t.bridge}`).join(', ')}: `
       + `${errorText(r.stderr)}`, { cause: r });
   }
+}
+
+/**
+ * Makes the nics with a VLAN on Linux bridges (attached down by the batch: TapJob.down) access
+ * ports: one `bridge -batch` (setLinuxVlans), then one line to the long-lived ip raises them.
+ * Throws SYSTEM_ERROR; the caller undoes the request.
+ */
+export async function makeLinuxAccessPorts(nics: readonly (Nic & { readonly vlan?: number })[],
+  filtering: ReadonlyMap<string, VlanFiltering>, deps: NetDeps): Promise<void> {
+  const taps = nics.flatMap(({ bridge, tap, type, vlan }): LinuxVlanTap[] => {
+    const f = filtering.get(bridge);
+    if (type !== 'brctl' || vlan === undefined) return [];
+    return [{ tap, bridge, vid: vlan, defaultPvid: f?.filtering === 'on' ? f.defaultPvid : 1 }];
+  });
+  if (taps.length === 0) return;
+  await setLinuxVlans(deps.run, taps);
+  const outcome = await ipBatch(deps.batch, taps.map(({ tap }) => `link set dev ${tap} up`));
+  if (!outcome.ok) throw new NetError('SYSTEM_ERROR', `could not bring up ${taps.map((t) => t.tap).join(', ')}: ${errorText(outcome.stderr)}`, { cause: outcome });
 }

@@ -1,56 +1,73 @@
-// The Linux VLAN step at the network layer's deps boundary (a stand-in runner): the exact bridge(8)
-// batch for a VLAN-filtering bridge, its failure as a SYSTEM_ERROR, and what is refused before
-// anything is made where the host cannot give the policy's VLAN. (Real taps: vlan.test.ts.)
+// The Linux VLAN step at the network layer's deps boundary (a stand-in runner and ip batch): the
+// exact bridge(8) batch for a VLAN-filtering bridge and the line that raises the taps after it,
+// its failure as a SYSTEM_ERROR (nothing raised), and what is refused before anything is made
+// where the host cannot give the policy's VLAN. (Real taps and the roll-back: vlan.test.ts.)
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { bridgeTool, NetError, setLinuxVlans, vlanRefusal, type RunRequest, type Runner, type VlanBridges } from '../../../helper/src/net/index.js';
+import {
+  bridgeTool, makeLinuxAccessPorts, NetError, randomTapName, vlanFilteringOf, vlanRefusal, type NetDeps, type Nic, type VlanBridges, type VlanFiltering,
+} from '../../../helper/src/net/index.js';
 
-function runner(exitCode = 0, stderr = ''): { run: Runner; asked: RunRequest[] } {
-  const asked: RunRequest[] = [];
-  return { asked, run: async (req) => (asked.push(req), { exitCode, stdout: '', stderr }) };
+/** Stand-ins recording each program (file, args, stdin) and each ip batch, bridge(8) answering `exitCode`. */
+function standIns(exitCode = 0, stderr = ''): { deps: NetDeps; asked: { file: string; args: readonly string[]; input?: string | undefined }[]; batches: string[][] } {
+  const asked: { file: string; args: readonly string[]; input?: string | undefined }[] = [];
+  const batches: string[][] = [];
+  return {
+    asked, batches,
+    deps: {
+      run: async ({ file, args, input }) => (asked.push({ file, args, input }), { exitCode, stdout: '', stderr }),
+      batch: async (lines) => (batches.push([...lines]), { ok: true, failedLines: [], stderr: '' }),
+      tapName: randomTapName, vlanFiltering: vlanFilteringOf,
+    },
+  };
 }
 
+const on = (defaultPvid: number): VlanFiltering => ({ filtering: 'on', defaultPvid });
+const nic = (tap: string, bridge: string, vlan?: number, type: Nic['type'] = 'brctl'): Nic & { vlan?: number } =>
+  ({ tap, bridge, type, ...(vlan === undefined ? {} : { vlan }) });
+
 test('a filtering bridge\'s taps get one bridge -batch: the default PVID removed, the VID added as untagged PVID (no removal when default_pvid is 0)', async () => {
-  const { run, asked } = runner();
-  await setLinuxVlans(run, [
-    { tap: 'xkvmaaaaaaaa', bridge: 'br0', vid: 20, defaultPvid: 1 },
-    { tap: 'xkvmbbbbbbbb', bridge: 'br1', vid: 4094, defaultPvid: 0 },
-    { tap: 'xkvmcccccccc', bridge: 'br2', vid: 7, defaultPvid: 7 },
-  ]);
-  assert.equal(asked.map(({ file, args, input }) => ({ file, args, input })), [{
+  const { deps, asked, batches } = standIns();
+  await makeLinuxAccessPorts([
+    nic('xkvmaaaaaaaa', 'br0', 20), nic('xkvmplainnnn', 'br0'), nic('xkvmbbbbbbbb', 'br1', 4094), nic('xkvmovsportt', 'ovsbr0', 5, 'ovs'),
+    nic('xkvmcccccccc', 'br2', 7),
+  ], new Map([['br0', on(1)], ['br1', on(0)], ['br2', on(7)]]), deps);
+  assert.equal(asked, [{
     file: bridgeTool(), args: ['-batch', '-'],
     input: 'vlan del dev xkvmaaaaaaaa vid 1\nvlan add dev xkvmaaaaaaaa vid 20 pvid untagged\n'
       + 'vlan add dev xkvmbbbbbbbb vid 4094 pvid untagged\n'
       + 'vlan del dev xkvmcccccccc vid 7\nvlan add dev xkvmcccccccc vid 7 pvid untagged\n',
   }]);
-  const none = runner();
-  await setLinuxVlans(none.run, []);
-  assert.equal(none.asked, [], 'nothing to do runs nothing');
+  assert.equal(batches, [['link set dev xkvmaaaaaaaa up', 'link set dev xkvmbbbbbbbb up', 'link set dev xkvmcccccccc up']], 'raised after, in one batch');
+  const none = standIns();
+  await makeLinuxAccessPorts([nic('xkvmplainnnn', 'br0'), nic('xkvmovsportt', 'ovsbr0', 5, 'ovs')], new Map([['br0', on(1)]]), none.deps);
+  assert.equal([none.asked, none.batches], [[], []], 'nothing to do runs nothing');
 });
 
-test('a failing bridge batch is a SYSTEM_ERROR naming the tap, its VLAN, its bridge and bridge\'s own words', async () => {
-  const { run } = runner(1, 'RTNETLINK answers: Operation not supported\nCommand failed -:1\n');
+test('a failing bridge batch is a SYSTEM_ERROR naming the tap, its VLAN, its bridge and bridge\'s own words, and nothing is raised', async () => {
+  const { deps, batches } = standIns(1, 'RTNETLINK answers: Operation not supported\nCommand failed -:1\n');
   try {
-    await setLinuxVlans(run, [{ tap: 'xkvmaaaaaaaa', bridge: 'br0', vid: 20, defaultPvid: 1 }]);
+    await makeLinuxAccessPorts([nic('xkvmaaaaaaaa', 'br0', 20)], new Map([['br0', on(1)]]), deps);
     assert.unreachable('it failed');
   } catch (e) {
     assert.ok(e instanceof NetError);
     assert.is(e.code, 'SYSTEM_ERROR');
     assert.match(e.message, /could not make xkvmaaaaaaaa an access port of VLAN 20 on br0: RTNETLINK answers: Operation not supported; Command failed -:1/);
   }
+  assert.equal(batches, []);
 });
 
 test('a tap name that could break the batch never reaches bridge(8)', async () => {
-  const { run, asked } = runner();
+  const { deps, asked, batches } = standIns();
   for (const tap of ['a b', 'x\nvlan add dev eth0 vid 5', '']) {
     try {
-      await setLinuxVlans(run, [{ tap, bridge: 'br0', vid: 20, defaultPvid: 1 }]);
+      await makeLinuxAccessPorts([nic(tap, 'br0', 20)], new Map([['br0', on(1)]]), deps);
       assert.unreachable('refused');
     } catch (e) {
       assert.ok(e instanceof NetError && e.code === 'BAD_NAME', String(e));
     }
   }
-  assert.equal(asked, []);
+  assert.equal([asked, batches], [[], []]);
 });
 
 const host = (over: Partial<VlanBridges>): VlanBridges => ({
