@@ -1,5 +1,6 @@
 // VLAN access ports at the network layer, for real in fresh network namespaces (root): an OVS
-// port is created with its tag (and an OVS fake bridge's own VLAN is accepted, another refused);
+// port is created with its tag, and frames a guest writes into it reach its VLAN's ports and no
+// other VLAN's (and an OVS fake bridge's own VLAN is accepted, another refused);
 // a Linux bridge without VLAN filtering is refused before anything runs. This kernel has no bridge
 // VLAN filtering, so the Linux path's commands are checked with two stand-ins at the layer's deps
 // boundary (the bridge's filtering, and bridge(8) itself): real taps, real ip, real roll-back.
@@ -49,6 +50,67 @@ test('an OVS port for a VLAN is created with tag=VID in the transaction that add
   assert.equal(ovs.ports('ovsbr0'), []);
   assert.is(ovs.vsctl('--columns=name', 'find', 'Port', 'tag=20').trim(), '', 'no port is left with the tag');
   assert.equal(tapsLike(ns, 'xkvm'), []);
+}));
+
+/**
+ * Writes broadcast frames (ethertype 0x88b5, a marker payload) into tap argv[1] as the guest would
+ * (TUNSETIFF on /dev/net/tun; one every 50 ms), listening on the devices argv[2:] (AF_PACKET), until the first
+ * device sees the marker (at most ~10 s); then half a second more for the others. Prints each
+ * device's count of marker frames as JSON.
+ */
+const FRAMES = `
+import fcntl, json, os, select, socket, struct, sys, time
+TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454ca, 0x0002, 0x1000
+tap, devs = sys.argv[1], sys.argv[2:]
+marker = b'xkvm-vlan-test-' + os.urandom(8).hex().encode()
+socks = {}
+for d in devs:
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    s.bind((d, 0))
+    s.setblocking(False)
+    socks[s] = d
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, TUNSETIFF, struct.pack('16sH22x', tap.encode(), IFF_TAP | IFF_NO_PI))
+frame = bytes.fromhex('ffffffffffff525400003001' + '88b5') + marker + bytes(20)
+seen = {d: 0 for d in devs}
+end = time.time() + 10
+first = None
+due = 0
+while time.time() < end and (first is None or time.time() < first + 0.5):
+    if time.time() >= due:
+        os.write(fd, frame)
+        due = time.time() + 0.05
+    for s in select.select(list(socks), [], [], 0.05)[0]:
+        while True:
+            try:
+                data = s.recv(2048)
+            except BlockingIOError:
+                break
+            if marker in data:
+                seen[socks[s]] += 1
+                if first is None:
+                    first = time.time()
+print(json.dumps(seen))
+`;
+
+/** Which of `devices` the frames written into `tap` reach (marker frames counted per device). */
+function framesReach(ns: Netns, tap: string, devices: string[]): Record<string, number> {
+  const r = ns.exec(['/usr/bin/python3', '-c', FRAMES, tap, ...devices], { timeoutMs: 30_000 });
+  if (r.status !== 0) throw new Error(`writing frames into ${tap} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, number>;
+}
+
+test('frames from a VLAN 30 access port reach a VLAN 30 port of the OVS bridge and never a VLAN 31 one (and the other way round)', withOvs((ns, ovs) => {
+  for (const [port, tag] of [['in30', '30'], ['in31', '31']] as const) {
+    ovs.vsctl('add-port', 'ovsbr0', port, `tag=${tag}`, '--', 'set', 'Interface', port, 'type=internal');
+    ns.ip('link', 'set', 'dev', port, 'up');
+  }
+  const nics = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0', 'ovsbr0'], owner: OWNER, vlans: [30, 31], ovsdb: ovs.db }));
+  const [in30, in31] = nics.map((n) => framesReach(ns, n.tap, ['in30', 'in31']));
+  assert.ok((in30?.['in30'] ?? 0) > 0, `VLAN 30's port got the VLAN 30 guest's frames: ${JSON.stringify(in30)}`);
+  assert.is(in30?.['in31'], 0, `VLAN 31's port got none of them: ${JSON.stringify(in30)}`);
+  assert.ok((in31?.['in31'] ?? 0) > 0, `VLAN 31's port got the VLAN 31 guest's frames: ${JSON.stringify(in31)}`);
+  assert.is(in31?.['in30'], 0, `VLAN 30's port got none of them: ${JSON.stringify(in31)}`);
 }));
 
 test('on an OVS fake bridge of VLAN 10, VLAN 10 is granted as it is; VLAN 20 is refused naming the fake bridge, and nothing is left', withOvs((ns, ovs) => {
