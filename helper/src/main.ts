@@ -42,7 +42,12 @@
  * these grant nothing by themselves. The service checks them before anything is made: more
  * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
  * VLANs from two of the user's groups DENIED naming both lines. queues > 1 makes a multi_queue
- * tap. What the network layer cannot make yet (VLAN, MAC lock) is refused with SYSTEM_ERROR, never granted with less
+ * tap. A VLAN goes to the network layer with the nic (TapRequest.vlans; net/vlan.ts): an OVS
+ * port added with tag=VID; on a Linux bridge with VLAN filtering the tap attached down, the
+ * default PVID removed and VID set as its untagged PVID (one `bridge -batch`), then raised; a
+ * bridge that does not filter VLANs (or an OVS fake bridge of another VLAN) is refused with
+ * SYSTEM_ERROR before anything is made; the reply says `vlan`. Deleting the tap removes all of
+ * it. What the network layer cannot make yet (MAC lock) is refused with SYSTEM_ERROR, never granted with less
  * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
@@ -90,7 +95,7 @@
  * on the same `link set` line that attaches it (so a bridge whose MTU follows its ports is not
  * pulled down to 1500) and as `mtu_request` on an OVS Interface; it is read back afterwards and
  * is the reply's `mtu` (another MTU fails the request). A tap asked with more than one queue is
- * made `multi_queue` (net layer only so far). Deletions waiting together are one group deletion (`link set … group G`
+ * made `multi_queue` (net layer only so far); a VLAN access port as above. Deletions waiting together are one group deletion (`link set … group G`
  * each, one `link del group G`: one RCU grace period, not one a tap), in the helper's own
  * interface group. An OVS fake (VLAN) bridge's ports are found under the fake bridge, as
  * ovs-vsctl names them. What could not be deleted is an error, never "ok".

@@ -7,6 +7,7 @@ import { addPorts, delCheckedPorts } from './ovsports.js';
 import { mtuOf } from './sysfs.js';
 import type { MadeNic, Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
+import { checkVlans, makeLinuxAccessPorts, vlanBridges, vlanRefusal, type VlanFiltering } from './vlan.js';
 
 /** The most queues a tap may have (the design's ceiling for `max-queues`). */
 const MAX_QUEUES = 16;
@@ -22,6 +23,12 @@ export interface CreateJob {
    * (`max-queues`) are the caller's business; this layer checks only the range.
    */
   readonly queues?: readonly number[] | undefined;
+  /**
+   * The VLAN each tap is an access port of, in the order of `bridges` (1..4094; none when
+   * undefined or absent): the policy's `vlan`, never the user's choice. See vlan.ts for how, and
+   * for what is refused (SYSTEM_ERROR, before anything is made) where the host cannot do it.
+   */
+  readonly vlans?: readonly (number | undefined)[] | undefined;
 }
 
 /**
@@ -44,6 +51,7 @@ interface CheckedJob {
   readonly uid: number;
   readonly session: string | undefined;
   readonly queues: readonly number[];
+  readonly vlans: readonly (number | undefined)[];
 }
 
 /** A job's checked bridges, uid, session tag and queues; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
@@ -53,7 +61,7 @@ function checkJob(job: CreateJob): CheckedJob {
   const uid = checkId(job.owner.uid, 'uid');
   if (job.owner.gid !== undefined) checkId(job.owner.gid, 'gid');
   const session = job.session === undefined ? undefined : checkSession(job.session);
-  return { bridges, uid, session, queues: checkQueues(job.queues, bridges.length) };
+  return { bridges, uid, session, queues: checkQueues(job.queues, bridges.length), vlans: checkVlans(job.vlans, bridges.length) };
 }
 
 /** One queue count a bridge, each an integer 1..MAX_QUEUES; BAD_REQUEST otherwise. */
@@ -97,17 +105,22 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
   });
 
   const classes = await classifyBridges([...new Set(checked.flatMap((c) => c?.bridges ?? []))], opts);
+  const vlanHost = await vlanBridges(checked.flatMap((c) => c ?? []), classes, ovsdb, deps.run);
   /** The requests whose taps are to be made, with their place in `jobs`. */
   const going: { readonly i: number; readonly job: CheckedJob }[] = [];
   for (const [i, job] of checked.entries()) {
     if (job === undefined) continue;
-    const missing = missingBridges(job.bridges, classes);
+    const missing = missingBridges(job.bridges, classes) ?? vlanRefusal(job.bridges, job.vlans, vlanHost);
     if (missing !== undefined) outcomes[i] = { error: missing };
     else if (job.bridges.length === 0) outcomes[i] = { nics: [], ifindexes: [] };
     else going.push({ i, job });
   }
 
-  const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid, queues: job.queues }));
+  // A tap that becomes a VLAN access port on a Linux bridge is attached down, raised once its VLAN is set.
+  const tapJobs: TapJob[] = going.map(({ job }) => ({
+    bridges: job.bridges, uid: job.uid, queues: job.queues,
+    down: job.bridges.map((b, slot) => job.vlans[slot] !== undefined && classes.kinds.get(b) === 'linux'),
+  }));
   const before = opts.beforeCreate;
   const made = await createLinuxTaps(tapJobs, classes, deps,
     before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
@@ -119,40 +132,54 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
     } else if ('error' in result) {
       outcomes[i] = result;
     } else {
-      const nics: Nic[] = job.bridges.map((bridge, b) => ({
-        bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl',
-      }));
-      outcomes[i] = await finish(nics, result.taps, result.ifindexes, { uid: job.uid, session: job.session, mtus: classes.mtus }, ovsdb, deps);
+      const nics: PlannedNic[] = job.bridges.map((bridge, b) => {
+        const vlan = job.vlans[b];
+        return { bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl', ...(vlan === undefined ? {} : { vlan }) };
+      });
+      outcomes[i] = await finish(nics, result.taps, result.ifindexes,
+        { uid: job.uid, session: job.session, mtus: classes.mtus, filtering: classes.filtering, ovsVlans: vlanHost.ovsVlans }, ovsdb, deps);
     }
   }));
   return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
 }
 
-/** Who a request's ports are for, and the MTU each bridge had when checked. */
+/** A nic about to be finished: its VLAN, if the request gives it one. */
+interface PlannedNic extends Nic {
+  readonly vlan?: number;
+}
+
+/** Who a request's ports are for, and what each bridge was when checked (MTU, VLAN filtering, OVS VLAN). */
 interface Finishing {
   readonly uid: number;
   readonly session: string | undefined;
   readonly mtus: ReadonlyMap<string, number>;
+  readonly filtering: ReadonlyMap<string, VlanFiltering>;
+  readonly ovsVlans: ReadonlyMap<string, number>;
 }
 
 /**
- * Adds a request's OVS ports (each Interface with `mtu_request` = its bridge's MTU, so that OVS
- * keeps the MTU the batch gave the tap), then reads each tap's MTU back from /sys: a tap without
- * its bridge's MTU fails the request. On failure removes the ports and the request's taps (all
- * or nothing).
+ * Makes a request's taps on Linux bridges VLAN access ports where it asks (vlan.ts: one `bridge`
+ * batch, then the taps raised), adds its OVS ports (each Interface with `mtu_request` = its
+ * bridge's MTU, so that OVS keeps the MTU the batch gave the tap; `tag=VID` for a VLAN, except on
+ * a fake bridge, whose VLAN it already is), then reads each tap's MTU back from /sys: a tap
+ * without its bridge's MTU fails the request. On failure removes the ports and the request's
+ * taps (all or nothing).
  */
-async function finish(nics: Nic[], taps: readonly string[], ifindexes: readonly (number | undefined)[],
-  { uid, session, mtus }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
+async function finish(nics: PlannedNic[], taps: readonly string[], ifindexes: readonly (number | undefined)[],
+  { uid, session, mtus, filtering, ovsVlans }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
   try {
-    await addPorts(deps.run, ovsdb, ovsPorts.map((p) => ({ ...p, mtu: mtus.get(p.bridge) })), uid, session);
+    await makeLinuxAccessPorts(nics, filtering, deps);
+    await addPorts(deps.run, ovsdb, ovsPorts.map(({ bridge, tap, vlan }) => ({
+      bridge, tap, mtu: mtus.get(bridge), tag: vlan !== undefined && (ovsVlans.get(bridge) ?? 0) === 0 ? vlan : undefined,
+    })), uid, session);
     return { nics: nics.map((nic) => ({ ...nic, mtu: tapMtu(nic, mtus.get(nic.bridge)) })), ifindexes };
   } catch (e) {
     const problems: string[] = [];
     try {
       // A failed transaction commits nothing; one that timed out waiting for ovs-vswitchd did.
       // Remove what is there under our names, on our bridges, with our tag.
-      await delCheckedPorts(deps.run, ovsdb, ovsPorts, uid);
+      await delCheckedPorts(deps.run, ovsdb, ovsPorts.map(({ bridge, tap }) => ({ bridge, tap })), uid);
     } catch (inner) {
       problems.push(`removing the ports failed: ${(inner as Error).message}`);
     }

@@ -2,6 +2,7 @@ import { IpCoprocess } from './ipcoprocess.js';
 import type { IpBatch } from './ipbatch.js';
 import { systemRunner, type Runner } from './runner.js';
 import { randomTapName } from './tapname.js';
+import { vlanFilteringOf, type VlanFiltering } from './vlan.js';
 
 /**
  * What the operations need from the outside world. Production uses the defaults; tests pass
@@ -15,6 +16,8 @@ export interface NetDeps {
   readonly batch: IpBatch;
   /** A fresh candidate tap name; it is validated like any other name before use. */
   readonly tapName: () => string;
+  /** A Linux bridge's VLAN filtering (vlan.ts: read from /sys; a stand-in shows a kernel that has it). */
+  readonly vlanFiltering: (bridge: string) => VlanFiltering;
 }
 
 /**
@@ -28,10 +31,13 @@ const systemBatch: IpBatch = (lines, opts) => (opts.force === true
   ? ipCoprocesses.remove.runForced(lines)
   : ipCoprocesses.create.run(lines, opts));
 
-const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName });
+const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName, vlanFiltering: vlanFilteringOf });
 
 /** Fills in the defaults. */
 export function resolveDeps(deps: Partial<NetDeps> | undefined): NetDeps {
   if (deps === undefined) return defaultDeps;
-  return { run: deps.run ?? defaultDeps.run, batch: deps.batch ?? defaultDeps.batch, tapName: deps.tapName ?? defaultDeps.tapName };
+  return {
+    run: deps.run ?? defaultDeps.run, batch: deps.batch ?? defaultDeps.batch, tapName: deps.tapName ?? defaultDeps.tapName,
+    vlanFiltering: deps.vlanFiltering ?? defaultDeps.vlanFiltering,
+  };
 }

@@ -10,5 +10,6 @@ export * from './kinds.js';
 export * from './sysfs.js';
 export * from './tapname.js';
 export * from './tools.js';
+export * from './vlan.js';
 export type * from './runner.js';
 export type * from './types.js';

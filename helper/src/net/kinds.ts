@@ -6,6 +6,7 @@ import { isLinuxBridge, mtuOf } from './sysfs.js';
 import { ovsInstalled } from './tools.js';
 import type { BridgeKind, NetOptions } from './types.js';
 import { checkIfname, checkOvsdb } from './validate.js';
+import type { VlanFiltering } from './vlan.js';
 import { vsctl } from './vsctl.js';
 
 /** What each bridge is, and which names are no bridge at all (with why OVS did not say, if so). */
@@ -21,6 +22,8 @@ export interface BridgeClasses {
    * interface's): what its taps are given. Absent for an OVS bridge with no device in /sys.
    */
   readonly mtus: ReadonlyMap<string, number>;
+  /** Each Linux bridge's VLAN filtering when it was checked (what a `vlan` grant needs: vlan.ts). */
+  readonly filtering: ReadonlyMap<string, VlanFiltering>;
   readonly missing: ReadonlySet<string>;
   readonly note: string;
 }
@@ -42,11 +45,12 @@ export function linuxBridgeIndex(name: string): number | undefined {
 export async function classifyBridges(bridges: readonly string[], opts: NetOptions = {}): Promise<BridgeClasses> {
   for (const b of bridges) checkIfname(b, 'bridge');
   const ovsdb = checkOvsdb(opts.ovsdb);
-  const { run } = resolveDeps(opts.deps);
+  const { run, vlanFiltering } = resolveDeps(opts.deps);
 
   const kinds = new Map<string, BridgeKind>();
   const ifindexes = new Map<string, number>();
   const mtus = new Map<string, number>();
+  const filtering = new Map<string, VlanFiltering>();
   const unknown: string[] = [];
   for (const b of bridges) {
     if (kinds.has(b) || unknown.includes(b)) continue;
@@ -57,9 +61,10 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
       kinds.set(b, 'linux');
       ifindexes.set(b, index);
       setMtu(mtus, b);
+      filtering.set(b, vlanFiltering(b));
     }
   }
-  if (unknown.length === 0) return { kinds, ifindexes, mtus, missing: new Set(), note: '' };
+  if (unknown.length === 0) return { kinds, ifindexes, mtus, filtering, missing: new Set(), note: '' };
 
   let ovsBridges = new Set<string>();
   let note = ovsInstalled() ? '' : '; Open vSwitch is not installed';
@@ -74,7 +79,7 @@ export async function classifyBridges(bridges: readonly string[], opts: NetOptio
     kinds.set(b, 'ovs');
     setMtu(mtus, b);
   }
-  return { kinds, ifindexes, mtus, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
+  return { kinds, ifindexes, mtus, filtering, missing: new Set(unknown.filter((b) => !ovsBridges.has(b))), note };
 }
 
 function setMtu(mtus: Map<string, number>, bridge: string): void {

@@ -11,18 +11,23 @@ import { vsctl } from './vsctl.js';
  */
 const TRANSIENT = 'other_config:transient=true';
 
-/** A port to add, with the MTU to ask for its Interface (none asked when undefined). */
+/**
+ * A port to add, with the MTU to ask for its Interface (none asked when undefined) and the VLAN
+ * tag to give it (an access port of that VLAN: vlan.ts; none when undefined).
+ */
 interface NewPort extends PortRef {
   readonly mtu?: number | undefined;
+  readonly tag?: number | undefined;
 }
 
 /**
  * The ovs-vsctl commands that add each port, tag it with its owner (and session) and ask its
- * MTU (`mtu_request`: without it OVS leaves a port added later at the MTU it came with).
+ * MTU (`mtu_request`: without it OVS leaves a port added later at the MTU it came with); a port
+ * with a `tag` is created with it (never untagged for a moment).
  */
 function addPortCommands(ports: readonly NewPort[], uid: number, session: string | undefined): string[][] {
-  return ports.flatMap(({ bridge, tap, mtu }) => [
-    ['--may-exist', 'add-port', bridge, tap],
+  return ports.flatMap(({ bridge, tap, mtu, tag }) => [
+    ['--may-exist', 'add-port', bridge, tap, ...(tag === undefined ? [] : [`tag=${tag}`])],
     ['set', 'Port', tap, `external_ids:${OWNER_KEY}=${uid}`,
       ...(session === undefined ? [] : [`external_ids:${SESSION_KEY}=${session}`]), TRANSIENT],
     ...(mtu === undefined ? [] : [['set', 'Interface', tap, `mtu_request=${mtu}`]]),

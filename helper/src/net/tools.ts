@@ -10,6 +10,8 @@ export { TOOL_ENV } from '../defaults.js';
  * fixed candidates that exists wins.
  */
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
+/** iproute2's bridge(8), found the same way (Debian 12: /sbin/bridge, /usr/sbin/bridge). */
+const BRIDGE_CANDIDATES = ['/usr/sbin/bridge', '/sbin/bridge', '/usr/bin/bridge', '/bin/bridge'] as const;
 export const OVS_VSCTL = '/usr/bin/ovs-vsctl';
 
 
@@ -29,17 +31,28 @@ function executable(path: string): boolean {
   }
 }
 
-let ipPath: string | undefined;
+const found = new Map<string, string>();
+
+/** The first executable of `candidates` (remembered); a SYSTEM_ERROR naming `what` when none exists. */
+function firstOf(what: string, candidates: readonly string[]): string {
+  const key = candidates.join(':');
+  let path = found.get(key);
+  if (path === undefined) {
+    path = candidates.find(executable);
+    if (path === undefined) throw new NetError('SYSTEM_ERROR', `${what} (iproute2) is not installed: none of ${candidates.join(', ')} exists`);
+    found.set(key, path);
+  }
+  return path;
+}
 
 /** The absolute path of ip(8); a SYSTEM_ERROR when none of the candidates exists. */
 export function ipTool(): string {
-  if (ipPath === undefined) {
-    ipPath = IP_CANDIDATES.find(executable);
-    if (ipPath === undefined) {
-      throw new NetError('SYSTEM_ERROR', `ip (iproute2) is not installed: none of ${IP_CANDIDATES.join(', ')} exists`);
-    }
-  }
-  return ipPath;
+  return firstOf('ip', IP_CANDIDATES);
+}
+
+/** The absolute path of bridge(8) (Linux bridge VLANs); a SYSTEM_ERROR when none of the candidates exists. */
+export function bridgeTool(): string {
+  return firstOf('bridge', BRIDGE_CANDIDATES);
 }
 
 /** Whether Open vSwitch's ovs-vsctl is installed (checked each time: it may be installed later). */

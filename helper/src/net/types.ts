@@ -13,9 +13,13 @@ export interface Nic {
   readonly type: NicType;
 }
 
-/** A nic as made: with the MTU its tap has (its bridge's, read back from /sys after creation). */
+/**
+ * A nic as made: with the MTU its tap has (its bridge's, read back from /sys after creation), and
+ * the VLAN it is an access port of, when the request asked for one.
+ */
 export interface MadeNic extends Nic {
   readonly mtu: number;
+  readonly vlan?: number;
 }
 
 /** An Open vSwitch port, named like its tap, on a bridge. */

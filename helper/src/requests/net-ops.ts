@@ -10,6 +10,8 @@ export interface TapRequest {
   session?: string | undefined;
   /** Queues per tap, in the order of `bridges` (1..16; all 1 when absent): more than 1 makes a multi-queue tap. */
   queues?: readonly number[] | undefined;
+  /** The VLAN each tap is an access port of (the policy's `vlan`), in the order of `bridges`; none when undefined. */
+  vlans?: readonly (number | undefined)[] | undefined;
 }
 
 /**

@@ -59,6 +59,8 @@ interface Waiting {
   readonly session: Session;
   readonly lifetime: 'session' | 'persistent';
   readonly limit: number;
+  /** What the policy adds to each nic (#grants). */
+  readonly grants: readonly Grant[];
   /** When it first tried to take its user's lock (Date.now()). */
   readonly since: number;
   /** How many times it found its user's lock held elsewhere. */
@@ -135,10 +137,11 @@ export class Service {
         : ` (${denied.decision.rule.file}:${denied.decision.rule.line})`;
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
-    refuseUnsupported(this.#grants(policy, user, request));
+    const grants = this.#grants(policy, user, request);
+    refuseUnsupported(grants);
     const limit = maxTaps(policy, user).limit;
     const nics = await new Promise<Nic[]>((resolve, reject) => {
-      this.#waiting.push({ request, caller, session, lifetime, limit, since: Date.now(), retries: 0, resolve, reject });
+      this.#waiting.push({ request, caller, session, lifetime, limit, grants, since: Date.now(), retries: 0, resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
     if (lifetime === 'session') {
@@ -237,6 +240,7 @@ export class Service {
       const outcomes = await this.#deps.net.createTaps(accepted.map((w) => ({
         bridges: w.request.nics.map((n) => n.bridge),
         queues: w.request.nics.map((n) => n.queues ?? 1),
+        vlans: w.grants.map((g) => g.vlan?.vid),
         owner: { uid: w.caller.uid, gid: w.caller.gid },
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
       })), { ...this.#deps.policy.ovsdbOption(), beforeCreate: (taps) => this.#intend(taps, accepted, intents, books) });
@@ -477,14 +481,13 @@ interface Grant {
 }
 
 /**
- * The network layer does not make VLAN access ports or MAC locks yet (issue 10's network part;
- * multi-queue taps it makes): a request that needs one is refused before anything is made, never
+ * The network layer does not make MAC locks yet (issue 10's network part; multi-queue taps and
+ * VLAN access ports it makes): a request that needs one is refused before anything is made, never
  * granted with less isolation than the policy says.
  */
 function refuseUnsupported(grants: readonly Grant[]): void {
   for (const g of grants) {
-    const missing = g.vlan !== undefined ? `vlan ${g.vlan.vid} (${g.vlan.rule.file}:${g.vlan.rule.line})`
-      : g.macLock !== undefined ? `mac-lock (${g.macLock.file}:${g.macLock.line})` : undefined;
+    const missing = g.macLock !== undefined ? `mac-lock (${g.macLock.file}:${g.macLock.line})` : undefined;
     if (missing !== undefined) {
       throw new ProtocolError(ErrorCode.SystemError, `${missing} on ${g.bridge} is not supported by this helper yet, so no tap was made`);
     }

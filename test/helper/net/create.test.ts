@@ -2,14 +2,14 @@
 // that request's BAD_REQUEST, never a tap for root, and no line of it reaches ip.
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { createTapsMany, randomTapName, type CreateJob, type IpBatch, type NetDeps, type Runner } from '../../../helper/src/net/index.js';
+import { createTapsMany, randomTapName, vlanFilteringOf, type CreateJob, type IpBatch, type NetDeps, type Runner } from '../../../helper/src/net/index.js';
 
 /** Stand-ins that note anything run: nothing may be. */
 function noPrograms(): { deps: NetDeps; ran: string[] } {
   const ran: string[] = [];
   const run: Runner = async (req) => (ran.push(req.file), { exitCode: 0, stdout: '', stderr: '' });
   const batch: IpBatch = async (lines) => (ran.push(...lines), { ok: true, failedLines: [], stderr: '' });
-  return { deps: { run, batch, tapName: randomTapName }, ran };
+  return { deps: { run, batch, tapName: randomTapName, vlanFiltering: vlanFilteringOf }, ran };
 }
 
 test('an owner without a uid (missing, undefined, null, a string) is BAD_REQUEST and nothing runs', async () => {

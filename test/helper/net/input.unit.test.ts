@@ -3,7 +3,7 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import {
-  NetError, classifyBridges, createTapsMany, deleteTaps, ovsCleanup, randomTapName, tapInfo,
+  NetError, classifyBridges, createTapsMany, deleteTaps, ovsCleanup, randomTapName, tapInfo, vlanFilteringOf,
   type CreateJob, type IpBatch, type NetDeps, type NetOptions, type Nic, type Runner,
 } from '../../../helper/src/net/index.js';
 import { MAX_ITEMS_PER_REQUEST } from '../../../shared/src/protocol/limits.js';
@@ -18,7 +18,7 @@ function recorder(): { deps: NetDeps; calls: string[][] } {
     calls.push(['ip batch', ...lines]);
     return { ok: true, failedLines: [], stderr: '' };
   };
-  return { deps: { run, batch, tapName: randomTapName }, calls };
+  return { deps: { run, batch, tapName: randomTapName, vlanFiltering: vlanFilteringOf }, calls };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<NetError> {

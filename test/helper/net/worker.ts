@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import {
   classifyBridges, createTapsMany, type BatchOptions, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
   ifindexOf, tapInfo, type CreateJob, type DeleteNic, type IpBatch, type NetDeps, type Nic, type PortRef, type Runner,
+  type VlanFiltering, bridgeTool,
 } from '../../../helper/src/net/index.js';
 import { deleteGroup } from '../../../helper/src/net/groupdelete.js';
 
@@ -32,6 +33,12 @@ export interface Job {
   readonly bridges?: string[];
   /** for create: queues per tap (in the order of bridges) */
   readonly queues?: unknown[];
+  /** for create: the VLAN of each tap (in the order of bridges) */
+  readonly vlans?: unknown[];
+  /** stand-in for every Linux bridge's VLAN filtering (a kernel that has it); /sys when absent */
+  readonly filtering?: VlanFiltering;
+  /** stand-in for bridge(8): not run, recorded, answered with this */
+  readonly bridgeProgram?: { readonly exitCode: number; readonly stderr: string };
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
   readonly session?: string;
@@ -81,6 +88,7 @@ function deps(job: Job, calls: Call[]): NetDeps {
   const run: Runner = async (req) => {
     calls.push({ file: req.file, args: [...req.args], ...(req.input === undefined ? {} : { input: req.input }) });
     if (req.args.includes('add-port')) interpose('add-port');
+    if (job.bridgeProgram !== undefined && req.file === bridgeTool()) return { ...job.bridgeProgram, stdout: '' };
     return real.run(req);
   };
   // Batches are recorded as the `ip [-force] -batch -` run they stand for, wherever they run.
@@ -90,7 +98,11 @@ function deps(job: Job, calls: Call[]): NetDeps {
     return (job.spawnBatches === true ? spawnedBatch : real.batch)(lines, opts);
   };
   const queue = [...(job.names ?? [])];
-  return { run, batch, tapName: () => queue.shift() ?? randomTapName() };
+  const filtering = job.filtering;
+  return {
+    run, batch, tapName: () => queue.shift() ?? randomTapName(),
+    vlanFiltering: filtering === undefined ? real.vlanFiltering : () => filtering,
+  };
 }
 
 /** One request through createTapsMany (as the helper makes it): its nics, or its error thrown. */
@@ -108,7 +120,7 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
       const classes = await classifyBridges(job.bridges ?? [], base);
       return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
     }
-    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session, queues: job.queues as number[] | undefined }, base);
+    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session, queues: job.queues as number[] | undefined, vlans: job.vlans as (number | undefined)[] | undefined }, base);
     case 'create-steps': {
       const made: unknown[] = [];
       for (const step of job.steps ?? []) {

@@ -407,11 +407,23 @@ test('on a mac-locked bridge a nic without "mac" is BAD_REQUEST naming mac-lock 
   assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], {}, bob)).length, 1, 'bob is not locked');
 });
 
-test('a vlan or a mac-lock the network layer cannot make yet is refused with SYSTEM_ERROR naming it, before anything is made', async () => {
+test('the policy\'s vlan reaches the network layer tap by tap (none where no line applies), and the reply says each tap\'s vlan', async () => {
+  const { service, host } = setUp('allow br0 alice bob\nallow br1 alice\nvlan br0 10 alice\nvlan br0 30 bob\n');
+  const asked: Array<readonly (number | undefined)[] | undefined> = [];
+  const create = host.createTaps.bind(host);
+  host.createTaps = (requests, opts) => {
+    asked.push(...requests.map((r) => r.vlans));
+    return create(requests, opts);
+  };
+  const reply = await ask(service, [{ bridge: 'br0' }, { bridge: 'br1' }]);
+  if (!reply.ok || !('nics' in reply)) throw new Error(`expected taps, got ${JSON.stringify(reply)}`);
+  assert.equal(reply.nics.map((n) => n.vlan), [10, undefined]);
+  await ask(service, [{ bridge: 'br0' }], {}, bob);
+  assert.equal(asked, [[10, undefined], [30]]);
+});
+
+test('a mac-lock the network layer cannot make yet is refused with SYSTEM_ERROR naming it, before anything is made', async () => {
   const { service, host } = setUp('allow br0 alice\nallow br1 alice\nvlan br0 10 alice\nmac-lock br1 alice\nmax-queues 4\n');
-  const vlan = await ask(service, [{ bridge: 'br0' }]);
-  assert.is(codeOf(vlan), 'SYSTEM_ERROR');
-  assert.match(messageOf(vlan), /vlan 10 \(.*:3\) on br0 is not supported by this helper yet/);
   const lock = await ask(service, [{ bridge: 'br1', mac: '52:54:00:12:34:56' }]);
   assert.is(codeOf(lock), 'SYSTEM_ERROR');
   assert.match(messageOf(lock), /mac-lock \(.*:4\) on br1 is not supported by this helper yet/);

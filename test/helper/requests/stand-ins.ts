@@ -130,7 +130,10 @@ export class StandInHost implements NetOps {
     for (const t of taps) this.events.push(`intent ${t.tap}`);
     const outcomes = requests.map((r, job): TapOutcome => {
       if (r.bridges.some((b) => this.broken.has(b))) return { error: new NetError('SYSTEM_ERROR', 'the stand-in could not') };
-      const nics = r.bridges.map((bridge, slot) => ({ bridge, tap: planned[job]![slot]!, type: 'brctl' as const }));
+      const nics = r.bridges.map((bridge, slot) => {
+        const vlan = r.vlans?.[slot];
+        return { bridge, tap: planned[job]![slot]!, type: 'brctl' as const, ...(vlan === undefined ? {} : { vlan }) };
+      });
       for (const n of nics) {
         this.add(n.tap, r.owner.uid);
         this.events.push(`create ${n.tap}`);
