@@ -2,15 +2,18 @@
 # The far end of an fd-passing test, not the project's own code: Python's socket.recvmsg with
 # room for up to MAX fds, as any client of the helper could read a reply. One JSON spec argument:
 #
-#   {"connect": PATH} or {"fd": N}      the Unix stream socket to read (N: inherited)
+#   {"connect": PATH} or {"fd": N}      the Unix stream socket to read (N: inherited), or
+#   {"listen": PATH}                    listen there, print {"listening": true}, read the first caller
 #   "expect": BYTES                     read until that many bytes came, or end of stream
 #   "maxFds": MAX                       room for that many fds per recvmsg (default 8)
 #   "delayMs": MS                       wait before the first read (so the sender's buffer fills)
+#   "hold": true                        keep the fds received open after the report, until stdin ends
 #   "send": {"data": HEX, "files": [PATH...]}   instead of reading: send data once, with those
 #                                       files opened read-only as SCM_RIGHTS, then exit
 #
-# Prints one JSON object: {"total", "sha256", "fdsAt": [{"at": OFFSET, "targets": [readlink...]}],
-# "ctrunc": bool}: where in the stream each batch of fds arrived and what each fd is.
+# Prints one JSON object: {"total", "sha256", "fdsAt": [{"at": OFFSET, "targets": [readlink...],
+# "iffs": [tun device or null...]}], "ctrunc": bool}: where in the stream each batch of fds
+# arrived and what each fd is.
 import array
 import hashlib
 import json
@@ -23,6 +26,12 @@ spec = json.loads(sys.argv[1])
 if "connect" in spec:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(spec["connect"])
+elif "listen" in spec:
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(spec["listen"])
+    server.listen(1)
+    print(json.dumps({"listening": True}), flush=True)
+    s, _ = server.accept()
 else:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=spec["fd"])
 
@@ -42,6 +51,16 @@ digest = hashlib.sha256()
 total = 0
 fds_at = []
 ctrunc = False
+held = []
+
+
+def iff(fd):
+    with open(f"/proc/self/fdinfo/{fd}") as info:
+        for line in info:
+            if line.startswith("iff:"):
+                return line.split()[1]
+    return None
+
 while total < expect:
     data, ancdata, flags, _ = s.recvmsg(1 << 16, socket.CMSG_SPACE(max_fds * 4))
     if flags & socket.MSG_CTRUNC:
@@ -50,11 +69,14 @@ while total < expect:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds = array.array("i")
             fds.frombytes(payload[: len(payload) - len(payload) % 4])
-            fds_at.append({"at": total, "targets": [os.readlink(f"/proc/self/fd/{fd}") for fd in fds]})
-            for fd in fds:
-                os.close(fd)
+            fds_at.append({"at": total, "targets": [os.readlink(f"/proc/self/fd/{fd}") for fd in fds], "iffs": [iff(fd) for fd in fds]})
+            held.extend(fds)
     if not data:
         break
     digest.update(data)
     total += len(data)
 print(json.dumps({"total": total, "sha256": digest.hexdigest(), "fdsAt": fds_at, "ctrunc": ctrunc}), flush=True)
+if spec.get("hold"):
+    sys.stdin.read()
+for fd in held:
+    os.close(fd)

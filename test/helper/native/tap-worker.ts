@@ -3,10 +3,14 @@
 //   ip netns exec NS node tap-worker.js '{"name":"xkvmfd%d","queues":2,"uid":4301}'
 //
 // It prints one JSON line, {"pid", "name", "fds"} or {"error": {"name", "code", "message"}},
-// then reads stdin: the line "close" closes every fd and prints "closed"; end of stdin exits.
+// then reads stdin: the line "close" closes every fd and prints "closed"; "send PATH" connects to
+// the Unix socket PATH, sends "reply" with the fds (sendWithFds), closes its own copies and
+// prints "sent"; end of stdin exits.
+import { once } from 'node:events';
 import { closeSync } from 'node:fs';
+import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { openTap } from '../../../helper/src/native/fd-handoff.js';
+import { openTap, sendWithFds } from '../../../helper/src/native/fd-handoff.js';
 
 interface Job {
   readonly name: string;
@@ -29,5 +33,12 @@ for await (const line of createInterface({ input: process.stdin })) {
     for (const fd of fds) closeSync(fd);
     fds = [];
     process.stdout.write('closed\n');
+  } else if (line.startsWith('send ')) {
+    const socket = connect(line.slice('send '.length));
+    await once(socket, 'connect');
+    await sendWithFds(socket, Buffer.from('reply'), fds);
+    for (const fd of fds) closeSync(fd);
+    fds = [];
+    process.stdout.write('sent\n');
   }
 }
