@@ -1,8 +1,7 @@
 /**
  * The helper's native addon (helper/native: SO_PEERCRED, flock, leaving the terminal's job
  * control, Unix datagrams for the system log, opening taps and sending fds for fd handoff; Node
- * has no API for any of them), found from the
- * package root and loaded once, on first use.
+ * has no API for any of them), found from the package root and loaded once, on first use.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
