@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds helper/native/build/Release/peercred.node, the addon xkvm-helper uses to read
-// SO_PEERCRED (who is on the other end of its socket). package.json's "install" script runs
-// this at `npm install` / `npm ci` / `npm rebuild`; it can also be run by hand.
+// SO_PEERCRED (who is on the other end of its socket), and fdpass.node beside it, the client's
+// (receiving and passing on file descriptors; see docs/fd-handoff.md). package.json's "install"
+// script runs this at `npm install` / `npm ci` / `npm rebuild`; it can also be run by hand.
 //
 // node-gyp is found the way npm scripts find it: $npm_config_node_gyp when set, else
 // `node-gyp` on PATH, else the copy bundled with the npm that sits next to this Node.
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const output = join(here, 'build', 'Release', 'peercred.node');
+const clientOutput = join(here, 'build', 'Release', 'fdpass.node');
 
 function isExecutableFile(path) {
   try {
@@ -96,12 +98,16 @@ const result = spawnSync(command, argv, { cwd: here, stdio: 'inherit', shell: fa
 if (result.error) fail(`could not run ${command}: ${result.error.message}`);
 if (result.signal) fail(`\`node-gyp ${args.join(' ')}\` was killed by ${result.signal}`);
 if (result.status !== 0) fail(`\`node-gyp ${args.join(' ')}\` exited with status ${result.status} (its output is above)`);
-if (!existsSync(output)) fail(`node-gyp succeeded but ${output} was not produced`);
-
-try {
-  const addon = createRequire(import.meta.url)(output);
-  if (typeof addon.peerCred !== 'function') throw new Error('it does not export peerCred()');
-} catch (error) {
-  fail(`the built addon does not load: ${error instanceof Error ? error.message : String(error)}`);
+for (const built of [output, clientOutput]) {
+  if (!existsSync(built)) fail(`node-gyp succeeded but ${built} was not produced`);
 }
-console.log(`xkvm: built ${output}`);
+
+for (const [built, fn] of [[output, 'peerCred'], [clientOutput, 'recvFds']]) {
+  try {
+    const addon = createRequire(import.meta.url)(built);
+    if (typeof addon[fn] !== 'function') throw new Error(`it does not export ${fn}()`);
+  } catch (error) {
+    fail(`the built addon ${built} does not load: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+console.log(`xkvm: built ${output} and ${clientOutput}`);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <node_api.h>
 #include "fd-arg.h"
+#include "fdpass.h"
 
 #define CHECK(call) do { if ((call) != napi_ok) return NULL; } while (0)
 
@@ -66,6 +67,7 @@ static napi_value peer_cred(napi_env env, napi_callback_info info) {
 napi_value try_lock_exclusive(napi_env env, napi_callback_info info); /* flock.c */
 napi_value leave_terminal(napi_env env, napi_callback_info info); /* terminal.c */
 napi_value send_datagram(napi_env env, napi_callback_info info); /* datagram.c */
+napi_value open_tap(napi_env env, napi_callback_info info); /* tap.c */
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_value fn;
@@ -77,5 +79,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   CHECK(napi_set_named_property(env, exports, "leaveTerminal", fn));
   CHECK(napi_create_function(env, "sendDatagram", NAPI_AUTO_LENGTH, send_datagram, NULL, &fn));
   CHECK(napi_set_named_property(env, exports, "sendDatagram", fn));
+  CHECK(napi_create_function(env, "openTap", NAPI_AUTO_LENGTH, open_tap, NULL, &fn));
+  CHECK(napi_set_named_property(env, exports, "openTap", fn));
+  if (!xkvm_export_fdpass(env, exports)) return NULL;
   return exports;
 }

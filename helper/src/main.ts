@@ -49,6 +49,12 @@
  * SYSTEM_ERROR before anything is made; the reply says `vlan`. Deleting the tap removes all of
  * it. What the network layer cannot make yet (MAC lock) is refused with SYSTEM_ERROR, never granted with less
  * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
+ * Its native pieces exist, not yet wired in (docs/fd-handoff.md): the addon opens a tap itself
+ * (native/fd-handoff.ts openTap: vnet header, one fd per queue, IFF_TUN_EXCL so that an existing
+ * device is never joined, owned by the caller, not persistent: the kernel removes it with its last
+ * fd) and sends fds as SCM_RIGHTS on a reply's first byte behind Node's own writes (sendWithFds);
+ * net/linkwatch.ts reports links that are really gone (a long-lived `ip -o monitor link`, each
+ * "Deleted" line checked against /sys, since a port leaving its bridge prints one too).
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
  * share is bounded, by the uid the kernel gave at accept (docs/protocol.md, "Connections"):

@@ -40,7 +40,7 @@ export function peerCredentialsFromFd(fd: number): PeerCredentials {
 }
 
 /** The file descriptor behind a net.Socket (a connected Unix socket), or undefined. */
-function socketFd(socket: Socket): number | undefined {
+export function socketFd(socket: Socket): number | undefined {
   const handle: unknown = Reflect.get(socket, '_handle');
   if (typeof handle !== 'object' || handle === null) return undefined;
   const fd: unknown = Reflect.get(handle, 'fd');

@@ -1,13 +1,13 @@
 /**
  * The helper's native addon (helper/native: SO_PEERCRED, flock, leaving the terminal's job
- * control, Unix datagrams for the system log; Node has no API for any of them), found from the
- * package root and loaded once, on first use.
+ * control, Unix datagrams for the system log, opening taps and sending fds for fd handoff; Node
+ * has no API for any of them), found from the package root and loaded once, on first use.
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
+import { ADDONS_FROM_ROOT, PACKAGE_NAME, findPackageRoot } from '../../../shared/src/native/package-root.js';
 
 /**
  * The addon is not built, or not the one this code expects.
@@ -23,33 +23,20 @@ export interface Addon {
   leaveTerminal(): unknown;
   /** One datagram to the Unix socket at `path`, without waiting; throws an Error with the errno's name as code. */
   sendDatagram(path: string, data: Buffer): unknown;
+  /** A non-persistent tap opened `queues` times (O_CLOEXEC), owned by `uid`: {name, fds} (tap.c). */
+  openTap(name: string, queues: number, uid: number): unknown;
+  /** One non-blocking sendmsg with `fds` as SCM_RIGHTS: bytes sent, 0 on EAGAIN (fdpass.c). */
+  sendFds(fd: number, data: Buffer, fds: readonly number[]): unknown;
 }
 
-const PACKAGE_NAME = 'xkvm';
-const ADDON_FROM_ROOT = ['helper', 'native', 'build', 'Release', 'peercred.node'] as const;
-
-/**
- * The package root: the nearest directory at or above `start` whose package.json is named
- * "xkvm". Works from the sources (helper/src/native) and the build (dist/helper/src/native).
- */
-function findPackageRoot(start: string = dirname(fileURLToPath(import.meta.url))): string | undefined {
-  for (let dir = start; ; dir = dirname(dir)) {
-    try {
-      const manifest: unknown = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-      if (typeof manifest === 'object' && manifest !== null && Reflect.get(manifest, 'name') === PACKAGE_NAME) return dir;
-    } catch {
-      // No package.json here, or not ours: keep walking up.
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
-}
+const ADDON_FROM_ROOT = [...ADDONS_FROM_ROOT, 'peercred.node'] as const;
 
 /**
  * Where the built addon is expected, or undefined when the package root cannot be found.
  * @internal Exported for tests: they load the built addon from there.
  */
 export function defaultAddonPath(): string | undefined {
-  const root = findPackageRoot();
+  const root = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
   return root === undefined ? undefined : join(root, ...ADDON_FROM_ROOT);
 }
 
@@ -84,11 +71,15 @@ export function loadAddon(file: string | undefined = defaultAddonPath()): Addon 
   const tryLock = fn('tryLockExclusive', ': rebuild it');
   const leaveTerminal = fn('leaveTerminal', ': rebuild it');
   const sendDatagram = fn('sendDatagram', ': rebuild it');
+  const openTap = fn('openTap', ': rebuild it');
+  const sendFds = fn('sendFds', ': rebuild it');
   return {
     peerCred: (fd) => peerCred(fd),
     tryLockExclusive: (fd) => tryLock(fd),
     leaveTerminal: () => leaveTerminal(),
     sendDatagram: (path, data) => sendDatagram(path, data),
+    openTap: (name, queues, uid) => openTap(name, queues, uid),
+    sendFds: (fd, data, fds) => sendFds(fd, data, fds),
   };
 }
 
