@@ -33,7 +33,7 @@ async function makeNicsCommand(argv: string[]): Promise<number> {
   for (const bridge of bridges) checkName(bridge, 'bridge');
   let nics: Awaited<ReturnType<typeof makeNics>>['nics'] = [];
   if (bridges.length > 0) {
-    const session = await makeNics(bridges, 'persistent');
+    const session = await makeNics(bridges.map((bridge) => ({ bridge })), 'persistent');
     // Persistent taps outlive the connection: close it, or the process would wait on it.
     session.connection.close();
     nics = session.nics;
