@@ -22,10 +22,16 @@ export interface NetdevPlan {
   queues?: number;
 }
 
-/** qemu's `-netdev tap,queues=N`, checked before the helper is asked: 1 to MAX_QUEUES. */
-function parseQueues(value: string, spec: string): number {
+/** A tap's queues as written (decimal, 1 to MAX_QUEUES), or undefined. */
+export function queueCount(value: string): number | undefined {
   const n = /^[1-9][0-9]{0,2}$/.test(value) ? Number(value) : NaN;
-  if (!(n <= MAX_QUEUES)) {
+  return n <= MAX_QUEUES ? n : undefined;
+}
+
+/** qemu's `-netdev tap,queues=N`, checked before the helper is asked. */
+function parseQueues(value: string, spec: string): number {
+  const n = queueCount(value);
+  if (n === undefined) {
     throw new ClientError('BAD_NETDEV', `--netdev '${spec}': queues= must be a whole number from 1 to ${MAX_QUEUES} (the tap's queues), got '${value}'`);
   }
   return n;
