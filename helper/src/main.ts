@@ -39,9 +39,11 @@
  * `bridges`, the same without options; shared/src/protocol/validate.ts turns them into nics).
  * Besides allow/deny, the policy may put a user's taps on a bridge in a VLAN (`vlan`), lock them
  * to the request's MAC (`mac-lock`) and bound their queues (`max-queues`, default 8, at most 16);
- * these grant nothing by themselves. The service checks them before anything is made: more
- * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
- * VLANs from two of the user's groups DENIED naming both lines. queues > 1 makes a multi_queue
+ * these grant nothing by themselves. The service checks them before anything is made: nics
+ * without `mac` under mac-lock are one BAD_REQUEST naming them all with their lines (the form
+ * of shared/src/protocol/mac-lock.ts, which the client reads to give its mac=auto nics a MAC
+ * and ask again), more queues than max-queues is QUOTA, two VLANs from two of the user's groups
+ * DENIED naming both lines. queues > 1 makes a multi_queue
  * tap. What the network layer cannot make yet (VLAN, MAC lock) is refused with SYSTEM_ERROR, never granted with less
  * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
  *
