@@ -4,7 +4,9 @@
  * helper in a network namespace whose policy says `max-queues 4` for the user. qemu under TCG
  * opens the multi-queue tap four times (the tap shows 4 attached queues), boots its iPXE ROM, and
  * tcpdump on the bridge sees the guest's DHCP request from the MAC asked for. Asking for more
- * than max-queues is refused with the helper's words, and no tap is left behind.
+ * than max-queues is refused with the helper's words, and no tap is left behind. And the
+ * client's side of mac-lock: mac=auto netdevs on a locked bridge get MACs of the client's
+ * choosing after the helper's refusal, and the helper is asked once more with them.
  * Modelled on boot-on-bridge.test.ts; it installs nothing outside its namespace and /tmp.
  */
 import { test } from '../support/suite.js';
@@ -13,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScratch, runXkvm, startActivatedHelper, startXkvm, watch, type Scratch, type Watched } from '../support/helper-proc.js';
+import { formatMacLockRefusal } from '../../shared/src/protocol/mac-lock.js';
 import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from '../support/netns.js';
 import { REPO_ROOT } from '../support/reference.js';
 import { tunDevices } from '../support/taps.js';
@@ -34,9 +37,9 @@ test.before(async () => {
     if (!existsSync(tool)) throw new Error(`the multi-queue boot test needs ${tool}: run .ci/setup`);
   }
   user = createTestUser('mq');
-  ns = createNetns({ bridges: ['br0'] });
+  ns = createNetns({ bridges: ['br0', 'br1'] });
   scratch = makeScratch('mq');
-  conf = scratch.policy([`allow br0 ${user.name}`, `max-queues 4 ${user.name}`]);
+  conf = scratch.policy([`allow br0 ${user.name}`, `max-queues 4 ${user.name}`, `allow br1 ${user.name}`, `mac-lock br1 ${user.name}`]);
   activator = await startActivatedHelper(ns, { config: conf, stateDir: scratch.state, socket: scratch.socket, idleSeconds: 30 });
   env = { XKVM_HELPER_SOCKET: scratch.socket, HOME: scratch.dir, XDG_CACHE_HOME: join(scratch.dir, 'cache') };
 });
@@ -120,6 +123,30 @@ test('queues beyond 16 are refused by the client itself, in its own words, and n
   assert.is.not(r.code, 0);
   assert.match(r.stderr, "--netdev 'br0,queues=17': queues= must be a whole number from 1 to 16");
   assert.equal(userTaps(), []);
+});
+
+test('mac=auto netdevs on a bridge under mac-lock get random 52:54:00 MACs, said with -v, and the helper is asked once more with exactly those', async () => {
+  // The outcome of the second request is the network layer's (a MAC lock made, or refused while
+  // it cannot make one): what is checked here is the client's side of the exchange.
+  const mark = activator.audits.length;
+  const client = startXkvm(ns, user.name, ['-v', '--netdev', 'br1', '--netdev', 'br0', '--netdev', 'br1', '--', '-m', '128', '-boot', 'n', '-nographic', '-name', 'xkvm-mq-lock'], env);
+  try {
+    const mine = (a: { event: string; [key: string]: unknown }): boolean =>
+      activator.audits.indexOf(a) >= mark && a.event === 'request' && JSON.stringify(a['caller']).includes(`"uid":${user.uid}`);
+    const first = await activator.audit((a) => mine(a) && a['code'] === 'BAD_REQUEST', 30_000, 'the mac-lock refusal');
+    assert.is(first['message'], formatMacLockRefusal({ user: user.name, missing: [0, 2].map((index) => ({ index, bridge: 'br1', rule: `${conf}:4` })) }));
+    const second = await activator.audit((a) => mine(a) && a !== first, 30_000, 'the second request');
+    const chosen = (): string[] => [...client.stderr().matchAll(/br1 is under mac-lock for you: mac=auto becomes (52:54:00(?::[0-9a-f]{2}){3})\n/g)].map((m) => m[1]!);
+    const { value: said } = await waitFor((): string[] | undefined => (chosen().length === 2 ? chosen() : undefined), 10_000, { what: 'two -v lines', describe: () => client.stderr() });
+    const nics = (second['request'] as { nics?: unknown }).nics;
+    assert.equal(nics, [{ bridge: 'br1', mac: said[0] }, { bridge: 'br0' }, { bridge: 'br1', mac: said[1] }]);
+    assert.is.not(said[0], said[1]);
+  } finally {
+    const pid = clientPid('xkvm-mq-lock');
+    if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    client.kill('SIGKILL');
+    await waitFor(() => userTaps().length === 0, 10_000, { what: 'no tap left', describe: () => userTaps().join(' ') });
+  }
 });
 
 test.run();
