@@ -39,9 +39,11 @@
  * `bridges`, the same without options; shared/src/protocol/validate.ts turns them into nics).
  * Besides allow/deny, the policy may put a user's taps on a bridge in a VLAN (`vlan`), lock them
  * to the request's MAC (`mac-lock`) and bound their queues (`max-queues`, default 8, at most 16);
- * these grant nothing by themselves. The service checks them before anything is made: more
- * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
- * VLANs from two of the user's groups DENIED naming both lines. queues > 1 makes a multi_queue
+ * these grant nothing by themselves. The service checks them before anything is made: nics
+ * without `mac` under mac-lock are one BAD_REQUEST naming them all with their lines (the form
+ * of shared/src/protocol/mac-lock.ts, which the client reads to give its mac=auto nics a MAC
+ * and ask again), more queues than max-queues is QUOTA, two VLANs from two of the user's groups
+ * DENIED naming both lines. queues > 1 makes a multi_queue
  * tap. A VLAN goes to the network layer with the nic (TapRequest.vlans; net/vlan.ts): an OVS
  * port added with tag=VID; on a Linux bridge with VLAN filtering the tap attached down, the
  * default PVID removed and VID set as its untagged PVID (one `bridge -batch`), then raised; a

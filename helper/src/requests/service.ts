@@ -5,6 +5,7 @@
  */
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import { formatMacLockRefusal } from '../../../shared/src/protocol/mac-lock.js';
 import type { MakeNicsRequest, Nic, OvsCleanupRequest, Reply, Request } from '../../../shared/src/protocol/messages.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { PlannedTap } from '../net/linuxtaps.js';
@@ -158,21 +159,27 @@ export class Service {
 
   /**
    * What the policy adds to each tap asked for (VLAN, MAC lock, queues within max-queues), checked
-   * before anything is made: more queues than max-queues is QUOTA, no MAC on a mac-locked bridge
-   * BAD_REQUEST naming the mac-lock line, two VLANs from two of the user's groups DENIED naming both.
+   * before anything is made: nics without a MAC on mac-locked bridges are BAD_REQUEST naming all
+   * of them with their mac-lock lines (checked first), more queues than max-queues is QUOTA, two
+   * VLANs from two of the user's groups DENIED naming both.
    */
   #grants(policy: Policy, user: PolicyUser, request: MakeNicsRequest): Grant[] {
     const queueLimit = maxQueues(policy, user);
+    // Every nic without a MAC on a mac-locked bridge, named in one refusal (the client gives them
+    // MACs and asks once more: shared/src/protocol/mac-lock.ts).
+    const locks = request.nics.map((nic) => macLocked(policy, user, nic.bridge));
+    const missing = request.nics.flatMap((nic, index) => {
+      const lock = locks[index];
+      return lock === undefined || nic.mac !== undefined ? [] : [{ index, bridge: nic.bridge, rule: `${lock.file}:${lock.line}` }];
+    });
+    if (missing.length > 0) throw new ProtocolError(ErrorCode.BadRequest, formatMacLockRefusal({ user: user.name, missing }));
     return request.nics.map((nic, i) => {
       const queues = nic.queues ?? 1;
       if (queues > queueLimit.limit) {
         const where = queueLimit.rule === undefined ? 'the built-in default' : `${queueLimit.rule.file}:${queueLimit.rule.line}`;
         throw new ProtocolError(ErrorCode.Quota, `${user.name} may ask for at most ${queueLimit.limit} queues a tap (max-queues, ${where}); nics[${i}] on ${nic.bridge} asks for ${queues}`);
       }
-      const macLock = macLocked(policy, user, nic.bridge);
-      if (macLock !== undefined && nic.mac === undefined) {
-        throw new ProtocolError(ErrorCode.BadRequest, `taps of ${user.name} on ${nic.bridge} are under mac-lock (${macLock.file}:${macLock.line}), so nics[${i}] must carry the guest's "mac"`);
-      }
+      const macLock = locks[i];
       const vlan = vlanFor(policy, user, nic.bridge);
       if (vlan !== undefined && 'conflict' in vlan) {
         throw new ProtocolError(ErrorCode.Denied, `${user.name} may not put a tap on ${nic.bridge} until an admin fixes the policy: ${vlan.reason}`);

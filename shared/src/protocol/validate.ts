@@ -65,7 +65,7 @@ const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
  * Why `value` is not a MAC a guest may use as its own (its source address), or undefined.
  * Multicast (the first octet's low bit, broadcast included) and all-zero addresses are refused.
  */
-function macProblem(value: WireValue | undefined): string | undefined {
+export function macProblem(value: WireValue | undefined): string | undefined {
   if (typeof value !== 'string') return `expected a string, got ${describeType(value)}`;
   if (!MAC.test(value)) return `${quoted(value)} is not six hex pairs separated by ":" (e.g. 52:54:00:12:34:56)`;
   if ((parseInt(value.slice(0, 2), 16) & 1) === 1) return `${value} is a multicast address (the first octet is odd)`;

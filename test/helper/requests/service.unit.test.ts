@@ -401,7 +401,7 @@ test('on a mac-locked bridge a nic without "mac" is BAD_REQUEST naming mac-lock 
   const { service, host } = setUp('allow br0 alice bob\nallow br1 alice bob\nmac-lock br0 alice\n');
   const refused = await ask(service, [{ bridge: 'br1' }, { bridge: 'br0' }]);
   assert.is(codeOf(refused), 'BAD_REQUEST');
-  assert.match(messageOf(refused), /alice on br0 are under mac-lock \(.*:3\), so nics\[1\] must carry the guest's "mac"/);
+  assert.match(messageOf(refused), /^taps of alice are under mac-lock on br0 \(.*:3\), so nics\[1\] must carry the guest's "mac"$/);
   assert.equal(host.events, [], 'nothing ran');
   assert.is(tapsOf(await ask(service, [{ bridge: 'br1' }])).length, 1, 'br1 is not locked');
   assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], {}, bob)).length, 1, 'bob is not locked');
