@@ -6,23 +6,11 @@ import type { MadeNic } from '../../../helper/src/net/index.js';
 import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { requireRoot, runJob, spawnJob, tapsLike, value } from './support.js';
+import { requireRoot, runJob, spawnJob, tapsLike, value, withNetns } from './support.js';
 
 const OWNER = { uid: 4301, gid: 4301 };
 /** IFF_MULTI_QUEUE in tun_flags (include/uapi/linux/if_tun.h). */
 const IFF_MULTI_QUEUE = 0x0100;
-
-function withNetns(bridges: string[], fn: (ns: Netns) => void): () => void {
-  return () => {
-    requireRoot();
-    const ns = createNetns({ bridges });
-    try {
-      fn(ns);
-    } finally {
-      ns.destroy();
-    }
-  };
-}
 
 /** A device's MTU as `ip -j link show` gives it. */
 function mtu(ns: Netns, dev: string): number {

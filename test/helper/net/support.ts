@@ -1,7 +1,7 @@
 // Shared by the network-layer suites: run a worker job in a namespace, and look at the devices
 // there. Every device check goes through `ip -j` and /sys/class/net of that namespace.
 import { fileURLToPath } from 'node:url';
-import type { Netns } from '../../support/netns.js';
+import { createNetns, type Netns } from '../../support/netns.js';
 import type { Job, Outcome } from './worker.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -17,6 +17,19 @@ function parseOutcome(stdout: string, stderr: string, status: number | null): Ou
   } catch {
     throw new Error(`worker gave no result (exit ${String(status)}): ${stdout}\n${stderr}`);
   }
+}
+
+/** A test body run in a fresh namespace with these Linux bridges, destroyed afterwards. */
+export function withNetns(bridges: string[], fn: (ns: Netns) => void | Promise<void>): () => Promise<void> {
+  return async () => {
+    requireRoot();
+    const ns = createNetns({ bridges });
+    try {
+      await fn(ns);
+    } finally {
+      ns.destroy();
+    }
+  };
 }
 
 /** Runs one job in the namespace and returns its outcome. */
