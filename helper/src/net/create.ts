@@ -2,11 +2,13 @@ import { resolveDeps, type NetDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { classifyBridges, missingBridges } from './kinds.js';
 import { ifindexOf } from './ifindex.js';
-import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob } from './linuxtaps.js';
+import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob, type TapJobResult } from './linuxtaps.js';
+import { lockError, lockLinuxPorts, type PortLock } from './maclock.js';
+import { addLockFlows, delLockFlows } from './ovsflows.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
 import { mtuOf } from './sysfs.js';
 import type { MadeNic, Nic, NetOptions, TapOwner } from './types.js';
-import { checkId, checkIfname, checkList, checkOvsdb, checkSession } from './validate.js';
+import { checkId, checkIfname, checkList, checkMac, checkOvsdb, checkSession } from './validate.js';
 
 /** The most queues a tap may have (the design's ceiling for `max-queues`). */
 const MAX_QUEUES = 16;
@@ -22,6 +24,12 @@ export interface CreateJob {
    * (`max-queues`) are the caller's business; this layer checks only the range.
    */
   readonly queues?: readonly number[] | undefined;
+  /**
+   * The MAC each tap is locked to, in the order of `bridges` (undefined: not locked; all unlocked
+   * when absent): only frames from that source MAC get from the tap into the bridge (Linux bridge:
+   * maclock.ts; Open vSwitch: ovsflows.ts). Whether a tap is locked is the caller's policy.
+   */
+  readonly macs?: readonly (string | undefined)[] | undefined;
 }
 
 /**
@@ -44,6 +52,7 @@ interface CheckedJob {
   readonly uid: number;
   readonly session: string | undefined;
   readonly queues: readonly number[];
+  readonly macs: readonly (string | undefined)[];
 }
 
 /** A job's checked bridges, uid, session tag and queues; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
@@ -53,7 +62,16 @@ function checkJob(job: CreateJob): CheckedJob {
   const uid = checkId(job.owner.uid, 'uid');
   if (job.owner.gid !== undefined) checkId(job.owner.gid, 'gid');
   const session = job.session === undefined ? undefined : checkSession(job.session);
-  return { bridges, uid, session, queues: checkQueues(job.queues, bridges.length) };
+  return { bridges, uid, session, queues: checkQueues(job.queues, bridges.length), macs: checkMacs(job.macs, bridges.length) };
+}
+
+/** One MAC (or undefined) a bridge; BAD_REQUEST otherwise. */
+function checkMacs(macs: unknown, count: number): (string | undefined)[] {
+  if (macs === undefined) return Array.from({ length: count }, () => undefined);
+  if (!Array.isArray(macs) || macs.length !== count) {
+    throw new NetError('BAD_REQUEST', `macs: expected a list of ${count} (one a bridge)`);
+  }
+  return macs.map((m: unknown) => (m === undefined ? undefined : checkMac(m, 'mac')));
 }
 
 /** One queue count a bridge, each an integer 1..MAX_QUEUES; BAD_REQUEST otherwise. */
@@ -111,10 +129,17 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
   const before = opts.beforeCreate;
   const made = await createLinuxTaps(tapJobs, classes, deps,
     before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
+  const unlocked = await lockLinux(going.map(({ job }) => job), made, classes.kinds, deps);
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
   await Promise.all(going.map(async ({ i, job }, k) => {
     const result = made[k];
-    if (result === undefined) {
+    if (result !== undefined && !('error' in result) && result.taps.some((t) => unlocked.has(t))) {
+      // A tap that could not be locked is never handed out: the request's taps go.
+      const error = lockError(unlocked, result.taps);
+      const left = await deleteOwnTaps(result.taps, deps);
+      outcomes[i] = left.length === 0 ? { error }
+        : { error: new NetError('SYSTEM_ERROR', `${error.message}; could not remove ${left.join(', ')}`), left: left.map((tap) => ({ tap, ifindex: ifindexOf(tap) })) };
+    } else if (result === undefined) {
       outcomes[i] = { error: new NetError('SYSTEM_ERROR', 'internal error: no result for a request') };
     } else if ('error' in result) {
       outcomes[i] = result;
@@ -122,17 +147,37 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
       const nics: Nic[] = job.bridges.map((bridge, b) => ({
         bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl',
       }));
-      outcomes[i] = await finish(nics, result.taps, result.ifindexes, { uid: job.uid, session: job.session, mtus: classes.mtus }, ovsdb, deps);
+      outcomes[i] = await finish(nics, result.taps, result.ifindexes, { uid: job.uid, session: job.session, mtus: classes.mtus, macs: job.macs }, ovsdb, deps);
     }
   }));
   return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
 }
 
-/** Who a request's ports are for, and the MTU each bridge had when checked. */
+/**
+ * Locks the mac-locked taps on Linux bridges of the requests made (one bridge(8) run for all of
+ * them: maclock.ts); returns those that are not locked, with why.
+ */
+async function lockLinux(jobs: readonly CheckedJob[], made: readonly (TapJobResult | undefined)[],
+  kinds: ReadonlyMap<string, string>, deps: NetDeps): Promise<Map<string, string>> {
+  const locks: PortLock[] = [];
+  for (const [k, job] of jobs.entries()) {
+    const result = made[k];
+    if (result === undefined || 'error' in result) continue;
+    for (const [b, bridge] of job.bridges.entries()) {
+      const mac = job.macs[b];
+      const tap = result.taps[b];
+      if (mac !== undefined && tap !== undefined && kinds.get(bridge) !== 'ovs') locks.push({ bridge, tap, mac });
+    }
+  }
+  return lockLinuxPorts(deps.run, locks);
+}
+
+/** Who a request's ports are for, the MTU each bridge had when checked, and each tap's MAC lock. */
 interface Finishing {
   readonly uid: number;
   readonly session: string | undefined;
   readonly mtus: ReadonlyMap<string, number>;
+  readonly macs: readonly (string | undefined)[];
 }
 
 /**
@@ -142,10 +187,15 @@ interface Finishing {
  * or nothing).
  */
 async function finish(nics: Nic[], taps: readonly string[], ifindexes: readonly (number | undefined)[],
-  { uid, session, mtus }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
+  { uid, session, mtus, macs }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
+  const flowLocks = nics.flatMap((n, b) => {
+    const mac = macs[b];
+    return n.type === 'ovs' && mac !== undefined ? [{ bridge: n.bridge, tap: n.tap, mac }] : [];
+  });
   try {
     await addPorts(deps.run, ovsdb, ovsPorts.map((p) => ({ ...p, mtu: mtus.get(p.bridge) })), uid, session);
+    await addLockFlows(deps.run, ovsdb, flowLocks);
     return { nics: nics.map((nic) => ({ ...nic, mtu: tapMtu(nic, mtus.get(nic.bridge)) })), ifindexes };
   } catch (e) {
     const problems: string[] = [];
@@ -155,6 +205,11 @@ async function finish(nics: Nic[], taps: readonly string[], ifindexes: readonly 
       await delCheckedPorts(deps.run, ovsdb, ovsPorts, uid);
     } catch (inner) {
       problems.push(`removing the ports failed: ${(inner as Error).message}`);
+    }
+    try {
+      await delLockFlows(deps.run, ovsdb, flowLocks);
+    } catch (inner) {
+      problems.push((inner as Error).message);
     }
     const left = await deleteOwnTaps(taps, deps);
     if (left.length > 0) problems.push(`could not remove ${left.join(', ')}`);

@@ -11,6 +11,10 @@ export { TOOL_ENV } from '../defaults.js';
  */
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
 export const OVS_VSCTL = '/usr/bin/ovs-vsctl';
+/** bridge(8) of iproute2, for port locking (maclock.ts): the first of these that exists. */
+const BRIDGE_CANDIDATES = ['/usr/sbin/bridge', '/sbin/bridge', '/usr/bin/bridge', '/bin/bridge'] as const;
+/** Open vSwitch's OpenFlow tool, for the flows of a mac-locked OVS port (ovsflows.ts). */
+export const OVS_OFCTL = '/usr/bin/ovs-ofctl';
 
 
 /** Kill an `ip` run after this long (100 taps take ~80 ms). */
@@ -29,17 +33,32 @@ function executable(path: string): boolean {
   }
 }
 
-let ipPath: string | undefined;
+/** The first of each tool's candidates that exists, once found. */
+const found = new Map<string, string>();
+
+/** The first executable of `candidates`; a SYSTEM_ERROR naming them when none exists. */
+function firstOf(candidates: readonly string[], what: string): string {
+  const known = found.get(what);
+  if (known !== undefined) return known;
+  const path = candidates.find(executable);
+  if (path === undefined) throw new NetError('SYSTEM_ERROR', `${what} is not installed: none of ${candidates.join(', ')} exists`);
+  found.set(what, path);
+  return path;
+}
 
 /** The absolute path of ip(8); a SYSTEM_ERROR when none of the candidates exists. */
 export function ipTool(): string {
-  if (ipPath === undefined) {
-    ipPath = IP_CANDIDATES.find(executable);
-    if (ipPath === undefined) {
-      throw new NetError('SYSTEM_ERROR', `ip (iproute2) is not installed: none of ${IP_CANDIDATES.join(', ')} exists`);
-    }
-  }
-  return ipPath;
+  return firstOf(IP_CANDIDATES, 'ip (iproute2)');
+}
+
+/** The absolute path of bridge(8); a SYSTEM_ERROR when none of the candidates exists. */
+export function bridgeTool(): string {
+  return firstOf(BRIDGE_CANDIDATES, 'bridge (iproute2)');
+}
+
+/** Whether Open vSwitch's ovs-ofctl is installed (checked each time). */
+export function ofctlInstalled(): boolean {
+  return executable(OVS_OFCTL);
 }
 
 /** Whether Open vSwitch's ovs-vsctl is installed (checked each time: it may be installed later). */

@@ -1,0 +1,94 @@
+// mac-lock in the network layer, for real in fresh network namespaces (root): what the lock costs
+// (one bridge(8) for the Linux taps of a batch, nothing for taps not locked), and a lock that
+// cannot be made fails its request with nothing left (the tap deleted, no flow left), never a
+// tap handed out unlocked. Frames through locked taps: test/helper/server/mac-lock.test.ts.
+import { spawnSync } from 'node:child_process';
+import { test } from '../../support/suite.js';
+import * as assert from 'uvu/assert';
+import type { MadeNic } from '../../../helper/src/net/index.js';
+import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
+import { requireRoot, runJob, value, withNetns } from './support.js';
+
+const OWNER = { uid: 4302, gid: 4302 };
+const MAC = '52:54:00:4c:00:01';
+const BRIDGE_TOOL = '/usr/sbin/bridge';
+
+function portLocked(ns: Netns, tap: string): boolean | undefined {
+  const [port] = JSON.parse(ns.exec([BRIDGE_TOOL, '-json', '-details', 'link', 'show', 'dev', tap]).stdout) as { locked?: boolean }[];
+  return port?.locked;
+}
+
+const exists = (ns: Netns, dev: string): boolean => ns.exec([TOOLS.ip, 'link', 'show', 'dev', dev]).status === 0;
+
+test.before(() => {
+  requireRoot();
+  sweepStaleNetns();
+});
+
+test('the mac-locked taps of a request on Linux bridges are locked by one bridge run; taps without a MAC run no bridge at all', withNetns(['br0', 'br1'], (ns) => {
+  const out = runJob(ns, { op: 'create', bridges: ['br0', 'br1', 'br0'], owner: OWNER, macs: [MAC, undefined, '52:54:00:4c:00:02'] });
+  const nics = value<MadeNic[]>(out);
+  assert.equal(nics.map((n) => portLocked(ns, n.tap)), [true, false, true]);
+  assert.is(out.calls.filter((c) => c.file.endsWith('/bridge')).length, 1, 'one bridge(8) run');
+  const plain = runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER });
+  value<MadeNic[]>(plain);
+  assert.equal(plain.calls.map((c) => c.file).filter((f) => !f.endsWith('/ip')), [], 'nothing but the ip batch ran');
+}));
+
+test('a MAC that is not a lower-case unicast MAC, or not one a bridge, is BAD_REQUEST before anything runs', withNetns(['br0'], (ns) => {
+  for (const macs of [['01:00:5e:00:00:01'], ['52:54:00:4C:00:01'], ['52:54:00:4c:00:01 x'], [MAC, MAC], ['00:00:00:00:00:00']]) {
+    const out = runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER, macs });
+    assert.is(out.ok, false, JSON.stringify(macs));
+    if (!out.ok) assert.is(out.error.code, 'BAD_REQUEST', JSON.stringify(macs));
+    assert.is(out.calls.length, 0, 'nothing ran');
+  }
+}));
+
+test('a Linux bridge port that could not be locked fails the request and its taps are deleted, the unlocked one too', withNetns(['br0', 'br1'], (ns) => {
+  // The first tap is taken off its bridge just before bridge(8) runs: it cannot be locked.
+  const out = runJob(ns, {
+    op: 'create', bridges: ['br0', 'br1'], owner: OWNER, macs: [MAC, undefined], names: ['xkvmmlockfa', 'xkvmmlockfb'],
+    interpose: { before: 'lock', commands: [[TOOLS.ip, 'link', 'set', 'dev', 'xkvmmlockfa', 'nomaster']] },
+  });
+  assert.is(out.ok, false);
+  if (!out.ok) {
+    assert.is(out.error.code, 'SYSTEM_ERROR');
+    assert.match(out.error.message, /mac-lock: could not lock the bridge port of xkvmmlockfa/);
+  }
+  assert.equal(['xkvmmlockfa', 'xkvmmlockfb'].filter((t) => exists(ns, t)), [], 'no tap is left');
+}));
+
+test('an OVS port whose flows could not be added fails the request: its port, its flows and its tap are gone', () => {
+  requireRoot();
+  const ns = createNetns({ bridges: [] });
+  let ovs: Ovs | undefined;
+  try {
+    ovs = startOvs(ns, { bridges: ['ovsbr0'] });
+    const dump = (): string[] => {
+      const r = spawnSync('/usr/bin/ovs-ofctl', ['--no-stats', 'dump-flows', `unix:${ovs?.dir ?? ''}/ovsbr0.mgmt`], { encoding: 'utf8' });
+      return r.stdout.split('\n').filter((l) => l.includes('actions='));
+    };
+    const before = dump();
+    // The port is removed just before ovs-ofctl adds its flows (in_port=TAP then names no port).
+    const out = runJob(ns, {
+      op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfc'], ovsdb: ovs.db,
+      interpose: { before: 'lock', commands: [['/usr/bin/ovs-vsctl', `--db=${ovs.db}`, 'del-port', 'ovsbr0', 'xkvmmlockfc']] },
+    });
+    assert.is(out.ok, false);
+    if (!out.ok) assert.match(out.error.message, /mac-lock: adding the flows of xkvmmlockfc to ovsbr0 failed/);
+    assert.not.ok(exists(ns, 'xkvmmlockfc'), 'the tap is gone');
+    assert.not.ok(ovs.ports('ovsbr0').includes('xkvmmlockfc'), 'the port is gone');
+    assert.equal(dump(), before, 'no flow is left');
+    // And made for real, then deleted: its two flows come and go.
+    const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], ovsdb: ovs.db }));
+    assert.is(dump().filter((l) => l.includes('cookie=0x786b76')).length, 2, 'two flows');
+    value(runJob(ns, { op: 'delete', nics: [{ bridge: 'ovsbr0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
+    assert.equal(dump(), before, 'deleting the tap deleted its flows');
+  } finally {
+    ovs?.stop();
+    ns.destroy();
+  }
+});
+
+test.run();
