@@ -10,6 +10,8 @@ export interface TapRequest {
   session?: string | undefined;
   /** Queues per tap, in the order of `bridges` (1..16; all 1 when absent): more than 1 makes a multi-queue tap. */
   queues?: readonly number[] | undefined;
+  /** The MAC each tap is locked to (policy `mac-lock`), in the order of `bridges`; undefined: not locked. */
+  macs?: readonly (string | undefined)[] | undefined;
 }
 
 /**

@@ -59,6 +59,8 @@ interface Waiting {
   readonly session: Session;
   readonly lifetime: 'session' | 'persistent';
   readonly limit: number;
+  /** The MAC each nic's tap is locked to (mac-lock), undefined where it is not. */
+  readonly macs: readonly (string | undefined)[];
   /** When it first tried to take its user's lock (Date.now()). */
   readonly since: number;
   /** How many times it found its user's lock held elsewhere. */
@@ -135,10 +137,13 @@ export class Service {
         : ` (${denied.decision.rule.file}:${denied.decision.rule.line})`;
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
-    refuseUnsupported(this.#grants(policy, user, request));
+    const grants = this.#grants(policy, user, request);
+    refuseUnsupported(grants);
     const limit = maxTaps(policy, user).limit;
+    // The MAC each tap is locked to: the request's, where the policy says mac-lock.
+    const macs = grants.map((g, i) => (g.macLock === undefined ? undefined : request.nics[i]?.mac));
     const nics = await new Promise<Nic[]>((resolve, reject) => {
-      this.#waiting.push({ request, caller, session, lifetime, limit, since: Date.now(), retries: 0, resolve, reject });
+      this.#waiting.push({ request, caller, session, lifetime, limit, macs, since: Date.now(), retries: 0, resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
     if (lifetime === 'session') {
@@ -237,6 +242,7 @@ export class Service {
       const outcomes = await this.#deps.net.createTaps(accepted.map((w) => ({
         bridges: w.request.nics.map((n) => n.bridge),
         queues: w.request.nics.map((n) => n.queues ?? 1),
+        ...(w.macs.some((m) => m !== undefined) ? { macs: w.macs } : {}),
         owner: { uid: w.caller.uid, gid: w.caller.gid },
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
       })), { ...this.#deps.policy.ovsdbOption(), beforeCreate: (taps) => this.#intend(taps, accepted, intents, books) });
@@ -259,10 +265,12 @@ export class Service {
         }
         if (!unsaved.has(w.caller.uid)) {
           if (w.lifetime === 'session') for (const e of made.entries) this.#sessionTaps.set(e.tap, e.ifindex!);
-          // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match).
+          // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match), a
+          // mac-locked one its MAC.
           w.resolve(made.nics.map((nic, k) => {
             const queues = w.request.nics[k]?.queues ?? 1;
-            return queues > 1 ? { ...nic, queues } : nic;
+            const mac = w.macs[k];
+            return { ...nic, ...(queues > 1 ? { queues } : {}), ...(mac === undefined ? {} : { mac }) };
           }));
           continue;
         }
@@ -477,16 +485,14 @@ interface Grant {
 }
 
 /**
- * The network layer does not make VLAN access ports or MAC locks yet (issue 10's network part;
- * multi-queue taps it makes): a request that needs one is refused before anything is made, never
- * granted with less isolation than the policy says.
+ * The network layer does not make VLAN access ports yet (issue 10's network part; multi-queue
+ * taps and MAC locks it makes): a request that needs one is refused before anything is made,
+ * never granted with less isolation than the policy says.
  */
 function refuseUnsupported(grants: readonly Grant[]): void {
   for (const g of grants) {
-    const missing = g.vlan !== undefined ? `vlan ${g.vlan.vid} (${g.vlan.rule.file}:${g.vlan.rule.line})`
-      : g.macLock !== undefined ? `mac-lock (${g.macLock.file}:${g.macLock.line})` : undefined;
-    if (missing !== undefined) {
-      throw new ProtocolError(ErrorCode.SystemError, `${missing} on ${g.bridge} is not supported by this helper yet, so no tap was made`);
+    if (g.vlan !== undefined) {
+      throw new ProtocolError(ErrorCode.SystemError, `vlan ${g.vlan.vid} (${g.vlan.rule.file}:${g.vlan.rule.line}) on ${g.bridge} is not supported by this helper yet, so no tap was made`);
     }
   }
 }
