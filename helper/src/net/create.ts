@@ -2,10 +2,12 @@ import { resolveDeps, type NetDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { classifyBridges, missingBridges } from './kinds.js';
 import { ifindexOf } from './ifindex.js';
+import { ipBatch } from './ipbatch.js';
 import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob, type TapJobResult } from './linuxtaps.js';
 import { lockError, lockLinuxPorts, type PortLock } from './maclock.js';
 import { addLockFlows, delLockFlows } from './ovsflows.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
+import { errorText } from './runner.js';
 import { mtuOf } from './sysfs.js';
 import type { MadeNic, Nic, NetOptions, TapOwner } from './types.js';
 import { checkId, checkIfname, checkList, checkMac, checkOvsdb, checkSession } from './validate.js';
@@ -125,7 +127,8 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
     else going.push({ i, job });
   }
 
-  const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid, queues: job.queues }));
+  // mac-locked taps stay down until locked (a down port forwards nothing): no frame gets past before.
+  const tapJobs: TapJob[] = going.map(({ job }) => ({ bridges: job.bridges, uid: job.uid, queues: job.queues, held: job.macs.map((m) => m !== undefined) }));
   const before = opts.beforeCreate;
   const made = await createLinuxTaps(tapJobs, classes, deps,
     before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
@@ -196,6 +199,7 @@ async function finish(nics: Nic[], taps: readonly string[], ifindexes: readonly 
   try {
     await addPorts(deps.run, ovsdb, ovsPorts.map((p) => ({ ...p, mtu: mtus.get(p.bridge) })), uid, session);
     await addLockFlows(deps.run, ovsdb, flowLocks);
+    await bringUp(taps.filter((_, b) => macs[b] !== undefined), deps);
     return { nics: nics.map((nic) => ({ ...nic, mtu: tapMtu(nic, mtus.get(nic.bridge)) })), ifindexes };
   } catch (e) {
     const problems: string[] = [];
@@ -218,6 +222,12 @@ async function finish(nics: Nic[], taps: readonly string[], ifindexes: readonly 
     const stuck = left.map((tap) => ({ tap, ifindex: ifindexOf(tap) }));
     return { error: new NetError(error.code, `${error.message}; ${problems.join('; ')}`, { cause: e }), left: stuck };
   }
+}
+
+/** Brings up the taps held down until they were locked; SYSTEM_ERROR if ip fails. */
+async function bringUp(taps: readonly string[], deps: NetDeps): Promise<void> {
+  const r = await ipBatch(deps.batch, taps.map((t) => `link set dev ${t} up`));
+  if (!r.ok) throw new NetError('SYSTEM_ERROR', `bringing up the mac-locked tap(s) ${taps.join(', ')} failed: ${errorText(r.stderr)}`);
 }
 
 /**

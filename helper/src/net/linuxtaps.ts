@@ -19,6 +19,11 @@ export interface TapJob {
   readonly uid: number;
   /** Checked by the caller (1..MAX_QUEUES); more than 1 makes a `multi_queue` tap. */
   readonly queues?: readonly number[] | undefined;
+  /**
+   * Taps (by slot) left down, attached but forwarding nothing, for the caller to bring up once it
+   * has locked them (mac-lock): none when absent.
+   */
+  readonly held?: readonly boolean[] | undefined;
 }
 
 /** A tap a request created, and its interface index (undefined: it was gone when looked at). */
@@ -57,6 +62,8 @@ interface Tap {
   readonly bridge: string;
   /** More than 1: made `multi_queue`. */
   readonly queues: number;
+  /** Brought up by the batch (false: held down for the caller). */
+  readonly up: boolean;
   name: string;
   /** The tap exists and this request made it: the only kind of device it ever deletes. */
   created: boolean;
@@ -147,7 +154,7 @@ function plan(job: TapJob, names: Names): Request {
   for (const [slot, bridge] of job.bridges.entries()) {
     const name = names();
     if (name === undefined) return { job, taps, collisions: 0, error: noName() };
-    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, name, created: false });
+    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, up: job.held?.[slot] !== true, name, created: false });
   }
   return { job, taps, collisions: 0 };
 }
@@ -235,7 +242,7 @@ function batchLines(going: readonly Request[], { kinds, mtus }: Context): Line[]
     })),
     ...taps.map(({ request, tap }) => {
       const mtu = mtus.get(tap.bridge);
-      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`} up`;
+      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`}${tap.up ? ' up' : ''}`;
       return kinds.get(tap.bridge) === 'linux'
         ? { text: `${set} master ${tap.bridge}`, request, tap, step: 'bring up and attach' as const }
         : { text: set, request, tap, step: 'bring up' as const };

@@ -36,6 +36,21 @@ test('the mac-locked taps of a request on Linux bridges are locked by one bridge
   assert.equal(plain.calls.map((c) => c.file).filter((f) => !f.endsWith('/ip')), [], 'nothing but the ip batch ran');
 }));
 
+/** An interposed command that fails unless `tap` is down (IFF_UP clear in its flags). */
+const isDown = (tap: string): string[] => ['/usr/bin/python3', '-c', 'import sys; sys.exit(int(open(sys.argv[1]).read(), 16) & 1)', `/sys/class/net/${tap}/flags`];
+const isUp = (ns: Netns, tap: string): boolean => (Number(ns.exec(['/usr/bin/cat', `/sys/class/net/${tap}/flags`]).stdout.trim()) & 1) === 1;
+
+test('a mac-locked tap is attached down and brought up only after it was locked: no frame gets into the bridge before', withNetns(['br0'], (ns) => {
+  const out = runJob(ns, {
+    op: 'create', bridges: ['br0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfd'],
+    interpose: { before: 'lock', commands: [isDown('xkvmmlockfd')] },
+  });
+  const [nic] = value<MadeNic[]>(out);
+  assert.is(nic?.tap, 'xkvmmlockfd');
+  assert.ok(isUp(ns, 'xkvmmlockfd'), 'up once locked');
+  assert.is(portLocked(ns, 'xkvmmlockfd'), true);
+}));
+
 test('a MAC that is not a lower-case unicast MAC, or not one a bridge, is BAD_REQUEST before anything runs', withNetns(['br0'], (ns) => {
   for (const macs of [['01:00:5e:00:00:01'], ['52:54:00:4C:00:01'], ['52:54:00:4c:00:01 x'], [MAC, MAC], ['00:00:00:00:00:00']]) {
     const out = runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER, macs });
@@ -80,8 +95,12 @@ test('an OVS port whose flows could not be added fails the request: its port, it
     assert.not.ok(exists(ns, 'xkvmmlockfc'), 'the tap is gone');
     assert.not.ok(ovs.ports('ovsbr0').includes('xkvmmlockfc'), 'the port is gone');
     assert.equal(dump(), before, 'no flow is left');
-    // And made for real, then deleted: its two flows come and go.
-    const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], ovsdb: ovs.db }));
+    // And made for real (down until its flows are there), then deleted: its two flows come and go.
+    const [nic] = value<MadeNic[]>(runJob(ns, {
+      op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfe'], ovsdb: ovs.db,
+      interpose: { before: 'lock', commands: [isDown('xkvmmlockfe')] },
+    }));
+    assert.ok(isUp(ns, 'xkvmmlockfe'), 'up once locked');
     assert.is(dump().filter((l) => l.includes('cookie=0x786b76')).length, 2, 'two flows');
     value(runJob(ns, { op: 'delete', nics: [{ bridge: 'ovsbr0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
     assert.equal(dump(), before, 'deleting the tap deleted its flows');
