@@ -90,8 +90,8 @@ async function ofctl(run: Runner, args: readonly string[], input: string): Promi
 }
 
 /**
- * Adds each port's two flows (all of a bridge's in one `ovs-ofctl --bundle add-flows`: all or
- * none). SYSTEM_ERROR if ovs-ofctl is missing, a bridge is gone, or ovs-ofctl fails; the caller
+ * Adds each port's two flows (all of a bridge's in one `ovs-ofctl add-flows`, OpenFlow 1.0, which
+ * every bridge speaks; the port is still down meanwhile: create.ts). SYSTEM_ERROR if ovs-ofctl is missing, a bridge is gone, or ovs-ofctl fails; the caller
  * then deletes the flows (delLockFlows) with the ports.
  */
 export async function addLockFlows(run: Runner, ovsdb: string | undefined, locks: readonly FlowLock[]): Promise<void> {
@@ -101,11 +101,12 @@ export async function addLockFlows(run: Runner, ovsdb: string | undefined, locks
   const lost = locks.find((l) => !tables.has(l.bridge));
   if (lost !== undefined) throw new NetError('SYSTEM_ERROR', `mac-lock: Open vSwitch bridge ${lost.bridge} is gone`);
   await Promise.all([...byTable(locks, tables)].map(async ([bridge, mine]) => {
+    // The drop first: if only some get in, the port passes nothing (and the caller deletes them).
     const flows = mine.flatMap(({ tap, mac }) => [
-      `cookie=${cookieOf(tap)},priority=${ALLOW_PRIORITY},in_port=${tap},dl_src=${mac},actions=NORMAL`,
       `cookie=${cookieOf(tap)},priority=${DROP_PRIORITY},in_port=${tap},actions=drop`,
+      `cookie=${cookieOf(tap)},priority=${ALLOW_PRIORITY},in_port=${tap},dl_src=${mac},actions=NORMAL`,
     ]);
-    const r = await ofctl(run, ['-O', 'OpenFlow14', '--bundle', 'add-flows', target(ovsdb, bridge), '-'], `${flows.join('\n')}\n`);
+    const r = await ofctl(run, ['add-flows', target(ovsdb, bridge), '-'], `${flows.join('\n')}\n`);
     if (r.exitCode !== 0) {
       throw new NetError('SYSTEM_ERROR', `mac-lock: adding the flows of ${mine.map((l) => l.tap).join(', ')} to ${bridge} failed: ${errorText(r.stderr)}`, { cause: r });
     }

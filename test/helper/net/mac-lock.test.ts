@@ -110,4 +110,27 @@ test('an OVS port whose flows could not be added fails the request: its port, it
   }
 });
 
+test('a mac-locked port on an OVS fake (VLAN) bridge gets its flows on the parent bridge, and deleting it by the fake bridge\'s name deletes them', () => {
+  requireRoot();
+  const ns = createNetns({ bridges: [] });
+  let ovs: Ovs | undefined;
+  try {
+    ovs = startOvs(ns, { bridges: ['ovsbr0'] });
+    ovs.vsctl('add-br', 'fake0', 'ovsbr0', '42');
+    const dump = (): string[] => {
+      const r = spawnSync('/usr/bin/ovs-ofctl', ['--no-stats', 'dump-flows', `unix:${ovs?.dir ?? ''}/ovsbr0.mgmt`], { encoding: 'utf8' });
+      return r.stdout.split('\n').filter((l) => l.includes('cookie=0x786b76'));
+    };
+    const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['fake0'], owner: OWNER, macs: [MAC], ovsdb: ovs.db }));
+    const flows = dump();
+    assert.is(flows.length, 2, `two flows on ovsbr0: ${flows.join(' | ')}`);
+    assert.ok(flows.every((f) => f.includes('in_port=')), 'both match the port');
+    value(runJob(ns, { op: 'delete', nics: [{ bridge: 'fake0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
+    assert.equal(dump(), [], 'no flow left');
+  } finally {
+    ovs?.stop();
+    ns.destroy();
+  }
+});
+
 test.run();
