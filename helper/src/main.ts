@@ -42,7 +42,11 @@
  * these grant nothing by themselves. The service checks them before anything is made: more
  * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
  * VLANs from two of the user's groups DENIED naming both lines. queues > 1 makes a multi_queue
- * tap. What the network layer cannot make yet (VLAN, MAC lock) is refused with SYSTEM_ERROR, never granted with less
+ * tap. A nic under mac-lock goes to the network layer with its MAC (the reply says `mac`): the
+ * tap is attached down, locked, then brought up (a Linux bridge port `locked` with one static
+ * FDB entry, by bridge(8); on OVS two cookie-tagged OpenFlow flows on the port, by ovs-ofctl,
+ * deleted whenever the port is); a lock that fails fails the request with its taps gone. What the
+ * network layer cannot make yet (VLAN) is refused with SYSTEM_ERROR, never granted with less
  * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
@@ -76,7 +80,8 @@
  * anything else but `--stdio` under pkexec; let one client's bad input disturb another; outlive
  * its purpose (socket mode exits when idle).
  *
- * Programs. ip, ovs-vsctl (OVS bridges) and getent (users and groups that are not in
+ * Programs. ip, ovs-vsctl (OVS bridges), bridge and ovs-ofctl (mac-lock; ovs-ofctl also when
+ * OVS ports are removed, to delete their flows) and getent (users and groups that are not in
  * /etc/passwd and /etc/group), by absolute path, with the fixed environment of defaults.ts
  * (PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C) and nothing else, in /. Taps are made and removed through two long-lived
  * `ip -o -batch -` (starting a process costs more than a whole request): the helper alone
