@@ -4,7 +4,7 @@ import { classifyBridges, missingBridges } from './kinds.js';
 import { ifindexOf } from './ifindex.js';
 import { ipBatch } from './ipbatch.js';
 import { createLinuxTaps, deleteOwnTaps, type BeforeCreate, type CreatedTap, type TapJob, type TapJobResult } from './linuxtaps.js';
-import { lockError, lockLinuxPorts, type PortLock } from './maclock.js';
+import { lockError, lockLinuxPorts, type LockFailure, type PortLock } from './maclock.js';
 import { addLockFlows, delLockFlows } from './ovsflows.js';
 import { addPorts, delCheckedPorts } from './ovsports.js';
 import { errorText } from './runner.js';
@@ -161,7 +161,7 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
  * them: maclock.ts); returns those that are not locked, with why.
  */
 async function lockLinux(jobs: readonly CheckedJob[], made: readonly (TapJobResult | undefined)[],
-  kinds: ReadonlyMap<string, string>, deps: NetDeps): Promise<Map<string, string>> {
+  kinds: ReadonlyMap<string, string>, deps: NetDeps): Promise<Map<string, LockFailure>> {
   const locks: PortLock[] = [];
   for (const [k, job] of jobs.entries()) {
     const result = made[k];

@@ -51,6 +51,22 @@ test('a mac-locked tap is attached down and brought up only after it was locked:
   assert.is(portLocked(ns, 'xkvmmlockfd'), true);
 }));
 
+test('a MAC the bridge already forwards to another port is BAD_REQUEST: the entry stays where it was and the tap is deleted', withNetns(['br0'], (ns) => {
+  ns.ip('link', 'add', 've0', 'type', 'veth', 'peer', 'name', 've1');
+  ns.ip('link', 'set', 'dev', 've0', 'master', 'br0', 'up');
+  ns.exec([BRIDGE_TOOL, 'fdb', 'add', MAC, 'dev', 've0', 'master', 'static']);
+  const out = runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfg'] });
+  assert.is(out.ok, false);
+  if (!out.ok) {
+    assert.is(out.error.code, 'BAD_REQUEST');
+    assert.match(out.error.message, /52:54:00:4c:00:01 is in use on br0 already \(on ve0\)/);
+  }
+  assert.not.ok(exists(ns, 'xkvmmlockfg'), 'the tap is gone');
+  const holders = (JSON.parse(ns.exec([BRIDGE_TOOL, '-json', 'fdb', 'show', 'br', 'br0']).stdout) as { mac: string; ifname: string }[])
+    .filter((e) => e.mac === MAC).map((e) => e.ifname);
+  assert.equal(holders, ['ve0'], 'the MAC is still forwarded to ve0');
+}));
+
 test('a MAC that is not a lower-case unicast MAC, or not one a bridge, is BAD_REQUEST before anything runs', withNetns(['br0'], (ns) => {
   for (const macs of [['01:00:5e:00:00:01'], ['52:54:00:4C:00:01'], ['52:54:00:4c:00:01 x'], [MAC, MAC], ['00:00:00:00:00:00']]) {
     const out = runJob(ns, { op: 'create', bridges: ['br0'], owner: OWNER, macs });
