@@ -2,13 +2,12 @@
 // (one bridge(8) for the Linux taps of a batch, nothing for taps not locked), and a lock that
 // cannot be made fails its request with nothing left (the tap deleted, no flow left), never a
 // tap handed out unlocked. Frames through locked taps: test/helper/server/mac-lock.test.ts.
-import { spawnSync } from 'node:child_process';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { MadeNic } from '../../../helper/src/net/index.js';
-import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
-import { startOvs, type Ovs } from '../../support/ovs.js';
-import { requireRoot, runJob, value, withNetns } from './support.js';
+import { sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
+import type { Ovs } from '../../support/ovs.js';
+import { requireRoot, runJob, value, withNetns, withOvs } from './support.js';
 
 const OWNER = { uid: 4302, gid: 4302 };
 const MAC = '52:54:00:4c:00:01';
@@ -90,63 +89,39 @@ test('a Linux bridge port that could not be locked fails the request and its tap
   assert.equal(['xkvmmlockfa', 'xkvmmlockfb'].filter((t) => exists(ns, t)), [], 'no tap is left');
 }));
 
-test('an OVS port whose flows could not be added fails the request: its port, its flows and its tap are gone', () => {
-  requireRoot();
-  const ns = createNetns({ bridges: [] });
-  let ovs: Ovs | undefined;
-  try {
-    ovs = startOvs(ns, { bridges: ['ovsbr0'] });
-    const dump = (): string[] => {
-      const r = spawnSync('/usr/bin/ovs-ofctl', ['--no-stats', 'dump-flows', `unix:${ovs?.dir ?? ''}/ovsbr0.mgmt`], { encoding: 'utf8' });
-      return r.stdout.split('\n').filter((l) => l.includes('actions='));
-    };
-    const before = dump();
-    // The port is removed just before ovs-ofctl adds its flows (in_port=TAP then names no port).
-    const out = runJob(ns, {
-      op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfc'], ovsdb: ovs.db,
-      interpose: { before: 'lock', commands: [['/usr/bin/ovs-vsctl', `--db=${ovs.db}`, 'del-port', 'ovsbr0', 'xkvmmlockfc']] },
-    });
-    assert.is(out.ok, false);
-    if (!out.ok) assert.match(out.error.message, /mac-lock: adding the flows of xkvmmlockfc to ovsbr0 failed/);
-    assert.not.ok(exists(ns, 'xkvmmlockfc'), 'the tap is gone');
-    assert.not.ok(ovs.ports('ovsbr0').includes('xkvmmlockfc'), 'the port is gone');
-    assert.equal(dump(), before, 'no flow is left');
-    // And made for real (down until its flows are there), then deleted: its two flows come and go.
-    const [nic] = value<MadeNic[]>(runJob(ns, {
-      op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfe'], ovsdb: ovs.db,
-      interpose: { before: 'lock', commands: [isDown('xkvmmlockfe')] },
-    }));
-    assert.ok(isUp(ns, 'xkvmmlockfe'), 'up once locked');
-    assert.is(dump().filter((l) => l.includes('cookie=0x786b76')).length, 2, 'two flows');
-    value(runJob(ns, { op: 'delete', nics: [{ bridge: 'ovsbr0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
-    assert.equal(dump(), before, 'deleting the tap deleted its flows');
-  } finally {
-    ovs?.stop();
-    ns.destroy();
-  }
-});
+const ours = (ovs: Ovs): string[] => ovs.flows('ovsbr0').filter((l) => l.includes('cookie=0x786b76'));
 
-test('a mac-locked port on an OVS fake (VLAN) bridge gets its flows on the parent bridge, and deleting it by the fake bridge\'s name deletes them', () => {
-  requireRoot();
-  const ns = createNetns({ bridges: [] });
-  let ovs: Ovs | undefined;
-  try {
-    ovs = startOvs(ns, { bridges: ['ovsbr0'] });
-    ovs.vsctl('add-br', 'fake0', 'ovsbr0', '42');
-    const dump = (): string[] => {
-      const r = spawnSync('/usr/bin/ovs-ofctl', ['--no-stats', 'dump-flows', `unix:${ovs?.dir ?? ''}/ovsbr0.mgmt`], { encoding: 'utf8' });
-      return r.stdout.split('\n').filter((l) => l.includes('cookie=0x786b76'));
-    };
-    const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['fake0'], owner: OWNER, macs: [MAC], ovsdb: ovs.db }));
-    const flows = dump();
-    assert.is(flows.length, 2, `two flows on ovsbr0: ${flows.join(' | ')}`);
-    assert.ok(flows.every((f) => f.includes('in_port=')), 'both match the port');
-    value(runJob(ns, { op: 'delete', nics: [{ bridge: 'fake0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
-    assert.equal(dump(), [], 'no flow left');
-  } finally {
-    ovs?.stop();
-    ns.destroy();
-  }
-});
+test('an OVS port whose flows could not be added fails the request: its port, its flows and its tap are gone', withOvs((ns, ovs) => {
+  const before = ovs.flows('ovsbr0');
+  // The port is removed just before ovs-ofctl adds its flows (in_port=TAP then names no port).
+  const out = runJob(ns, {
+    op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfc'], ovsdb: ovs.db,
+    interpose: { before: 'lock', commands: [['/usr/bin/ovs-vsctl', `--db=${ovs.db}`, 'del-port', 'ovsbr0', 'xkvmmlockfc']] },
+  });
+  assert.is(out.ok, false);
+  if (!out.ok) assert.match(out.error.message, /mac-lock: adding the flows of xkvmmlockfc to ovsbr0 failed/);
+  assert.not.ok(exists(ns, 'xkvmmlockfc'), 'the tap is gone');
+  assert.not.ok(ovs.ports('ovsbr0').includes('xkvmmlockfc'), 'the port is gone');
+  assert.equal(ovs.flows('ovsbr0'), before, 'no flow is left');
+  // And made for real (down until its flows are there), then deleted: its two flows come and go.
+  const [nic] = value<MadeNic[]>(runJob(ns, {
+    op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: ['xkvmmlockfe'], ovsdb: ovs.db,
+    interpose: { before: 'lock', commands: [isDown('xkvmmlockfe')] },
+  }));
+  assert.ok(isUp(ns, 'xkvmmlockfe'), 'up once locked');
+  assert.is(ours(ovs).length, 2, 'two flows');
+  value(runJob(ns, { op: 'delete', nics: [{ bridge: 'ovsbr0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
+  assert.equal(ovs.flows('ovsbr0'), before, 'deleting the tap deleted its flows');
+}));
+
+test('a mac-locked port on an OVS fake (VLAN) bridge gets its flows on the parent bridge, and deleting it by the fake bridge\'s name deletes them', withOvs((ns, ovs) => {
+  ovs.vsctl('add-br', 'fake0', 'ovsbr0', '42');
+  const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['fake0'], owner: OWNER, macs: [MAC], ovsdb: ovs.db }));
+  const flows = ours(ovs);
+  assert.is(flows.length, 2, `two flows on ovsbr0: ${flows.join(' | ')}`);
+  assert.ok(flows.every((f) => f.includes('in_port=')), 'both match the port');
+  value(runJob(ns, { op: 'delete', nics: [{ bridge: 'fake0', tap: nic?.tap ?? '', type: 'ovs' }], ovsdb: ovs.db }));
+  assert.equal(ours(ovs), [], 'no flow left');
+}));
 
 test.run();

@@ -5,7 +5,6 @@
 // one arrives (the control: the capture works). Linux bridge (port locking) and OVS userspace
 // bridge (OpenFlow flows); when the session ends, or ovs-cleanup removes the port, nothing the
 // lock added is left.
-import { spawnSync } from 'node:child_process';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../shared/src/protocol/messages.js';
@@ -84,13 +83,7 @@ function bridgeJson<T>(...args: string[]): T {
   return JSON.parse(b().ns.exec(['/usr/sbin/bridge', '-json', '-details', ...args]).stdout) as T;
 }
 
-/** The flows on an OVS bridge, one a line, as root. */
-function flows(bridge: string): string[] {
-  const r = spawnSync('/usr/bin/ovs-ofctl', ['--no-stats', 'dump-flows', `unix:${o().dir}/${bridge}.mgmt`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ovs-ofctl dump-flows ${bridge}: ${r.stderr}`);
-  return r.stdout.split('\n').filter((l) => l.includes('actions='));
-}
-
+const flows = (bridge: string): string[] => o().flows(bridge);
 const ours = (lines: readonly string[]): string[] => lines.filter((l) => l.includes('cookie=0x786b76'));
 
 test('on a Linux bridge under mac-lock only frames from the locked MAC get in, the owner cannot unlock the port, on a bridge without mac-lock a spoofed source arrives, and the lock goes with the session', async () => {
