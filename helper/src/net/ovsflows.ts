@@ -47,6 +47,9 @@ function cookieOf(tap: string): string {
   return `0x786b76${low.toString(16).padStart(10, '0')}`;
 }
 
+/** Names ovs-ofctl reads as a port number or a reserved port in `in_port=` (ovs-ofctl(8)), not as a port's name. */
+const NOT_A_PORT_NAME = /^(\d+|0x[0-9a-f]+|local|none|in_port|all|flood|normal|controller|table|any|unset)$/i;
+
 /** ovs-ofctl's address of a bridge, next to the policy's ovsdb socket when it is a unix socket. */
 function target(ovsdb: string | undefined, bridge: string): string {
   const m = ovsdb === undefined ? null : /^unix:(\/.*)\/[^/]+$/.exec(ovsdb);
@@ -97,6 +100,8 @@ async function ofctl(run: Runner, args: readonly string[], input: string): Promi
 export async function addLockFlows(run: Runner, ovsdb: string | undefined, locks: readonly FlowLock[]): Promise<void> {
   if (locks.length === 0) return;
   if (!ofctlInstalled()) throw new NetError('SYSTEM_ERROR', `mac-lock on Open vSwitch needs ${OVS_OFCTL}, which is not installed`);
+  const odd = locks.find((l) => NOT_A_PORT_NAME.test(l.tap));
+  if (odd !== undefined) throw new NetError('SYSTEM_ERROR', `mac-lock: ${odd.tap} cannot be named in an OpenFlow match`);
   const tables = await flowBridges(run, ovsdb, [...new Set(locks.map((l) => l.bridge))]);
   const lost = locks.find((l) => !tables.has(l.bridge));
   if (lost !== undefined) throw new NetError('SYSTEM_ERROR', `mac-lock: Open vSwitch bridge ${lost.bridge} is gone`);

@@ -114,6 +114,18 @@ test('an OVS port whose flows could not be added fails the request: its port, it
   assert.equal(ovs.flows('ovsbr0'), before, 'deleting the tap deleted its flows');
 }));
 
+test('a tap whose name ovs-ofctl would read as a port number or a reserved port (LOCAL) is not locked by name: the request fails and nothing is left', withOvs((ns, ovs) => {
+  const before = ovs.flows('ovsbr0');
+  for (const name of ['1234', 'LOCAL']) {
+    const out = runJob(ns, { op: 'create', bridges: ['ovsbr0'], owner: OWNER, macs: [MAC], names: [name], ovsdb: ovs.db });
+    assert.is(out.ok, false, name);
+    if (!out.ok) assert.match(out.error.message, new RegExp(`${name} cannot be named in an OpenFlow match`));
+    assert.not.ok(exists(ns, name), `${name} is gone`);
+    assert.not.ok(ovs.ports('ovsbr0').includes(name), `port ${name} is gone`);
+  }
+  assert.equal(ovs.flows('ovsbr0'), before, 'no flow was added');
+}));
+
 test('a mac-locked port on an OVS fake (VLAN) bridge gets its flows on the parent bridge, and deleting it by the fake bridge\'s name deletes them', withOvs((ns, ovs) => {
   ovs.vsctl('add-br', 'fake0', 'ovsbr0', '42');
   const [nic] = value<MadeNic[]>(runJob(ns, { op: 'create', bridges: ['fake0'], owner: OWNER, macs: [MAC], ovsdb: ovs.db }));
