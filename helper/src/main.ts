@@ -49,8 +49,11 @@
  * default PVID removed and VID set as its untagged PVID (one `bridge -batch`), then raised; a
  * bridge that does not filter VLANs (or an OVS fake bridge of another VLAN) is refused with
  * SYSTEM_ERROR before anything is made; the reply says `vlan`. Deleting the tap removes all of
- * it. What the network layer cannot make yet (MAC lock) is refused with SYSTEM_ERROR, never granted with less
- * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
+ * it. A nic under mac-lock goes to the network layer with its MAC (the reply says `mac`): the
+ * tap is attached down, locked, then brought up (a Linux bridge port `locked` with one static
+ * FDB entry, by bridge(8); on OVS two cookie-tagged OpenFlow flows on the port, by ovs-ofctl,
+ * deleted whenever the port is); a lock that fails fails the request with its taps gone.
+ * `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
  * Its native pieces exist, not yet wired in (docs/fd-handoff.md): the addon opens a tap itself
  * (native/fd-handoff.ts openTap: vnet header, one fd per queue, IFF_TUN_EXCL so that an existing
  * device is never joined, owned by the caller, not persistent: the kernel removes it with its last
@@ -89,7 +92,8 @@
  * anything else but `--stdio` under pkexec; let one client's bad input disturb another; outlive
  * its purpose (socket mode exits when idle).
  *
- * Programs. ip, ovs-vsctl (OVS bridges) and getent (users and groups that are not in
+ * Programs. ip, ovs-vsctl (OVS bridges), bridge and ovs-ofctl (mac-lock; ovs-ofctl also when
+ * OVS ports are removed, to delete their flows) and getent (users and groups that are not in
  * /etc/passwd and /etc/group), by absolute path, with the fixed environment of defaults.ts
  * (PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C) and nothing else, in /. Taps are made and removed through two long-lived
  * `ip -o -batch -` (starting a process costs more than a whole request): the helper alone

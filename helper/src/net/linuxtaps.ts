@@ -19,8 +19,11 @@ export interface TapJob {
   readonly uid: number;
   /** Checked by the caller (1..MAX_QUEUES); more than 1 makes a `multi_queue` tap. */
   readonly queues?: readonly number[] | undefined;
-  /** By slot: attach but do not raise (the caller raises it once configured: a VLAN, vlan.ts). */
-  readonly down?: readonly boolean[] | undefined;
+  /**
+   * Taps (by slot) left down, attached but forwarding nothing, for the caller to bring up once it
+   * has locked them (mac-lock): none when absent.
+   */
+  readonly held?: readonly boolean[] | undefined;
 }
 
 /** A tap a request created, and its interface index (undefined: it was gone when looked at). */
@@ -59,8 +62,8 @@ interface Tap {
   readonly bridge: string;
   /** More than 1: made `multi_queue`. */
   readonly queues: number;
-  /** Left down (TapJob.down). */
-  readonly down: boolean;
+  /** Brought up by the batch (false: held down for the caller). */
+  readonly up: boolean;
   name: string;
   /** The tap exists and this request made it: the only kind of device it ever deletes. */
   created: boolean;
@@ -110,7 +113,7 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
 
 /**
  * Creates the taps of several requests at once: each tap owned by its request's uid (no group),
- * up (unless TapJob.down), and (Linux bridges) attached, with one ip batch without -force for all of them (more only
+ * up (unless TapJob.held), and (Linux bridges) attached, with one ip batch without -force for all of them (more only
  * after a name collision or a failure; see deps.ts for where it runs). Each request is all or
  * nothing on its own: when it fails, the taps it created are deleted, nothing else, and the
  * others go on.
@@ -151,7 +154,7 @@ function plan(job: TapJob, names: Names): Request {
   for (const [slot, bridge] of job.bridges.entries()) {
     const name = names();
     if (name === undefined) return { job, taps, collisions: 0, error: noName() };
-    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, down: job.down?.[slot] ?? false, name, created: false });
+    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, up: job.held?.[slot] !== true, name, created: false });
   }
   return { job, taps, collisions: 0 };
 }
@@ -239,9 +242,9 @@ function batchLines(going: readonly Request[], { kinds, mtus }: Context): Line[]
     })),
     ...taps.map(({ request, tap }) => {
       const mtu = mtus.get(tap.bridge);
-      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`}${tap.down ? '' : ' up'}`;
+      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`}${tap.up ? ' up' : ''}`;
       return kinds.get(tap.bridge) === 'linux'
-        ? { text: `${set} master ${tap.bridge}`, request, tap, step: tap.down ? 'attach' as const : 'bring up and attach' as const }
+        ? { text: `${set} master ${tap.bridge}`, request, tap, step: tap.up ? 'bring up and attach' as const : 'attach' as const }
         : { text: set, request, tap, step: 'bring up' as const };
     }),
   ];

@@ -12,6 +12,8 @@ export interface TapRequest {
   queues?: readonly number[] | undefined;
   /** The VLAN each tap is an access port of (the policy's `vlan`), in the order of `bridges`; none when undefined. */
   vlans?: readonly (number | undefined)[] | undefined;
+  /** The MAC each tap is locked to (policy `mac-lock`), in the order of `bridges`; undefined: not locked. */
+  macs?: readonly (string | undefined)[] | undefined;
 }
 
 /**

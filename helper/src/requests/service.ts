@@ -62,6 +62,8 @@ interface Waiting {
   readonly limit: number;
   /** What the policy adds to each nic (#grants). */
   readonly grants: readonly Grant[];
+  /** The MAC each nic's tap is locked to (mac-lock), undefined where it is not. */
+  readonly macs: readonly (string | undefined)[];
   /** When it first tried to take its user's lock (Date.now()). */
   readonly since: number;
   /** How many times it found its user's lock held elsewhere. */
@@ -139,10 +141,11 @@ export class Service {
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
     const grants = this.#grants(policy, user, request);
-    refuseUnsupported(grants);
     const limit = maxTaps(policy, user).limit;
+    // The MAC each tap is locked to: the request's, where the policy says mac-lock.
+    const macs = grants.map((g, i) => (g.macLock === undefined ? undefined : request.nics[i]?.mac));
     const nics = await new Promise<Nic[]>((resolve, reject) => {
-      this.#waiting.push({ request, caller, session, lifetime, limit, grants, since: Date.now(), retries: 0, resolve, reject });
+      this.#waiting.push({ request, caller, session, lifetime, limit, grants, macs, since: Date.now(), retries: 0, resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
     if (lifetime === 'session') {
@@ -248,6 +251,7 @@ export class Service {
         bridges: w.request.nics.map((n) => n.bridge),
         queues: w.request.nics.map((n) => n.queues ?? 1),
         vlans: w.grants.map((g) => g.vlan?.vid),
+        ...(w.macs.some((m) => m !== undefined) ? { macs: w.macs } : {}),
         owner: { uid: w.caller.uid, gid: w.caller.gid },
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
       })), { ...this.#deps.policy.ovsdbOption(), beforeCreate: (taps) => this.#intend(taps, accepted, intents, books) });
@@ -270,10 +274,12 @@ export class Service {
         }
         if (!unsaved.has(w.caller.uid)) {
           if (w.lifetime === 'session') for (const e of made.entries) this.#sessionTaps.set(e.tap, e.ifindex!);
-          // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match).
+          // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match), a
+          // mac-locked one its MAC.
           w.resolve(made.nics.map((nic, k) => {
             const queues = w.request.nics[k]?.queues ?? 1;
-            return queues > 1 ? { ...nic, queues } : nic;
+            const mac = w.macs[k];
+            return { ...nic, ...(queues > 1 ? { queues } : {}), ...(mac === undefined ? {} : { mac }) };
           }));
           continue;
         }
@@ -485,20 +491,6 @@ interface Grant {
   readonly queues: number;
   readonly vlan?: { readonly vid: number; readonly rule: RuleSource };
   readonly macLock?: RuleSource;
-}
-
-/**
- * The network layer does not make MAC locks yet (issue 10's network part; multi-queue taps and
- * VLAN access ports it makes): a request that needs one is refused before anything is made, never
- * granted with less isolation than the policy says.
- */
-function refuseUnsupported(grants: readonly Grant[]): void {
-  for (const g of grants) {
-    const missing = g.macLock !== undefined ? `mac-lock (${g.macLock.file}:${g.macLock.line})` : undefined;
-    if (missing !== undefined) {
-      throw new ProtocolError(ErrorCode.SystemError, `${missing} on ${g.bridge} is not supported by this helper yet, so no tap was made`);
-    }
-  }
 }
 
 function summary(request: Request): Record<string, unknown> {

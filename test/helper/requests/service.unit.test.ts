@@ -422,12 +422,21 @@ test('the policy\'s vlan reaches the network layer tap by tap (none where no lin
   assert.equal(asked, [[10, undefined], [30]]);
 });
 
-test('a mac-lock the network layer cannot make yet is refused with SYSTEM_ERROR naming it, before anything is made', async () => {
-  const { service, host } = setUp('allow br0 alice\nallow br1 alice\nvlan br0 10 alice\nmac-lock br1 alice\nmax-queues 4\n');
-  const lock = await ask(service, [{ bridge: 'br1', mac: '52:54:00:12:34:56' }]);
-  assert.is(codeOf(lock), 'SYSTEM_ERROR');
-  assert.match(messageOf(lock), /mac-lock \(.*:4\) on br1 is not supported by this helper yet/);
-  assert.equal(host.events, [], 'nothing ran');
+test('a nic under mac-lock reaches the network layer with its MAC and the reply says mac; a nic with a MAC on a bridge without mac-lock is not locked', async () => {
+  const { service, host } = setUp('allow br0 alice\nallow br1 alice\nmac-lock br1 alice\n');
+  const asked: Array<readonly (string | undefined)[] | undefined> = [];
+  const create = host.createTaps.bind(host);
+  host.createTaps = (requests, opts) => {
+    asked.push(...requests.map((r) => r.macs));
+    return create(requests, opts);
+  };
+  const reply = await ask(service, [{ bridge: 'br0', mac: '52:54:00:12:34:55' }, { bridge: 'br1', mac: '52:54:00:12:34:56' }]);
+  assert.equal(asked, [[undefined, '52:54:00:12:34:56']]);
+  if (!reply.ok || !('nics' in reply)) throw new Error(`expected taps, got ${JSON.stringify(reply)}`);
+  assert.equal(reply.nics.map((n) => n.mac), [undefined, '52:54:00:12:34:56']);
+  const plain = await ask(service, [{ bridge: 'br0', mac: '52:54:00:12:34:57' }]);
+  assert.is(tapsOf(plain).length, 1);
+  assert.equal(asked, [[undefined, '52:54:00:12:34:56'], undefined], 'no macs at all for a request without a lock');
 });
 
 test('queues within max-queues reach the network layer tap by tap, and the reply says queues for a multi-queue tap only', async () => {
