@@ -6,7 +6,8 @@
  * tcpdump on the bridge sees the guest's DHCP request from the MAC asked for. Asking for more
  * than max-queues is refused with the helper's words, and no tap is left behind. And the
  * client's side of mac-lock: mac=auto netdevs on a locked bridge get MACs of the client's
- * choosing after the helper's refusal, and the helper is asked once more with them.
+ * choosing after the helper's refusal, the helper is asked once more with them and locks the
+ * taps to them, and the guest's DHCP request from the first gets through the lock.
  * Modelled on boot-on-bridge.test.ts; it installs nothing outside its namespace and /tmp.
  */
 import { test } from '../support/suite.js';
@@ -125,10 +126,10 @@ test('queues beyond 16 are refused by the client itself, in its own words, and n
   assert.equal(userTaps(), []);
 });
 
-test('mac=auto netdevs on a bridge under mac-lock get random 52:54:00 MACs, said with -v, and the helper is asked once more with exactly those', async () => {
-  // The outcome of the second request is the network layer's (a MAC lock made, or refused while
-  // it cannot make one): what is checked here is the client's side of the exchange.
+test('mac=auto netdevs on a bridge under mac-lock get random 52:54:00 MACs, said with -v; the helper, asked once more with exactly those, locks the taps to them and the guest boots and asks for an address from the first', async () => {
   const mark = activator.audits.length;
+  const capture = watch(ns.spawn([TCPDUMP, '-i', 'br1', '-n', '-e', '-l', 'udp port 67']));
+  await waitFor(() => capture.stderr().includes('listening on'), 10_000, { what: 'tcpdump to listen' });
   const client = startXkvm(ns, user.name, ['-v', '--netdev', 'br1', '--netdev', 'br0', '--netdev', 'br1', '--', '-m', '128', '-boot', 'n', '-nographic', '-name', 'xkvm-mq-lock'], env);
   try {
     const mine = (a: { event: string; [key: string]: unknown }): boolean =>
@@ -141,7 +142,17 @@ test('mac=auto netdevs on a bridge under mac-lock get random 52:54:00 MACs, said
     const nics = (second['request'] as { nics?: unknown }).nics;
     assert.equal(nics, [{ bridge: 'br1', mac: said[0] }, { bridge: 'br0' }, { bridge: 'br1', mac: said[1] }]);
     assert.is.not(said[0], said[1]);
+    assert.is(second['result'], 'ok', `the second request was granted: ${JSON.stringify(second)}`);
+    const taps = (second['taps'] as Array<{ bridge: string; mac?: string }>);
+    assert.equal(taps.map((t) => t.mac), [said[0], undefined, said[1]], 'the br1 taps are locked to the MACs qemu got; br0 is not locked');
+    // iPXE asks on its first NIC first: the br1 tap locked to said[0].
+    const { value: seen } = await waitFor(() => {
+      if (capture.stdout().split('\n').some((l) => l.includes(said[0]!) && /BOOTP\/DHCP, Request/.test(l))) return 'the request';
+      return client.exit() === undefined ? false : 'the client\'s end';
+    }, 240_000, { what: `a DHCP request from ${said[0]} on br1`, describe: () => `capture: ${capture.stdout().slice(-300)} client: ${client.stderr().slice(-600)}` });
+    assert.is(seen, 'the request', `the client ended before the guest asked for an address: ${client.stderr().slice(-600)}`);
   } finally {
+    capture.kill('SIGTERM');
     const pid = clientPid('xkvm-mq-lock');
     if (pid !== undefined) process.kill(pid, 'SIGKILL');
     client.kill('SIGKILL');
