@@ -200,6 +200,10 @@ async function main(): Promise<number> {
       const { policyShow } = await import('./cli/policy-command.js');
       return policyShow(command.config);
     }
+    case 'audit': {
+      const { auditCommand } = await import('./cli/audit-command.js');
+      return auditCommand(command);
+    }
     case 'install': {
       const { runInstall } = await import('./cli/install-command.js');
       return runInstall(command.group);

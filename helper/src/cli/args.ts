@@ -1,9 +1,10 @@
 /**
  * The helper's command line (pinned by docs/protocol.md, "Command line"): serve the systemd socket, `--socket PATH`,
- * or `--stdio`; `install [--group NAME]`; `uninstall`; `policy check|show`. Parsed strictly:
+ * or `--stdio`; `install [--group NAME]`; `uninstall`; `policy check|show`; `audit`. Parsed strictly:
  * an unknown option or a stray argument is an error, never ignored.
  */
 import yargs from 'yargs';
+import { parseDuration } from '../audit/query.js';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import {
   DEFAULT_CONNECTION_IDLE_SECONDS, DEFAULT_IDLE_SECONDS, DEFAULT_MAX_REFUSALS, DEFAULT_POLICY_FILE, DEFAULT_STATE_DIR,
@@ -18,7 +19,11 @@ export type Command =
   | { kind: 'install'; group: string | undefined }
   | { kind: 'uninstall' }
   | { kind: 'policy-check'; config: string; user: string; bridge: string }
-  | { kind: 'policy-show'; config: string };
+  | { kind: 'policy-show'; config: string }
+  | {
+    kind: 'audit'; config: string; file: string | undefined; user: string | undefined; bridge: string | undefined;
+    sinceMs: number | undefined; json: boolean;
+  };
 
 /** The command line is wrong: the message says what, for a person. */
 export class UsageError extends CodedError<'USAGE'> {
@@ -84,6 +89,24 @@ export function parseArgs(argv: readonly string[]): Command {
       }
       if (a.user === undefined || a.bridge === undefined) throw new UsageError('policy check needs --user USER and --bridge BRIDGE');
       command = { kind: 'policy-check', config: a.config, user: a.user, bridge: a.bridge };
+    })
+    .command('audit', 'the audit-log records that match, oldest first', (y) => y
+      .option('config', config)
+      .option('file', { type: 'string', describe: 'read this file instead of the policy\'s audit-log', requiresArg: true })
+      .option('user', { type: 'string', describe: 'records of this user (name or uid)', requiresArg: true })
+      .option('bridge', { type: 'string', describe: 'records naming this bridge', requiresArg: true })
+      .option('since', { type: 'string', describe: 'records of the last DURATION (90s, 15m, 2h, 1d, 1h30m)', requiresArg: true })
+      .option('json', { type: 'boolean', default: false, describe: 'one JSON record a line' }),
+    (a) => {
+      let sinceMs: number | undefined;
+      if (a.since !== undefined) {
+        try {
+          sinceMs = parseDuration(a.since);
+        } catch (error) {
+          throw new UsageError((error as Error).message, { cause: error });
+        }
+      }
+      command = { kind: 'audit', config: a.config, file: a.file, user: a.user, bridge: a.bridge, sinceMs, json: a.json };
     })
     .strict()
     .help()

@@ -12,6 +12,7 @@
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import type { AuditLogError } from '../audit/audit.js';
+import type { AuditQueryError } from '../cli/audit-command.js';
 import type { UsageError } from '../cli/args.js';
 import type { PkexecRefusal } from '../cli/pkexec-guard.js';
 import type { IdentityError } from '../identity/errors.js';
@@ -42,6 +43,7 @@ type HelperErrorCode =
   | AddonError['code']
   | LedgerError['code']
   | AuditLogError['code']
+  | AuditQueryError['code']
   | StateDirError['code']
   | PolicyErrorCode
   | UserDbErrorCode
@@ -82,6 +84,9 @@ const TABLE: { readonly [C in HelperErrorCode]: Row } = {
   POLICY_UNSAFE_FILE: { exit: policy, wire: W.Internal },
   // The policy's audit-log is in a directory root must not write to.
   AUDIT_LOG_UNSAFE: { exit: policy, wire: W.Internal },
+  // `audit`: the policy names no audit-log, or it cannot be read.
+  AUDIT_NO_LOG: { exit: error, wire: W.Internal },
+  AUDIT_READ: { exit: error, wire: W.Internal },
   // The user database: a caller whose uid names no user cannot be identified.
   USERDB_NO_SUCH_UID: { exit: error, wire: W.NoIdentity },
   USERDB_NO_SUCH_USER: { exit: error, wire: W.Internal },
