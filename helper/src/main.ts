@@ -144,10 +144,13 @@ async function serve(command: Extract<Command, { kind: 'serve' }>, pkexec: Pkexe
   const { systemdFd } = await import('./transport/listen.js');
   const { systemNet } = await import('./requests/system-net.js');
   const { pkexecCaller, directStdioCaller } = await import('./identity/callers.js');
+  const { stderrIsJournal } = await import('./audit/journal-stream.js');
   process.umask(0o022);
   const opts = {
     config: command.config, stateDir: command.stateDir, net: systemNet, idleMs: undefined as number | undefined,
     connectionIdleMs: command.idleConnectionSeconds * 1000, maxRefusals: command.maxRefusals, systemLog: pkexec !== undefined,
+    // Under pkexec the environment is the caller's: JOURNAL_STREAM is not looked at.
+    stderrIsJournal: pkexec === undefined && stderrIsJournal(),
   };
   if (command.stdio) {
     const identify = async (): Promise<Caller> => {

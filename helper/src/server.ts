@@ -34,6 +34,8 @@ export interface ServeOptions {
   maxRefusals?: number | undefined;
   /** Also send every audit record to the system log (pkexec: only the caller sees stderr). */
   systemLog: boolean;
+  /** stderr is the journal (systemd): audit records go to it natively, with fields, not as stderr text. */
+  stderrIsJournal?: boolean | undefined;
 }
 
 function log(message: string): void {
@@ -48,7 +50,9 @@ function log(message: string): void {
 function assemble(opts: ServeOptions) {
   const policy = new PolicyHolder(opts.config);
   const current = policy.current();
-  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined, { systemLog: opts.systemLog ? new SystemLog() : undefined });
+  const audit = new AuditLog('policy' in current ? current.policy.auditLog?.value : undefined, {
+    systemLog: opts.systemLog || opts.stderrIsJournal === true ? new SystemLog() : undefined, stderrIsJournal: opts.stderrIsJournal,
+  });
   audit.throttle = new AuditThrottle({ write: (record) => audit.write(record) });
   const store = new SessionStore(trustedStateDir(opts.stateDir));
   const ledger = new Ledger(store.dir, { onBad: (file, why) => audit.write({ event: 'ledger', result: 'unreadable', file, message: why }) });

@@ -1,7 +1,8 @@
 /**
- * One audit record per request (who, what, decision, result, taps): a JSON object a line, on
- * stderr (journald under systemd), appended to the policy's `audit-log` file if set, and, for a
- * helper whose stderr no admin reads (pkexec), sent to the system log too (system-log.ts).
+ * One audit record per request (who, what, decision, result, taps): a JSON object a line,
+ * appended to the policy's `audit-log` file if set, and on stderr; under systemd (stderr is the
+ * journal's stream) sent to the journal natively with fields instead of as stderr text, and for
+ * a helper whose stderr no admin reads (pkexec) sent to the system log as well (system-log.ts).
  * Everything that came from a caller is JSON-escaped, so no record can forge another.
  *
  * Root appends to the audit-log file, so the file is trusted only in a directory that only root
@@ -39,6 +40,11 @@ function auditFileProblem(file: string): string | undefined {
 export interface AuditOptions {
   /** Also send every record to the system log (pkexec: nobody but the caller reads stderr). */
   readonly systemLog?: SystemLog | undefined;
+  /**
+   * stderr is the journal's stream (a systemd service): a record the system log took natively,
+   * with its fields, is not written there again as text; one it could not take still is.
+   */
+  readonly stderrIsJournal?: boolean | undefined;
 }
 
 export class AuditLog {
@@ -48,10 +54,12 @@ export class AuditLog {
   /** A path a policy reload named and that was refused (reported once). */
   #refused: string | undefined;
   readonly #systemLog: SystemLog | undefined;
+  readonly #stderrIsJournal: boolean;
 
   /** Throws AuditLogError when `file` is in a directory root must not write to. */
   constructor(file?: string, options: AuditOptions = {}) {
     this.#systemLog = options.systemLog;
+    this.#stderrIsJournal = options.stderrIsJournal === true;
     if (file === undefined) return;
     const problem = auditFileProblem(file);
     if (problem !== undefined) {
@@ -81,10 +89,11 @@ export class AuditLog {
 
   write(record: AuditRecord): void {
     if (this.throttle?.suppress(record) === true) return;
-    const line = JSON.stringify({ time: new Date().toISOString(), helper: process.pid, ...record }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-    process.stderr.write(`xkvm-helper: audit ${line}\n`);
+    const full: AuditRecord = { time: new Date().toISOString(), helper: process.pid, ...record };
+    const line = JSON.stringify(full, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
     if (this.#file !== undefined) this.#append(this.#file, line);
-    this.#systemLog?.send(record, line);
+    const logged = this.#systemLog?.send(full, line) === true;
+    if (!(logged && this.#stderrIsJournal)) process.stderr.write(`xkvm-helper: audit ${line}\n`);
   }
 
   #append(file: string, line: string): void {

@@ -8,7 +8,8 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { CodedError } from '../../../shared/src/errors/coded-error.js';
-import { formatRecord, matches, printable, type AuditFilter, type ReadRecord } from '../audit/query.js';
+import { matches, type AuditFilter } from '../audit/query.js';
+import { formatRecord, printable, type ReadRecord } from '../audit/readable.js';
 import { loadPolicy } from '../policy/parse.js';
 import { userBySpec } from '../userdb/resolve.js';
 

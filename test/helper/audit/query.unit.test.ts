@@ -1,6 +1,7 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { formatRecord, matches, parseDuration } from '../../../helper/src/audit/query.js';
+import { matches, parseDuration } from '../../../helper/src/audit/query.js';
+import { formatRecord } from '../../../helper/src/audit/readable.js';
 
 test('durations read like systemd\'s: seconds by default, s/min/m/h/d/w, and sums', () => {
   assert.is(parseDuration('90'), 90_000);

@@ -128,7 +128,7 @@ test('pkexec run by a client in its terminal\'s foreground job, as xkvm runs it:
     assert.equal(entry.get('XKVM_USER'), [user.name]);
     assert.equal(entry.get('XKVM_RESULT'), ['ok']);
     assert.equal(entry.get('SYSLOG_IDENTIFIER'), ['xkvm-helper']);
-    const message = JSON.parse(entry.get('MESSAGE')![0]!) as { caller: { transport: string }; taps: Array<{ tap: string }> };
+    const message = JSON.parse(entry.get('XKVM_RECORD')![0]!) as { caller: { transport: string }; taps: Array<{ tap: string }> };
     assert.is(message.caller.transport, 'pkexec');
     assert.is(message.taps[0]?.tap, second);
 
