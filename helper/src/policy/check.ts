@@ -40,8 +40,17 @@ function vlanText(policy: Policy, user: PolicyUser, bridge: string): { text: str
   return { text: `${vlan.vid} (${rank} ${line(vlan.rule)})`, conflict: false };
 }
 
-/** The logic of `xkvm-helper policy check --user U --bridge B`, given the resolved user. */
-export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string): CheckResult {
+/** How many taps the user's requests made that still exist (the ledger's count), or why it is not known. */
+export type TapUsage = { readonly held: number } | { readonly unknown: string };
+
+function usageText(usage: TapUsage | undefined, limit: TapLimit): string | undefined {
+  if (usage === undefined) return undefined;
+  if ('unknown' in usage) return `taps: unknown (${usage.unknown})`;
+  return `taps: ${usage.held} of ${limit.limit} in use, ${Math.max(0, limit.limit - usage.held)} left`;
+}
+
+/** The logic of `xkvm-helper policy check --user U --bridge B`, given the resolved user (and their use, when known). */
+export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string, usage?: TapUsage): CheckResult {
   const decision = decide(policy, user, bridge);
   const limit = maxTaps(policy, user);
   const vlan = vlanText(policy, user, bridge);
@@ -59,6 +68,7 @@ export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string): C
     `reason: ${decision.reason}`,
     `user: ${user.name} (uid ${user.uid}); groups considered: ${groups}`,
     `max-taps: ${limitText(limit, 'max-taps')}`,
+    ...[usageText(usage, limit)].filter((t) => t !== undefined),
     `max-connections: ${limitText(maxConnections(policy, user), 'max-connections')}`,
     `max-queues: ${limitText(maxQueues(policy, user), 'max-queues')}`,
     `vlan: ${vlan.text}`,

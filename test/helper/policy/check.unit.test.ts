@@ -102,4 +102,12 @@ test('check says DENY and names both lines when two of the user\'s groups give d
   assert.is(checkPolicy(p, bob, 'br0').status, 0, 'bob is in neither group');
 });
 
+test('with the user\'s use known, check says how many taps are in use and how many are left; unknown, it says why', () => {
+  assert.match(checkPolicy(policy, alice, 'br0', { held: 3 }).text, '\nmax-taps: 4 (largest group line ' );
+  assert.match(checkPolicy(policy, alice, 'br0', { held: 3 }).text, '\ntaps: 3 of 4 in use, 1 left\n');
+  assert.match(checkPolicy(policy, alice, 'br0', { held: 6 }).text, '\ntaps: 6 of 4 in use, 0 left\n');
+  assert.match(checkPolicy(policy, alice, 'br0', { unknown: 'the ledger is root\'s' }).text, "\ntaps: unknown (the ledger is root's)\n");
+  assert.not.match(checkPolicy(policy, alice, 'br0').text, '\ntaps:');
+});
+
 test.run();

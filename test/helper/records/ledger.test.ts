@@ -15,7 +15,7 @@ import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import type { Netns, TestUser } from '../../support/netns.js';
-import { makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
+import { HELPER_MAIN, makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
 import { descendants, signal } from '../../support/procs.js';
 import { present, tunDevices } from '../../support/taps.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
@@ -101,6 +101,16 @@ test('a user who gives every new tap away is still refused at max-taps, the one 
     const fifth = await ask(attacker, 'script', 'persistent');
     assert.ok(!fifth.ok && fifth.error.code === 'QUOTA', `alice's fifth tap: ${JSON.stringify(fifth)}`);
     assert.match(!fifth.ok ? fifth.error.message : '', /holds 4 tap\(s\).*max-taps 4/);
+    // policy check (as root) counts the same way: alice's four, none of them bob's.
+    const check = (who: TestUser, as?: TestUser): string => {
+      const r = ns.exec([process.execPath, HELPER_MAIN, 'policy', 'check', '--config', config, '--user', who.name, '--bridge', 'br0', '--state-dir', f.scratch.state],
+        as === undefined ? {} : { user: as.name });
+      assert.is(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.match(check(alice), '\ntaps: 4 of 4 in use, 0 left\n');
+    assert.match(check(bob), '\ntaps: 0 of 4 in use, 4 left\n');
+    assert.match(check(alice, alice), `\ntaps: unknown (the ledger in ${f.scratch.state} is root's: run this as root to see it)\n`);
 
     // bob owns four taps he never asked for: they do not count against him.
     const bobs = await ask(victim, 'v', 'persistent');
