@@ -197,7 +197,7 @@ async function main(): Promise<number> {
       return -1;
     case 'policy-check': {
       const { policyCheck } = await import('./cli/policy-command.js');
-      return policyCheck(command.config, command.user, command.bridge, command.stateDir);
+      return policyCheck(command.config, command.user, command.bridge, command.stateDir, command.json);
     }
     case 'policy-show': {
       const { policyShow } = await import('./cli/policy-command.js');

@@ -136,6 +136,24 @@ test('policy check explains the vlan, mac-lock and max-queues that apply, with t
   oneLine(r, new RegExp(`${conflict}:3: user root on br0 already has VLAN 42 at ${conflict}:2; expected one VLAN`));
 });
 
+test('policy check --json prints one object with the verdict, the deciding line, the limits and grants, and exits as the text form does', () => {
+  const conf = policy('json.conf', 'allow br0 root\nvlan br0 42 root\nmac-lock * root\nmax-queues 4 root\nmax-taps 7\n');
+  const scratchState = join(dir, 'json-state');
+  const check = helper(['policy', 'check', '--config', conf, '--user', 'root', '--bridge', 'br0', '--json', '--state-dir', scratchState]);
+  assert.is(check.status, 0, check.stderr);
+  const lines = check.stdout.split('\n').filter((l) => l !== '');
+  assert.is(lines.length, 1, check.stdout);
+  assert.equal(JSON.parse(lines[0]!), {
+    allowed: true, user: 'root', uid: 0, groups: JSON.parse(lines[0]!).groups, bridge: 'br0',
+    rule: `${conf}:1: allow br0 root`, reason: JSON.parse(lines[0]!).reason,
+    maxTaps: 7, maxConnections: 16, maxQueues: 4, vlan: 42, vlanConflict: null, macLock: `${conf}:3: mac-lock * root`, taps: { held: 0 },
+  });
+  const denied = helper(['policy', 'check', '--config', conf, '--user', 'root', '--bridge', 'br1', '--json', '--state-dir', scratchState]);
+  assert.is(denied.status, 1);
+  const d = JSON.parse(denied.stdout) as { allowed: boolean; rule: string | null; vlan: number | null };
+  assert.equal([d.allowed, d.rule, d.vlan], [false, null, null]);
+});
+
 test('a socket that cannot be served exits 4: a file in the way (left alone), a missing directory, two systemd sockets', () => {
   const conf = policy('listen.conf', 'allow br0 root\n');
   const state = join(dir, 'state-listen');

@@ -18,7 +18,7 @@ export type Command =
   }
   | { kind: 'install'; group: string | undefined }
   | { kind: 'uninstall' }
-  | { kind: 'policy-check'; config: string; user: string; bridge: string; stateDir: string }
+  | { kind: 'policy-check'; config: string; user: string; bridge: string; stateDir: string; json: boolean }
   | { kind: 'policy-show'; config: string }
   | {
     kind: 'audit'; config: string; file: string | undefined; user: string | undefined; bridge: string | undefined;
@@ -82,14 +82,15 @@ export function parseArgs(argv: readonly string[]): Command {
       .option('config', config)
       .option('user', { type: 'string', describe: 'user name or uid (check)', requiresArg: true })
       .option('bridge', { type: 'string', describe: 'bridge name (check)', requiresArg: true })
-      .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'where the ledger of taps made is (check: taps in use)', requiresArg: true }),
+      .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'where the ledger of taps made is (check: taps in use)', requiresArg: true })
+      .option('json', { type: 'boolean', default: false, describe: 'check: one JSON object (for programs)' }),
     (a) => {
       if (a.action === 'show') {
         command = { kind: 'policy-show', config: a.config };
         return;
       }
       if (a.user === undefined || a.bridge === undefined) throw new UsageError('policy check needs --user USER and --bridge BRIDGE');
-      command = { kind: 'policy-check', config: a.config, user: a.user, bridge: a.bridge, stateDir: a['state-dir'] };
+      command = { kind: 'policy-check', config: a.config, user: a.user, bridge: a.bridge, stateDir: a['state-dir'], json: a.json };
     })
     .command('audit', 'the audit-log records that match, oldest first', (y) => y
       .option('config', config)

@@ -1,4 +1,4 @@
-/** `xkvm-helper policy check --user U --bridge B` and `xkvm-helper policy show`. */
+/** `xkvm-helper policy check --user U --bridge B [--json]` and `xkvm-helper policy show`. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ifindexOf } from '../net/ifindex.js';
@@ -23,11 +23,11 @@ function tapUsage(stateDir: string, uid: number): TapUsage {
   }
 }
 
-export async function policyCheck(config: string, userSpec: string, bridge: string, stateDir: string): Promise<number> {
+export async function policyCheck(config: string, userSpec: string, bridge: string, stateDir: string, json = false): Promise<number> {
   const policy = loadPolicy(config);
   const user = await userBySpec(userSpec);
   const result = checkPolicy(policy, { name: user.name, uid: user.uid, groups: user.groups }, bridge, tapUsage(stateDir, user.uid));
-  process.stdout.write(result.text);
+  process.stdout.write(json ? `${JSON.stringify(result.json)}\n` : result.text);
   return result.status;
 }
 

@@ -16,6 +16,29 @@ export interface CheckResult {
   readonly status: (typeof CHECK_EXIT)[keyof typeof CHECK_EXIT];
   readonly decision: Decision;
   readonly limit: TapLimit;
+  /** The same for programs (`policy check --json`, read by `xkvm doctor`); see CheckJson. */
+  readonly json: CheckJson;
+}
+
+/**
+ * `policy check --json`: one object. Lines are `FILE:LINE: TEXT`; null where no line applies.
+ * `taps` is present when the use was looked for: `{held}` or `{unknown: why}`.
+ */
+export interface CheckJson {
+  readonly allowed: boolean;
+  readonly user: string;
+  readonly uid: number;
+  readonly groups: readonly string[];
+  readonly bridge: string;
+  readonly rule: string | null;
+  readonly reason: string;
+  readonly maxTaps: number;
+  readonly maxConnections: number;
+  readonly maxQueues: number;
+  readonly vlan: number | null;
+  readonly vlanConflict: string | null;
+  readonly macLock: string | null;
+  readonly taps?: TapUsage;
 }
 
 function line(source: RuleSource): string {
@@ -74,5 +97,15 @@ export function checkPolicy(policy: Policy, user: PolicyUser, bridge: string, us
     `vlan: ${vlan.text}`,
     `mac-lock: ${lock === undefined ? `no (no mac-lock line names ${user.name} on ${bridge})` : `yes, requests must carry the guest's MAC (${line(lock)})`}`,
   ].map(escapeForTerminal).join('\n') + '\n';
-  return { text, status: allowed ? CHECK_EXIT.allow : CHECK_EXIT.deny, decision, limit };
+  const grant = vlanFor(policy, user, bridge);
+  const json: CheckJson = {
+    allowed, user: user.name, uid: user.uid, groups: user.groups, bridge,
+    rule: decision.rule === undefined ? null : line(decision.rule), reason: decision.reason,
+    maxTaps: limit.limit, maxConnections: maxConnections(policy, user).limit, maxQueues: maxQueues(policy, user).limit,
+    vlan: grant !== undefined && !('conflict' in grant) ? grant.vid : null,
+    vlanConflict: grant !== undefined && 'conflict' in grant ? grant.reason : null,
+    macLock: lock === undefined ? null : line(lock),
+    ...(usage === undefined ? {} : { taps: usage }),
+  };
+  return { text, status: allowed ? CHECK_EXIT.allow : CHECK_EXIT.deny, decision, limit, json };
 }
