@@ -24,7 +24,7 @@ export interface CheckResult {
  * `policy check --json`: one object. Lines are `FILE:LINE: TEXT`; null where no line applies.
  * `taps` is present when the use was looked for: `{held}` or `{unknown: why}`.
  */
-export interface CheckJson {
+interface CheckJson {
   readonly allowed: boolean;
   readonly user: string;
   readonly uid: number;
