@@ -4,6 +4,10 @@ import { ClientError } from './errors.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'doctor') {
+    const { doctor } = await import('./doctor/doctor.js');
+    return doctor(argv.slice(1));
+  }
   if (argv[0] === 'tap-control') {
     const { tapControl } = await import('./tap-control.js');
     return tapControl(argv.slice(1));

@@ -43,5 +43,6 @@ export function usage(prog: string, defaultBridge: string): string {
     ${prog} --netdev user,mac=random --netdev br1,model=e1000 -- -curses
     ${prog} --netdev user --disk disk1.qcow2 --uefi-nvram=vars.fd
     ${prog} tap-control make-nics br0      (for scripts; see README)
+    ${prog} doctor --netdev br0            (would such a VM start? what to fix)
 `;
 }

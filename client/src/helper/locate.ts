@@ -6,10 +6,7 @@ import { existsSync } from 'node:fs';
 
 /** @internal Exported for the test that the helper installs its socket there. */
 export const INSTALLED_SOCKET = '/run/xkvm/helper.sock';
-/**
- * Where `xkvm-helper install` puts the program polkit's action names.
- * @internal Exported for the test that the helper installs it there.
- */
+/** Where `xkvm-helper install` puts the program polkit's action names. */
 export const INSTALLED_HELPER = '/usr/local/libexec/xkvm/xkvm-helper';
 const PKEXEC = '/usr/bin/pkexec';
 
