@@ -103,6 +103,14 @@ export async function netdevFindings(ask: NetdevAsk, ctx: BridgeContext, user: s
   try {
     const answer = await checkBridge(ctx.program, ctx.config, ctx.uid, ask.connection);
     findings.push(...policyFindings(ask, answer, user));
+    const filtering = read(join(ctx.sysNet ?? '/sys/class/net', ask.connection, 'bridge', 'vlan_filtering'));
+    const linux = read(join(ctx.sysNet ?? '/sys/class/net', ask.connection, 'bridge', 'stp_state')) !== undefined;
+    if (answer.allowed && answer.vlan !== null && linux && filtering !== '1') {
+      findings.push({
+        level: 'fail', subject: ask.connection, text: `the policy puts your taps in VLAN ${answer.vlan}, but ${ask.connection} does not filter VLANs${filtering === undefined ? ' (this kernel cannot)' : ''}: the helper refuses`,
+        fix: `ask an admin to turn VLAN filtering on (ip link set ${ask.connection} type bridge vlan_filtering 1)`,
+      });
+    }
     return { findings, answer };
   } catch (error) {
     findings.push({ level: 'warn', subject: ask.connection, text: `cannot check the policy: ${(error as Error).message}`, fix: 'ask an admin to check the helper\'s policy file' });

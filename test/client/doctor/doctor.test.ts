@@ -107,6 +107,15 @@ test('no taps left of max-taps fails; user networking alone needs no helper', as
   }
 });
 
+test('a VLAN the policy gives on a Linux bridge that does not filter VLANs fails, saying what the admin must set', async () => {
+  const vlanConf = scratch.policy([`allow br0 ${bob.name}`, `vlan br0 20 ${bob.name}`], 'vlan.conf');
+  const r = await runXkvm(ns, bob.name, ['doctor', '--policy', vlanConf, '--netdev', 'br0'], env);
+  const lines = r.stdout.split('\n');
+  assert.is(r.code, 1, lines.join('\n'));
+  assert.match(line(lines, 'ok   br0: an access port'), 'an access port of VLAN 20 (set by the policy)');
+  assert.match(line(lines, 'FAIL br0: the policy puts your taps in VLAN 20'), 'fix: ask an admin to turn VLAN filtering on (ip link set br0 type bridge vlan_filtering 1)');
+});
+
 test('doctor made no tap and sent the helper no request', () => {
   assert.equal([...tunDevices(ns).keys()], []);
   const requests = activator.audits.filter((a) => a.event === 'request' && JSON.stringify(a['caller']).includes(`"uid":${bob.uid}`));
