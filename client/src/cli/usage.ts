@@ -30,6 +30,8 @@ export function usage(prog: string, defaultBridge: string): string {
   the admin's max-queues; add mq=on,vectors=2N+2 for the guest to use them).
   Where the admin set mac-lock for you, the tap only passes frames from the
   guest's MAC: mac=auto then becomes a random 52:54:00 MAC (-v says which).
+  Taps reach qemu as file descriptors (-netdev tap,fd=N): each dies with qemu.
+  XKVM_HANDOFF=name asks for named session taps (ifname=) instead.
 
   DISK fields: file=, driver=, if=virtio|scsi, id=, fmt=|format=, serial=,
   wwn=, bus=,unit= or index=, file.locking= (kept only when qemu has file

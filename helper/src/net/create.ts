@@ -1,5 +1,6 @@
 import { resolveDeps, type NetDeps } from './deps.js';
 import { NetError } from './errors.js';
+import { HeldFds } from './fdtaps.js';
 import { classifyBridges, missingBridges } from './kinds.js';
 import { ifindexOf } from './ifindex.js';
 import { ipBatch } from './ipbatch.js';
@@ -39,6 +40,12 @@ export interface CreateJob {
    * maclock.ts; Open vSwitch: ovsflows.ts). Whether a tap is locked is the caller's policy.
    */
   readonly macs?: readonly (string | undefined)[] | undefined;
+  /**
+   * Fd handoff: each tap is opened by the helper (one fd a queue, not persistent: it lives as
+   * long as one of its fds is open) instead of made persistent by `tuntap add`; attached, MTU,
+   * VLAN and MAC lock as any other. The outcome carries the fds, which the caller must close.
+   */
+  readonly fd?: boolean | undefined;
 }
 
 /**
@@ -47,7 +54,7 @@ export interface CreateJob {
  * nothing of it is left but the taps in `left`, which could not be removed (normally none).
  */
 export type CreateOutcome =
-  | { readonly nics: MadeNic[]; readonly ifindexes: readonly (number | undefined)[] }
+  | { readonly nics: MadeNic[]; readonly ifindexes: readonly (number | undefined)[]; readonly fds?: readonly (readonly number[])[] }
   | { readonly error: NetError; readonly left?: readonly CreatedTap[] };
 
 export interface CreateOptions extends NetOptions {
@@ -63,6 +70,7 @@ interface CheckedJob {
   readonly queues: readonly number[];
   readonly vlans: readonly (number | undefined)[];
   readonly macs: readonly (string | undefined)[];
+  readonly fd: boolean;
 }
 
 /** A job's checked bridges, uid, session tag and queues; NetError (BAD_NAME, BAD_REQUEST) if any is malformed. */
@@ -74,7 +82,7 @@ function checkJob(job: CreateJob): CheckedJob {
   const session = job.session === undefined ? undefined : checkSession(job.session);
   return {
     bridges, uid, session, queues: checkQueues(job.queues, bridges.length),
-    vlans: checkVlans(job.vlans, bridges.length), macs: checkMacs(job.macs, bridges.length),
+    vlans: checkVlans(job.vlans, bridges.length), macs: checkMacs(job.macs, bridges.length), fd: job.fd === true,
   };
 }
 
@@ -116,6 +124,17 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
   if (!Array.isArray(jobs)) throw new NetError('BAD_REQUEST', 'requests: expected a list');
   const ovsdb = checkOvsdb(opts.ovsdb);
   const deps = resolveDeps(opts.deps);
+  // Fd taps' fds until they go out with their outcomes; whatever is left (a request that failed,
+  // an exception) is closed, which removes those taps.
+  const held = new HeldFds();
+  try {
+    return await createWithFds(jobs, opts, ovsdb, deps, held);
+  } finally {
+    held.closeAll();
+  }
+}
+
+async function createWithFds(jobs: readonly CreateJob[], opts: CreateOptions, ovsdb: string | undefined, deps: NetDeps, held: HeldFds): Promise<CreateOutcome[]> {
   const outcomes: (CreateOutcome | undefined)[] = jobs.map(() => undefined);
   const checked = jobs.map((job, i) => {
     try {
@@ -142,12 +161,12 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
   // A tap that becomes a VLAN access port on a Linux bridge, or is mac-locked, is attached down
   // (a down port forwards nothing) and raised once configured: no frame gets past before.
   const tapJobs: TapJob[] = going.map(({ job }) => ({
-    bridges: job.bridges, uid: job.uid, queues: job.queues,
+    bridges: job.bridges, uid: job.uid, queues: job.queues, fd: job.fd,
     held: job.bridges.map((b, slot) => job.macs[slot] !== undefined || (job.vlans[slot] !== undefined && classes.kinds.get(b) === 'linux')),
   }));
   const before = opts.beforeCreate;
   const made = await createLinuxTaps(tapJobs, classes, deps,
-    before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))));
+    before === undefined ? undefined : (taps) => before(taps.map((t) => ({ ...t, job: going[t.job]?.i ?? -1 }))), held);
   const unlocked = await lockLinux(going.map(({ job }) => job), made, classes.kinds, deps);
   // The OVS side, a transaction a request, all at once (ovsdb orders them).
   await Promise.all(going.map(async ({ i, job }, k) => {
@@ -155,7 +174,7 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
     if (result !== undefined && !('error' in result) && result.taps.some((t) => unlocked.has(t))) {
       // A tap that could not be locked is never handed out: the request's taps go.
       const error = lockError(unlocked, result.taps);
-      const left = await deleteOwnTaps(result.taps, deps);
+      const left = await deleteOwnTaps(result.taps, deps, held);
       outcomes[i] = left.length === 0 ? { error }
         : { error: new NetError('SYSTEM_ERROR', `${error.message}; could not remove ${left.join(', ')}`), left: left.map((tap) => ({ tap, ifindex: ifindexOf(tap) })) };
     } else if (result === undefined) {
@@ -167,8 +186,9 @@ export async function createTapsMany(jobs: readonly CreateJob[], opts: CreateOpt
         const vlan = job.vlans[b];
         return { bridge, tap: result.taps[b] ?? '', type: classes.kinds.get(bridge) === 'ovs' ? 'ovs' : 'brctl', ...(vlan === undefined ? {} : { vlan }) };
       });
-      outcomes[i] = await finish(nics, result.taps, result.ifindexes,
-        { uid: job.uid, session: job.session, mtus: classes.mtus, filtering: classes.filtering, ovsVlans: vlanHost.ovsVlans, macs: job.macs }, ovsdb, deps);
+      const outcome = await finish(nics, result.taps, result.ifindexes,
+        { uid: job.uid, session: job.session, mtus: classes.mtus, filtering: classes.filtering, ovsVlans: vlanHost.ovsVlans, macs: job.macs }, ovsdb, deps, held);
+      outcomes[i] = 'error' in outcome || !job.fd ? outcome : { ...outcome, fds: result.taps.map((t) => held.take(t) ?? []) };
     }
   }));
   return outcomes.map((o) => o ?? { error: new NetError('SYSTEM_ERROR', 'internal error: no outcome for a request') });
@@ -221,7 +241,7 @@ interface Finishing {
  * request's taps (all or nothing).
  */
 async function finish(nics: PlannedNic[], taps: readonly string[], ifindexes: readonly (number | undefined)[],
-  { uid, session, mtus, filtering, ovsVlans, macs }: Finishing, ovsdb: string | undefined, deps: NetDeps): Promise<CreateOutcome> {
+  { uid, session, mtus, filtering, ovsVlans, macs }: Finishing, ovsdb: string | undefined, deps: NetDeps, held: HeldFds): Promise<CreateOutcome> {
   const ovsPorts = nics.filter((n) => n.type === 'ovs');
   const flowLocks = nics.flatMap((n, b) => {
     const mac = macs[b];
@@ -250,7 +270,7 @@ async function finish(nics: PlannedNic[], taps: readonly string[], ifindexes: re
     } catch (inner) {
       problems.push((inner as Error).message);
     }
-    const left = await deleteOwnTaps(taps, deps);
+    const left = await deleteOwnTaps(taps, deps, held);
     if (left.length > 0) problems.push(`could not remove ${left.join(', ')}`);
     const error = e instanceof NetError ? e : new NetError('SYSTEM_ERROR', String(e), { cause: e });
     if (problems.length === 0) return { error };

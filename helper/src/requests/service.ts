@@ -11,6 +11,9 @@ import type { AuditLog } from '../audit/audit.js';
 import type { PlannedTap } from '../net/linuxtaps.js';
 import { decide, macLocked, maxQueues, maxTaps, standing, vlanFor } from '../policy/evaluate.js';
 import type { Policy, PolicyUser, RuleSource } from '../policy/types.js';
+import { closeFds } from '../net/fdtaps.js';
+import type { LinkWatch, LinkWatchOptions } from '../net/linkwatch.js';
+import { FdTaps } from '../records/fdtaps.js';
 import type { Book, Ledger, LedgerEntry } from '../records/ledger.js';
 import { entryTargets, removeTargets, targetsFrom, type Target } from '../records/removal.js';
 import type { ProcessRef, SessionStore } from '../records/store.js';
@@ -23,6 +26,11 @@ import type { PolicyHolder } from '../policy/holder.js';
 export interface Session {
   id: string;
   nics: Nic[];
+  /**
+   * Why this connection cannot carry file descriptors (fd handoff is then BAD_REQUEST saying
+   * so); undefined when it can (the connection sends them: transport/connection.ts).
+   */
+  fdRefusal?: string | undefined;
 }
 
 export interface ServiceDeps {
@@ -36,6 +44,11 @@ export interface ServiceDeps {
   log: (message: string) => void;
   /** How long a request waits for its user's lock while another helper holds it (default 10 s). */
   lockWaitMs?: number;
+  /**
+   * Starts the link watcher for fd taps (records/fdtaps.ts; default: net/linkwatch.ts).
+   * @internal Tests with a stand-in network.
+   */
+  linkWatch?: (options: LinkWatchOptions) => LinkWatch;
 }
 
 /**
@@ -58,7 +71,8 @@ interface Waiting {
   readonly request: MakeNicsRequest;
   readonly caller: Caller;
   readonly session: Session;
-  readonly lifetime: 'session' | 'persistent';
+  /** "fd": handed over as fds (handoff "fd"), living as long as they do. */
+  readonly lifetime: 'session' | 'persistent' | 'fd';
   readonly limit: number;
   /** What the policy adds to each nic (#grants). */
   readonly grants: readonly Grant[];
@@ -68,8 +82,14 @@ interface Waiting {
   readonly since: number;
   /** How many times it found its user's lock held elsewhere. */
   retries: number;
-  readonly resolve: (nics: Nic[]) => void;
+  readonly resolve: (made: Made) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** A request's nics, and for fd handoff each tap's fds (one a queue, in reply order). */
+interface Made {
+  readonly nics: Nic[];
+  readonly fds: readonly (readonly number[])[];
 }
 
 /** The taps a request's intents name now, by slot (its bridges' positions). */
@@ -97,9 +117,28 @@ export class Service {
   readonly #sessionTaps = new Map<string, number>();
   /** Per uid, the ovs-cleanup running or last queued: one user's clean-ups run one at a time. */
   readonly #cleanups = new Map<number, Promise<void>>();
+  /** The fds of fd-handoff replies, until the connection takes them to send (takeFds). */
+  readonly #replyFds = new WeakMap<Reply, readonly number[]>();
+  /** The fd taps this process handed over, watched until they die (records/fdtaps.ts). */
+  readonly fdTaps: FdTaps;
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
+    this.fdTaps = new FdTaps({
+      ledger: deps.ledger, net: deps.net, audit: deps.audit, log: deps.log, ovsdbOption: () => deps.policy.ovsdbOption(),
+      onOrphans: (orphans) => void this.#removeOrphans(orphans),
+      ...(deps.linkWatch === undefined ? {} : { watch: deps.linkWatch }),
+    });
+  }
+
+  /**
+   * The fds to send with `reply` (fd handoff: one a queue, nic by nic), now the caller's: it
+   * sends them and closes them, sent or not. Undefined for any other reply.
+   */
+  takeFds(reply: Reply): readonly number[] | undefined {
+    const fds = this.#replyFds.get(reply);
+    this.#replyFds.delete(reply);
+    return fds;
   }
 
   #policy(): Policy {
@@ -127,10 +166,10 @@ export class Service {
 
   async #makeNics(request: MakeNicsRequest, caller: Caller, session: Session): Promise<Reply> {
     const policy = this.#policy();
-    const lifetime = request.lifetime ?? 'session';
+    const lifetime = request.handoff === 'fd' ? 'fd' : request.lifetime ?? 'session';
     const user = { name: caller.user.name, uid: caller.uid, groups: caller.user.groups };
-    if (request.handoff === 'fd') {
-      throw new ProtocolError(ErrorCode.BadRequest, 'handoff "fd" is not supported yet (this helper hands taps over by name)');
+    if (request.handoff === 'fd' && session.fdRefusal !== undefined) {
+      throw new ProtocolError(ErrorCode.BadRequest, session.fdRefusal);
     }
     const decisions = request.nics.map(({ bridge }) => ({ bridge, decision: decide(policy, user, bridge) }));
     const denied = decisions.find((d) => !d.decision.allowed);
@@ -144,7 +183,7 @@ export class Service {
     const limit = maxTaps(policy, user).limit;
     // The MAC each tap is locked to: the request's, where the policy says mac-lock.
     const macs = grants.map((g, i) => (g.macLock === undefined ? undefined : request.nics[i]?.mac));
-    const nics = await new Promise<Nic[]>((resolve, reject) => {
+    const { nics, fds } = await new Promise<Made>((resolve, reject) => {
       this.#waiting.push({ request, caller, session, lifetime, limit, grants, macs, since: Date.now(), retries: 0, resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
@@ -157,7 +196,9 @@ export class Service {
       request: summary(request), decision: 'allow', rules: decisions.map((d) => d.decision.rule && `${d.decision.rule.file}:${d.decision.rule.line}`),
       result: 'ok', lifetime, taps: nics,
     });
-    return { v: 1, id: request.id, ok: true, nics };
+    const reply: Reply = { v: 1, id: request.id, ok: true, nics };
+    if (lifetime === 'fd') this.#replyFds.set(reply, fds.flat());
+    return reply;
   }
 
   /**
@@ -218,6 +259,9 @@ export class Service {
     const locks = new Map<number, () => void>();
     const books = new Map<number, Book>();
     const orphans: LedgerEntry[] = [];
+    const vanished: LedgerEntry[] = [];
+    /** Fds opened for requests not resolved (yet): closed at the end, which removes their taps. */
+    const opened = new Map<number, readonly (readonly number[])[]>();
     try {
       for (const uid of [...new Set(batch.map((w) => w.caller.uid))].sort((a, b) => a - b)) {
         const release = this.#deps.ledger.tryLock(uid);
@@ -227,7 +271,7 @@ export class Service {
       for (const uid of locks.keys()) {
         const book = this.#deps.ledger.open(uid);
         books.set(uid, book);
-        orphans.push(...book.settle(this.#deps.net));
+        orphans.push(...book.settle(this.#deps.net, vanished));
         counts.set(uid, book.held(this.#removing));
       }
       const accepted: Waiting[] = [];
@@ -254,7 +298,9 @@ export class Service {
         ...(w.macs.some((m) => m !== undefined) ? { macs: w.macs } : {}),
         owner: { uid: w.caller.uid, gid: w.caller.gid },
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
+        ...(w.lifetime === 'fd' ? { fd: true } : {}),
       })), { ...this.#deps.policy.ovsdbOption(), beforeCreate: (taps) => this.#intend(taps, accepted, intents, books) });
+      for (const [i, outcome] of outcomes.entries()) if (outcome !== undefined && 'nics' in outcome && outcome.fds !== undefined) opened.set(i, outcome.fds);
       const settled = accepted.map((w, i) => this.#complete(intents[i]!, outcomes[i], books.get(w.caller.uid)!, orphans));
       // The ledger first: a tap whose entry could not be written is not handed out.
       const unsaved = new Set<number>();
@@ -274,13 +320,20 @@ export class Service {
         }
         if (!unsaved.has(w.caller.uid)) {
           if (w.lifetime === 'session') for (const e of made.entries) this.#sessionTaps.set(e.tap, e.ifindex!);
+          // From here the connection owns the fds; the taps are watched until they die.
+          const fds = opened.get(i) ?? [];
+          opened.delete(i);
+          if (w.lifetime === 'fd') this.fdTaps.add(made.entries);
           // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match), a
           // mac-locked one its MAC.
-          w.resolve(made.nics.map((nic, k) => {
-            const queues = w.request.nics[k]?.queues ?? 1;
-            const mac = w.macs[k];
-            return { ...nic, ...(queues > 1 ? { queues } : {}), ...(mac === undefined ? {} : { mac }) };
-          }));
+          w.resolve({
+            nics: made.nics.map((nic, k) => {
+              const queues = w.request.nics[k]?.queues ?? 1;
+              const mac = w.macs[k];
+              return { ...nic, ...(queues > 1 ? { queues } : {}), ...(mac === undefined ? {} : { mac }) };
+            }),
+            fds,
+          });
           continue;
         }
         orphans.push(...made.entries);
@@ -301,7 +354,10 @@ export class Service {
         }
       }
       for (const release of locks.values()) release();
+      // Fd taps not handed out go with their fds (their ledger entries, if any, are orphans).
+      for (const fds of opened.values()) closeFds(fds.flat());
       if (orphans.length > 0) void this.#removeOrphans(orphans);
+      if (vanished.length > 0) void this.fdTaps.removePorts(vanished);
     }
   }
 
@@ -498,6 +554,6 @@ function summary(request: Request): Record<string, unknown> {
   const options = request.nics.some((n) => n.queues !== undefined || n.mac !== undefined);
   return {
     id: request.id, bridges: request.nics.map((n) => n.bridge), ...(options ? { nics: request.nics } : {}),
-    lifetime: request.lifetime ?? 'session', ...(request.handoff === undefined ? {} : { handoff: request.handoff }),
+    ...(request.handoff === 'fd' ? {} : { lifetime: request.lifetime ?? 'session' }), ...(request.handoff === undefined ? {} : { handoff: request.handoff }),
   };
 }

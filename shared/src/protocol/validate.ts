@@ -143,6 +143,9 @@ export function parseRequest(value: WireValue): Request {
     if (handoff !== undefined && handoff !== 'name' && handoff !== 'fd') {
       throw new ProtocolError(ErrorCode.BadRequest, '"handoff" must be "name" or "fd"', { id });
     }
+    if (handoff === 'fd' && lifetime !== undefined) {
+      throw new ProtocolError(ErrorCode.BadRequest, '"lifetime" does not apply to handoff "fd": a tap handed over as fds lives as long as its fds', { id });
+    }
     const request: MakeNicsRequest = { v: 1, id, op, nics: readNics(value, id) };
     if (lifetime !== undefined) request.lifetime = lifetime as Lifetime;
     if (handoff !== undefined) request.handoff = handoff;

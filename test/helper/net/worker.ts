@@ -105,7 +105,7 @@ function deps(job: Job, calls: Call[]): NetDeps {
   const filtering = job.filtering;
   return {
     run, batch, tapName: () => queue.shift() ?? randomTapName(),
-    vlanFiltering: filtering === undefined ? real.vlanFiltering : () => filtering,
+    vlanFiltering: filtering === undefined ? real.vlanFiltering : () => filtering, openTap: real.openTap,
   };
 }
 

@@ -13,7 +13,8 @@ import type { MakeNicsRequest, NicRequest, Reply } from '../../../shared/src/pro
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
 import { acceptAnyFile } from '../policy/support.js';
-import { MAX_BATCH, Service, type Session } from '../../../helper/src/requests/service.js';
+import { MAX_BATCH, Service, type ServiceDeps, type Session } from '../../../helper/src/requests/service.js';
+import { closeFds } from '../../../helper/src/net/fdtaps.js';
 import { Ledger, type LedgerEntry } from '../../../helper/src/records/ledger.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
 import { caller, MemoryAudit, MemoryLocks, StandInHost } from './stand-ins.js';
@@ -36,7 +37,7 @@ interface Bench {
   other(): Service;
 }
 
-function setUp(policy: string, opts: { lockWaitMs?: number } = {}): Bench {
+function setUp(policy: string, opts: Pick<ServiceDeps, 'lockWaitMs' | 'linkWatch'> = {}): Bench {
   const file = join(dir, `helper-${Math.random().toString(36).slice(2)}.conf`);
   writeFileSync(file, policy, { mode: 0o644 });
   const state = mkdtempSync(join(dir, 'state-'));
@@ -369,14 +370,40 @@ function messageOf(reply: Reply): string {
   return reply.ok ? '' : reply.error.message;
 }
 
-test('handoff "fd" is refused with BAD_REQUEST "not supported yet" before anything runs; handoff "name" is the default behaviour', async () => {
+test('handoff "fd" on a connection that cannot carry fds is BAD_REQUEST saying why, before anything runs; handoff "name" is the default behaviour', async () => {
   const { service, host, audit } = setUp('allow br0 alice\n');
-  const refused = await ask(service, [{ bridge: 'br0' }], { handoff: 'fd' });
+  const why = 'fd handoff needs a Unix socket as stdin/stdout; xkvm passes one end of a socketpair';
+  const refused = await service.handle({ v: 1, id: 3, op: 'make-nics', nics: [{ bridge: 'br0' }], handoff: 'fd' }, alice, { ...newSession(), fdRefusal: why });
   assert.is(codeOf(refused), 'BAD_REQUEST');
-  assert.match(messageOf(refused), /handoff "fd" is not supported yet/);
+  assert.is(messageOf(refused), why);
   assert.equal(host.events, [], 'nothing ran');
   assert.is(audit.records.filter((r) => r['code'] === 'BAD_REQUEST').length, 1, 'the refusal is audited');
   assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], { handoff: 'name' })).length, 1);
+});
+
+test('handoff "fd": the reply\'s fds (one a queue, nic by nic) are given once to whoever sends it; the taps are in the ledger as "fd", count for max-taps, belong to no session, and are watched', async () => {
+  const watched: string[] = [];
+  const { service, ledger, audit } = setUp('allow br0 alice\nmax-taps 3 alice\n', {
+    linkWatch: () => {
+      watched.push('started');
+      return { stop: () => watched.push('stopped') };
+    },
+  });
+  const session = newSession();
+  const reply = await service.handle({ v: 1, id: 3, op: 'make-nics', nics: [{ bridge: 'br0', queues: 2 }, { bridge: 'br0' }], handoff: 'fd' }, alice, session);
+  const fds = service.takeFds(reply);
+  assert.ok(fds !== undefined, JSON.stringify(reply));
+  assert.is(fds.length, 3, 'two queues, then one');
+  assert.is(service.takeFds(reply), undefined, 'given once');
+  closeFds(fds);
+  assert.equal(session.nics, [], 'not the session\'s: the connection\'s end does not remove them');
+  assert.equal(ledger.read(alice.uid).map((e) => e.lifetime), ['fd', 'fd']);
+  assert.is(audit.records.find((r) => r['result'] === 'ok' && r['op'] === 'make-nics')?.['lifetime'], 'fd');
+  assert.is(service.fdTaps.watched, 2);
+  assert.equal(watched, ['started']);
+  assert.is(codeOf(await ask(service, [{ bridge: 'br0' }, { bridge: 'br0' }], { handoff: 'fd' })), 'QUOTA', 'the two count');
+  const named = await ask(service, [{ bridge: 'br0' }], { handoff: 'name' });
+  assert.is(service.takeFds(named), undefined, 'a named tap has no fds');
 });
 
 test('nics without options make the same taps as bridges, in order', async () => {

@@ -177,7 +177,7 @@ test('a request that would exceed max-taps gets QUOTA and creates nothing, count
   }
 });
 
-test('per-NIC options against the policy: more queues than max-queues is QUOTA, no mac under mac-lock BAD_REQUEST naming it and every such nic, handoff fd BAD_REQUEST; nothing is made (multi-queue taps: mtu.test.ts; mac-locked taps: mac-lock.test.ts; VLANs: vlan.test.ts)', async () => {
+test('per-NIC options against the policy: more queues than max-queues is QUOTA, no mac under mac-lock BAD_REQUEST naming it and every such nic, handoff fd with a lifetime BAD_REQUEST; nothing is made (multi-queue taps: mtu.test.ts; mac-locked taps: mac-lock.test.ts; VLANs: vlan.test.ts)', async () => {
   const { helper, ns } = b();
   helper.setPolicy(policy(`max-queues 2 ${A()}\nmac-lock br0 ${A()}\nvlan ovsbr0 10 ${A()}\n`));
   const mk = (nics: unknown[], extra: Record<string, unknown> = {}) => ({ v: 1, id: b().id(), op: 'make-nics', nics, ...extra });
@@ -187,7 +187,7 @@ test('per-NIC options against the policy: more queues than max-queues is QUOTA, 
   // Every nic without a mac is named in one refusal (before the queue check), in the words the client reads back.
   const all = await refused({ agent: a(), value: mk([{ bridge: 'br0' }, { bridge: 'br0', mac: '52:54:00:00:00:01' }, { bridge: 'br0', queues: 3 }]), code: 'BAD_REQUEST', mentions: /mac-lock/ }, 'two nics without a mac under mac-lock');
   assert.is(all.error.message, formatMacLockRefusal({ user: a().user.name, missing: [0, 2].map((index) => ({ index, bridge: 'br0', rule: `${helper.config}:2` })) }));
-  await refused({ agent: o(), value: mk([{ bridge: 'br0' }], { handoff: 'fd' }), code: 'BAD_REQUEST', mentions: /handoff "fd" is not supported yet/, sameAfter: true }, 'handoff fd');
+  await refused({ agent: o(), value: mk([{ bridge: 'br0' }], { handoff: 'fd', lifetime: 'session' }), code: 'BAD_REQUEST', mentions: /"lifetime" does not apply to handoff "fd"/, sameAfter: true }, 'handoff fd with a lifetime');
   // bob is under none of these lines: nics with a MAC and one queue are plain taps, as bridges were
   await o().open('plain', helper.socket);
   const id = b().id();
