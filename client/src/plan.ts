@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { machine as unameMachine } from 'node:os';
+import type { NicRequest } from '../../shared/src/protocol/messages.js';
 import { isValidIfname } from '../../shared/src/protocol/names.js';
 import { escapeForTerminal } from '../../shared/src/text/escape.js';
 import type { LaunchOptions } from './cli/options.js';
@@ -64,6 +65,29 @@ export function qemuArgv(plan: LaunchPlan, taps: ReadonlyArray<string | undefine
     return ['-device', n.device, '-netdev', tap === undefined ? n.netdev : `${n.netdev},ifname=${tap}`];
   });
   return [...plan.head, ...net, ...plan.tail];
+}
+
+/** What the helper is asked for: each bridged netdev's bridge, its queues and the MAC qemu gets. */
+export function nicRequests(plan: LaunchPlan): NicRequest[] {
+  return plan.nets.filter((n) => n.connection !== 'user').map((n) => ({
+    bridge: n.connection,
+    ...(n.queues === undefined ? {} : { queues: n.queues }),
+    ...(n.mac === undefined ? {} : { mac: n.mac }),
+  }));
+}
+
+/**
+ * The plan with the MACs the client chose for mac=auto netdevs under mac-lock on their -device
+ * (`asked` parallel to the bridged nets).
+ */
+export function withChosenMacs(plan: LaunchPlan, asked: readonly NicRequest[]): LaunchPlan {
+  let k = 0;
+  const nets = plan.nets.map((n) => {
+    if (n.connection === 'user') return n;
+    const mac = asked[k++]?.mac;
+    return mac === undefined || n.mac !== undefined ? n : { ...n, mac, device: `${n.device},mac=${mac}` };
+  });
+  return { ...plan, nets };
 }
 
 /**

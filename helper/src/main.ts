@@ -39,22 +39,38 @@
  * `bridges`, the same without options; shared/src/protocol/validate.ts turns them into nics).
  * Besides allow/deny, the policy may put a user's taps on a bridge in a VLAN (`vlan`), lock them
  * to the request's MAC (`mac-lock`) and bound their queues (`max-queues`, default 8, at most 16);
- * these grant nothing by themselves. The service checks them before anything is made: more
- * queues than max-queues is QUOTA, no `mac` under mac-lock BAD_REQUEST naming the line, two
- * VLANs from two of the user's groups DENIED naming both lines. queues > 1 makes a multi_queue
+ * these grant nothing by themselves. The service checks them before anything is made: nics
+ * without `mac` under mac-lock are one BAD_REQUEST naming them all with their lines (the form
+ * of shared/src/protocol/mac-lock.ts, which the client reads to give its mac=auto nics a MAC
+ * and ask again), more queues than max-queues is QUOTA, two VLANs from two of the user's groups
+ * DENIED naming both lines. queues > 1 makes a multi_queue
  * tap. A VLAN goes to the network layer with the nic (TapRequest.vlans; net/vlan.ts): an OVS
  * port added with tag=VID; on a Linux bridge with VLAN filtering the tap attached down, the
  * default PVID removed and VID set as its untagged PVID (one `bridge -batch`), then raised; a
  * bridge that does not filter VLANs (or an OVS fake bridge of another VLAN) is refused with
  * SYSTEM_ERROR before anything is made; the reply says `vlan`. Deleting the tap removes all of
- * it. What the network layer cannot make yet (MAC lock) is refused with SYSTEM_ERROR, never granted with less
- * isolation than the policy says; `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
- * Its native pieces exist, not yet wired in (docs/fd-handoff.md): the addon opens a tap itself
- * (native/fd-handoff.ts openTap: vnet header, one fd per queue, IFF_TUN_EXCL so that an existing
- * device is never joined, owned by the caller, not persistent: the kernel removes it with its last
- * fd) and sends fds as SCM_RIGHTS on a reply's first byte behind Node's own writes (sendWithFds);
- * net/linkwatch.ts reports links that are really gone (a long-lived `ip -o monitor link`, each
- * "Deleted" line checked against /sys, since a port leaving its bridge prints one too).
+ * it. A nic under mac-lock goes to the network layer with its MAC (the reply says `mac`): the
+ * tap is attached down, locked, then brought up (a Linux bridge port `locked` with one static
+ * FDB entry, by bridge(8); on OVS two cookie-tagged OpenFlow flows on the port, by ovs-ofctl,
+ * deleted whenever the port is); a lock that fails fails the request with its taps gone.
+ *
+ * Fd handoff (`handoff: "fd"`, docs/protocol.md and docs/fd-handoff.md): the network layer opens
+ * each tap itself instead of `tuntap add` (native/fd-handoff.ts openTap: vnet header, one fd per
+ * queue, IFF_TUN_EXCL so that an existing device is never joined, owned by the caller, not
+ * persistent), under a random name recorded as an intent first, as for named taps, then attaches
+ * it by the same ip batch (MTU, VLAN, mac-lock as above). The fds stay in the call (net/fdtaps.ts
+ * HeldFds) until its outcome carries them; a tap undone before the reply is undone by closing its
+ * fds (the kernel removes it) after its OVS port and flows. The ledger records such taps with
+ * lifetime "fd": they count for max-taps while they exist and belong to no session, so a
+ * connection's end leaves them to qemu. The connection sends the reply with the fds as
+ * SCM_RIGHTS on its first byte (sendWithFds, nothing else written meanwhile: one request at a
+ * time), then closes the helper's copies, sent or not; over --stdio only when stdout is a Unix
+ * socket (a socketpair from xkvm), else BAD_REQUEST saying so. records/fdtaps.ts then watches
+ * the taps handed over: while there are any, net/linkwatch.ts runs (a long-lived unref'd
+ * `ip -o monitor link`, each "Deleted" line checked against /sys), and a deleted one is forgotten
+ * under its user's lock and its OVS port (and flows) removed, within 2 s. The watch never keeps
+ * the helper alive; an fd tap that dies while no helper runs is found at the next helper's start
+ * (every ledger's fd taps swept) or when a helper settles that user's ledger.
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
  * share is bounded, by the uid the kernel gave at accept (docs/protocol.md, "Connections"):
@@ -87,7 +103,8 @@
  * anything else but `--stdio` under pkexec; let one client's bad input disturb another; outlive
  * its purpose (socket mode exits when idle).
  *
- * Programs. ip, ovs-vsctl (OVS bridges) and getent (users and groups that are not in
+ * Programs. ip, ovs-vsctl (OVS bridges), bridge and ovs-ofctl (mac-lock; ovs-ofctl also when
+ * OVS ports are removed, to delete their flows) and getent (users and groups that are not in
  * /etc/passwd and /etc/group), by absolute path, with the fixed environment of defaults.ts
  * (PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C) and nothing else, in /. Taps are made and removed through two long-lived
  * `ip -o -batch -` (starting a process costs more than a whole request): the helper alone

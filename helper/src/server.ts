@@ -1,5 +1,6 @@
 /** Assemble the helper from its parts and serve: a listening socket, or one stdio session. */
-import type { Socket } from 'node:net';
+import { fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { AuditLog } from './audit/audit.js';
 import { AuditThrottle } from './audit/throttle.js';
 import { SystemLog } from './audit/system-log.js';
@@ -54,7 +55,13 @@ function assemble(opts: ServeOptions) {
   const ledger = new Ledger(store.dir, { onBad: (file, why) => audit.write({ event: 'ledger', result: 'unreadable', file, message: why }) });
   const self = { pid: process.pid, start: (processStartTime(process.pid) ?? 0n).toString() };
   const service = new Service({ policy, net: opts.net, audit, store, ledger, helper: self, log });
-  const reaper = new Reaper({ store, ledger, net: opts.net, audit, self, ovsdbOption: () => policy.ovsdbOption() });
+  const reaper = new Reaper({
+    store, ledger, net: opts.net, audit, self, ovsdbOption: () => policy.ovsdbOption(),
+    onVanished: (entries) => void service.fdTaps.removePorts(entries),
+  });
+  // The link watcher's ip is unref'd, not ended by exit(): end it (after a SIGKILL of the helper,
+  // ip ends at its next line, on the closed pipe).
+  process.once('exit', () => service.fdTaps.stop());
   return { policy, audit, store, service, reaper };
 }
 
@@ -136,6 +143,7 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
         audit,
         log,
         newSessionId: () => store.newId(),
+        fds: { socket },
         idleMs: opts.connectionIdleMs ?? DEFAULT_CONNECTION_IDLE_SECONDS * 1000,
         maxRefusals: opts.maxRefusals,
         onClosed: () => slot.release(),
@@ -145,6 +153,9 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
   };
   const server = await listen(onConnection, where);
   reaper.onIdle = armIdle;
+  // Fd taps first: those that died while no helper ran lose their ports before the reaper
+  // settles the ledgers. Those still held (by qemu) are watched, without keeping the helper up.
+  await service.fdTaps.sweep();
   const swept = await reaper.sweep(true);
   audit.write({ event: 'helper-start', mode: 'fd' in where ? 'systemd' : 'socket', socket: 'path' in where ? where.path : 'fd 3', config: opts.config, state: opts.stateDir, reaped: swept.removed, adopted: swept.kept });
   armIdle();
@@ -176,6 +187,7 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
     if (serving) process.stdin.destroy();
   });
   // A stdio helper is short-lived: it removes what dead clients left, but adopts nothing.
+  await service.fdTaps.sweep();
   await reaper.sweep(false);
   new Connection({
     input: process.stdin,
@@ -188,6 +200,7 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
     audit,
     log,
     newSessionId: () => store.newId(),
+    fds: stdioFds(),
     maxRefusals: opts.maxRefusals,
     onEnd: () => {
       audit.throttle?.flush();
@@ -196,4 +209,21 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
   });
   serving = true;
   if (hungUp) process.stdin.destroy();
+}
+
+/**
+ * Whether replies on stdout can carry fds: only when stdout is a Unix socket (the client gives
+ * the helper one end of a socketpair as stdin and stdout); a pipe cannot (fd handoff is then
+ * BAD_REQUEST saying why).
+ */
+function stdioFds(): { socket: Socket } | { refusal: string } {
+  const refusal = 'fd handoff needs a Unix socket as stdin/stdout; xkvm passes one end of a socketpair';
+  let isSocket = false;
+  try {
+    isSocket = fstatSync(1).isSocket();
+  } catch {
+    // no stdout
+  }
+  if (!isSocket || !(process.stdout instanceof Socket)) return { refusal: `${refusal}, and this helper's stdout is not a socket` };
+  return { socket: process.stdout };
 }

@@ -22,9 +22,12 @@ async function quiet(helper: HelperProcess, sessions: number): Promise<void> {
   }
 }
 
-async function roundTrip(connection: HelperConnection): Promise<number> {
+/** One make-nics of a tap on br0, or (locked) of a tap on br1 under mac-lock. */
+async function roundTrip(connection: HelperConnection, locked = false): Promise<number> {
   const start = process.hrtime.bigint();
-  const reply = await connection.request({ v: 1, op: 'make-nics', bridges: ['br0'], lifetime: 'session' });
+  const reply = await connection.request(locked
+    ? { v: 1, op: 'make-nics', nics: [{ bridge: 'br1', mac: '52:54:00:4c:00:01' }], lifetime: 'session' }
+    : { v: 1, op: 'make-nics', bridges: ['br0'], lifetime: 'session' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (!reply.ok) throw new Error(`make-nics failed: ${reply.error.message}`);
   return ms;
@@ -32,6 +35,8 @@ async function roundTrip(connection: HelperConnection): Promise<number> {
 
 export interface MakeNicsFigures {
   single: Timing;
+  /** The same, of a tap under mac-lock (one bridge(8) run more: helper/src/net/maclock.ts). */
+  locked: Timing;
   concurrent: Timing;
   reference: Timing;
   errors: number;
@@ -39,18 +44,22 @@ export interface MakeNicsFigures {
 }
 
 export async function benchMakeNics(ns: Netns, reference: string, requests: number): Promise<MakeNicsFigures> {
-  const helper = await startHelper(ns, { policy: 'allow br0 root\nmax-taps 64\n' });
+  const helper = await startHelper(ns, { policy: 'allow br0 root\nallow br1 root\nmac-lock br1 root\nmax-taps 64\n' });
   try {
     const location = { kind: 'socket' as const, path: helper.socket, from: 'XKVM_HELPER_SOCKET' as const };
     const single: number[] = [];
+    const locked: number[] = [];
     let sessions = 0;
+    // Alternating, so that both see the same machine.
     for (let i = -3; i < requests; i++) {
-      const connection = await openConnection(location);
-      const ms = await roundTrip(connection);
-      connection.close();
-      sessions += 1;
-      await quiet(helper, sessions);
-      if (i >= 0) single.push(ms);
+      for (const lock of [false, true]) {
+        const connection = await openConnection(location);
+        const ms = await roundTrip(connection, lock);
+        connection.close();
+        sessions += 1;
+        await quiet(helper, sessions);
+        if (i >= 0) (lock ? locked : single).push(ms);
+      }
     }
     const concurrent: number[] = [];
     let errors = 0;
@@ -80,6 +89,7 @@ export async function benchMakeNics(ns: Netns, reference: string, requests: numb
     }
     return {
       single: summarise('xkvm-helper make-nics, one client', single),
+      locked: summarise('xkvm-helper make-nics under mac-lock, one client', locked),
       concurrent: summarise('xkvm-helper make-nics, 16 concurrent sessions', concurrent),
       reference: summarise('reference tap-control make-nics (root)', reference_),
       errors,

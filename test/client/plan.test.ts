@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLaunchOptions } from '../../client/src/cli/options.js';
-import { makePlan, qemuArgv, type PlanEnvironment } from '../../client/src/plan.js';
+import { makePlan, nicRequests, qemuArgv, withChosenMacs, type PlanEnvironment } from '../../client/src/plan.js';
 import { ProbeCache } from '../../client/src/qemu/probe-cache.js';
 import type { Accel } from '../../client/src/qemu/accel.js';
 
@@ -174,6 +174,29 @@ test('a missing bridge is refused before anything else happens, naming it and wh
   } catch (error) {
     assert.match((error as Error).message, /bridge br9 does not exist: create it .* or use --netdev user/);
   }
+});
+
+test('the helper is asked for each bridged netdev\'s bridge, its queues=N and the MAC qemu gets (none for mac=auto); user networking is not asked for', async () => {
+  const plan = await makePlan(parseLaunchOptions(['-n', 'br0,queues=4', '-n', 'user', '-n', 'br1,mac=:07', '-n', 'br0']), env('x86_64', KVM));
+  assert.equal(nicRequests(plan), [{ bridge: 'br0', queues: 4 }, { bridge: 'br1', mac: '52:54:00:12:34:07' }, { bridge: 'br0' }]);
+  // queues=N stays qemu's -netdev tap option, as before.
+  assert.is(plan.nets[0]!.netdev, 'type=tap,id=net00,script=no,downscript=no,queues=4');
+});
+
+test('MACs chosen under mac-lock go on the -device of the mac=auto netdevs they were chosen for, and nowhere else', async () => {
+  const plan = await makePlan(parseLaunchOptions(['-n', 'br0', '-n', 'user', '-n', 'br1,mac=:07', '-n', 'br2,bootindex=1']), env('x86_64', KVM));
+  const before = qemuArgv(plan, ['t0', undefined, 't2', 't3']);
+  const chosen = withChosenMacs(plan, [{ bridge: 'br0', mac: '52:54:00:aa:bb:01' }, { bridge: 'br1', mac: '52:54:00:12:34:07' }, { bridge: 'br2', mac: '52:54:00:aa:bb:03' }]);
+  const after = qemuArgv(chosen, ['t0', undefined, 't2', 't3']);
+  const devices = (a: string[]): string[] => a.filter((_, i) => a[i - 1] === '-device' && a[i]!.includes('netdev='));
+  assert.equal(devices(after), [
+    'virtio-net-pci,netdev=net00,mac=52:54:00:aa:bb:01',
+    'virtio-net-pci,netdev=net01',
+    'virtio-net-pci,netdev=net02,mac=52:54:00:12:34:07',
+    'virtio-net-pci,netdev=net03,bootindex=1,mac=52:54:00:aa:bb:03',
+  ]);
+  assert.equal(after.filter((a) => !a.includes('netdev=')), before.filter((a) => !a.includes('netdev=')), 'nothing else changes');
+  assert.equal(qemuArgv(withChosenMacs(plan, nicRequests(plan)), ['t0', undefined, 't2', 't3']), before, 'no lock: the argv is as planned');
 });
 
 test.run();

@@ -173,6 +173,16 @@ export class FakeHelper {
   }
 }
 
+/** Run `body` against a fresh double answering by `script`, and always stop it. */
+export async function withFakeHelper(script: Script, body: (helper: FakeHelper) => Promise<void>): Promise<void> {
+  const helper = await FakeHelper.start(script);
+  try {
+    await body(helper);
+  } finally {
+    await helper.stop();
+  }
+}
+
 /** The id of a recorded request (0 when it had none). */
 export function idOf(request: ReceivedRequest): number {
   const v = request.value;

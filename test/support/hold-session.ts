@@ -14,6 +14,8 @@ export interface HoldSpec {
   readonly socket: string;
   readonly connections: number;
   readonly bridges: readonly string[];
+  /** The guest's MAC for each bridge (null: none), sent as nics[].mac; bridges alone when absent. */
+  readonly macs?: readonly (string | null)[];
   readonly lifetime: Lifetime;
   readonly waitGo: boolean;
 }
@@ -37,7 +39,10 @@ async function main(): Promise<void> {
   const send = async (): Promise<void> => {
     if (sent) return;
     sent = true;
-    const replies = await Promise.all(connections.map((c) => c.request({ v: 1, op: 'make-nics', bridges: [...spec.bridges], lifetime: spec.lifetime })
+    const macs = spec.macs;
+    const what = macs === undefined ? { bridges: [...spec.bridges] }
+      : { nics: spec.bridges.map((bridge, i) => ({ bridge, ...(macs[i] == null ? {} : { mac: macs[i] }) })) };
+    const replies = await Promise.all(connections.map((c) => c.request({ v: 1, op: 'make-nics', ...what, lifetime: spec.lifetime })
       .catch((error: Error) => ({ ok: false as const, error: { code: 'LOST', message: error.message } }))));
     say({
       event: 'result',

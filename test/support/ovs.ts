@@ -18,6 +18,7 @@ export const OVS_TOOLS = {
   dbTool: '/usr/bin/ovsdb-tool',
   dbServer: '/usr/sbin/ovsdb-server',
   vswitchd: '/usr/sbin/ovs-vswitchd',
+  ofctl: '/usr/bin/ovs-ofctl',
   schema: '/usr/share/openvswitch/vswitch.ovsschema',
 } as const;
 
@@ -29,6 +30,8 @@ export interface Ovs {
   vsctl(...args: string[]): string;
   /** The ports of an OVS bridge. */
   ports(bridge: string): string[];
+  /** The OpenFlow flows of an OVS bridge without their counters (`ovs-ofctl --no-stats dump-flows`), one a line. */
+  flows(bridge: string): string[];
   /** Kills both daemons (by pidfile) and removes the directory. Idempotent. */
   stop(): void;
 }
@@ -66,6 +69,7 @@ export function startOvs(ns: Netns, opts: { bridges?: readonly string[] } = {}):
     db,
     vsctl: (...args) => mustRun(OVS_TOOLS.vsctl, [`--db=${db}`, '--timeout=10', ...args]),
     ports: (bridge) => mustRun(OVS_TOOLS.vsctl, [`--db=${db}`, '--timeout=10', 'list-ports', bridge]).split('\n').filter((l) => l !== ''),
+    flows: (bridge) => mustRun(OVS_TOOLS.ofctl, ['--no-stats', 'dump-flows', `unix:${dir}/${bridge}.mgmt`]).split('\n').filter((l) => l.includes('actions=')),
     stop() {
       if (stopped) return;
       stopped = true;

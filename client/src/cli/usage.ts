@@ -26,6 +26,10 @@ export function usage(prog: string, defaultBridge: string): string {
   NETDEV fields: model=MODEL (virtio, e1000, ...), mac=|macaddr= (auto: let
   qemu choose; random; full or partial, padded from 52:54:00:12:34, e.g. :05),
   anything else goes to -device when MODEL has that property, else to -netdev.
+  queues=N (1 to 16) on a bridge asks the helper for a multi-queue tap (within
+  the admin's max-queues; add mq=on,vectors=2N+2 for the guest to use them).
+  Where the admin set mac-lock for you, the tap only passes frames from the
+  guest's MAC: mac=auto then becomes a random 52:54:00 MAC (-v says which).
 
   DISK fields: file=, driver=, if=virtio|scsi, id=, fmt=|format=, serial=,
   wwn=, bus=,unit= or index=, file.locking= (kept only when qemu has file

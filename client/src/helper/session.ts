@@ -2,7 +2,8 @@
  * A VM's taps: one make-nics request on a connection that stays open while qemu runs
  * (lifetime "session"), so the helper removes them when the connection ends, however it ends.
  */
-import type { Lifetime, Nic, Reply } from '../../../shared/src/protocol/messages.js';
+import { parseMacLockRefusal } from '../../../shared/src/protocol/mac-lock.js';
+import type { Lifetime, Nic, NicRequest, Reply } from '../../../shared/src/protocol/messages.js';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
 import { openConnection, type HelperConnection } from './connection.js';
@@ -34,19 +35,61 @@ export async function wakeHelper(location: HelperLocation): Promise<boolean> {
   }
 }
 
+/** What makeNics does beyond asking. */
+export interface MakeNicsOptions {
+  /**
+   * On the helper's mac-lock refusal (shared/src/protocol/mac-lock.ts): a MAC for each of the
+   * nics it names, and ask once more. Without it, the refusal is the error.
+   */
+  chooseMac?: (index: number, bridge: string) => string;
+}
+
+function sameNics(asked: readonly NicRequest[], got: readonly Nic[]): string | undefined {
+  if (got.length !== asked.length || got.some((n, i) => n.bridge !== asked[i]!.bridge)) return 'taps for other bridges than asked';
+  for (const [i, n] of got.entries()) {
+    const want = asked[i]!;
+    if ((n.queues ?? 1) !== (want.queues ?? 1)) return `a tap with ${n.queues ?? 1} queues on ${n.bridge}, asked for ${want.queues ?? 1}`;
+    if (n.mac !== undefined && n.mac !== want.mac) return `a tap on ${n.bridge} locked to another MAC than asked`;
+  }
+  return undefined;
+}
+
+/**
+ * Taps for `nics` (their bridges, queues and MACs), on one connection. Sent as `bridges` when no
+ * nic has more than its bridge, as before per-NIC options. `asked` is the request as it was
+ * finally made (with the MACs chooseMac gave, if the helper asked for them).
+ */
 export async function makeNics(
-  bridges: string[],
+  nics: readonly NicRequest[],
   lifetime: Lifetime,
   location: HelperLocation = locateHelper(),
-): Promise<TapSession> {
+  options: MakeNicsOptions = {},
+): Promise<TapSession & { asked: NicRequest[] }> {
   const connection = await openConnection(location);
   try {
-    const reply = await connection.request({ v: 1, op: 'make-nics', bridges, lifetime });
-    if (!reply.ok) throw replyError(reply, connection);
-    if (!('nics' in reply) || reply.nics.length !== bridges.length || reply.nics.some((n, i) => n.bridge !== bridges[i])) {
-      throw new ClientError('HELPER', 'the helper answered make-nics with taps for other bridges than asked');
+    let asked = nics.map((n) => ({ ...n }));
+    const ask = (): Promise<Reply> => {
+      const plain = asked.every((n) => Object.keys(n).length === 1);
+      return connection.request(plain
+        ? { v: 1, op: 'make-nics', bridges: asked.map((n) => n.bridge), lifetime }
+        : { v: 1, op: 'make-nics', nics: asked, lifetime });
+    };
+    let reply = await ask();
+    const refusal = !reply.ok && reply.error.code === 'BAD_REQUEST' && options.chooseMac !== undefined
+      ? parseMacLockRefusal(reply.error.message, asked) : undefined;
+    if (refusal !== undefined) {
+      const choose = options.chooseMac!;
+      asked = asked.map((n, index) => {
+        const m = refusal.missing.find((x) => x.index === index);
+        return m === undefined ? n : { ...n, mac: choose(index, m.bridge) };
+      });
+      reply = await ask();
     }
-    return { nics: reply.nics, connection, location };
+    if (!reply.ok) throw replyError(reply, connection);
+    if (!('nics' in reply)) throw new ClientError('HELPER', 'the helper answered make-nics without taps');
+    const wrong = sameNics(asked, reply.nics);
+    if (wrong !== undefined) throw new ClientError('HELPER', `the helper answered make-nics with ${wrong}`);
+    return { nics: reply.nics, connection, location, asked };
   } catch (error) {
     connection.close();
     throw error;

@@ -2,6 +2,7 @@
  * Turn one --netdev spec ("br0,model=e1000,mac=:05,vhost=on") into a -device and a -netdev
  * argument, splitting the extra fields by what the device model accepts, as the reference does.
  */
+import { MAX_QUEUES } from '../../../shared/src/protocol/limits.js';
 import { isValidIfname, IFNAME_RULE } from '../../../shared/src/protocol/names.js';
 import { ClientError } from '../errors.js';
 import { isDeviceOption, type DeviceProber } from '../qemu/probe.js';
@@ -15,6 +16,25 @@ export interface NetdevPlan {
   device: string;
   /** -netdev value without the tap's ifname (added once the tap is known). */
   netdev: string;
+  /** The MAC on -device, when the client chose it (any mac= but auto); qemu picks it otherwise. */
+  mac?: string;
+  /** A tap's queues=N (qemu's -netdev tap option): the helper makes a multi-queue tap. */
+  queues?: number;
+}
+
+/** A tap's queues as written (decimal, 1 to MAX_QUEUES), or undefined. */
+export function queueCount(value: string): number | undefined {
+  const n = /^[1-9][0-9]{0,2}$/.test(value) ? Number(value) : NaN;
+  return n <= MAX_QUEUES ? n : undefined;
+}
+
+/** qemu's `-netdev tap,queues=N`, checked before the helper is asked. */
+function parseQueues(value: string, spec: string): number {
+  const n = queueCount(value);
+  if (n === undefined) {
+    throw new ClientError('BAD_NETDEV', `--netdev '${spec}': queues= must be a whole number from 1 to ${MAX_QUEUES} (the tap's queues), got '${value}'`);
+  }
+  return n;
 }
 
 /** Split a comma-separated spec as bash does with IFS=",": a single trailing empty field vanishes. */
@@ -57,17 +77,24 @@ export function planNetdev(spec: string, index: number, ctx: NetdevContext): Net
   }
 
   let mac = 'auto';
+  let queues: number | undefined;
   const deviceOpts: string[] = [];
   for (const token of tokens) {
     if (token.startsWith('mac=')) { mac = token.slice(4); continue; }
     if (token.startsWith('macaddr=')) { mac = token.slice(8); continue; }
     if (token.startsWith('model=')) continue;
     if (isDeviceOption(ctx.prober, model, token)) deviceOpts.push(token);
-    else netdev.push(token);
+    else {
+      netdev.push(token);
+      if (isTap && token.startsWith('queues=')) queues = parseQueues(token.slice('queues='.length), spec);
+    }
   }
+  const plan: NetdevPlan = { connection, id, device: '', netdev: netdev.join(',') };
   if (mac !== 'auto') {
-    const full = mac === 'random' ? randomMac(ctx.random) : padMac(mac, index);
-    deviceOpts.push(`mac=${full}`);
+    plan.mac = mac === 'random' ? randomMac(ctx.random) : padMac(mac, index);
+    deviceOpts.push(`mac=${plan.mac}`);
   }
-  return { connection, id, device: [model, `netdev=${id}`, ...deviceOpts].join(','), netdev: netdev.join(',') };
+  if (queues !== undefined) plan.queues = queues;
+  plan.device = [model, `netdev=${id}`, ...deviceOpts].join(',');
+  return plan;
 }

@@ -7,21 +7,32 @@ import { ClientError } from '../errors.js';
 import { copyNvramTemplate } from '../firmware/nvram.js';
 import type { TapSession } from '../helper/session.js';
 import type { Logger } from '../log.js';
-import { qemuArgv, type LaunchPlan } from '../plan.js';
+import { nicRequests, qemuArgv, withChosenMacs, type LaunchPlan } from '../plan.js';
 import { shellJoin } from '../qemu/quote.js';
 import { runInPty } from './pty.js';
+import { randomMac } from '../net/mac.js';
 
-export async function run(plan: LaunchPlan, log: Logger): Promise<number> {
-  const bridges = plan.nets.filter((n) => n.connection !== 'user').map((n) => n.connection);
+export async function run(initial: LaunchPlan, log: Logger): Promise<number> {
+  let plan = initial;
+  const nics = nicRequests(plan);
   let session: TapSession | undefined;
   let nvramCreated: string | undefined;
   try {
-    if (bridges.length > 0) {
-      log.debug(1, `asking the helper for taps on: ${bridges.join(' ')}`);
+    if (nics.length > 0) {
+      log.debug(1, `asking the helper for taps on: ${nics.map((n) => n.bridge).join(' ')}`);
       // Only bridged runs need the helper client (and msgpack): load it only for them.
       const { makeNics } = await import('../helper/session.js');
-      session = await makeNics(bridges, 'session');
-      log.debug(1, `taps: ${session.nics.map((n) => `${n.tap}:${n.type} on ${n.bridge}`).join(', ')}`);
+      const made = await makeNics(nics, 'session', undefined, {
+        // mac-lock: the helper must know the guest's MAC, so mac=auto becomes one chosen here.
+        chooseMac: (_index, bridge) => {
+          const mac = randomMac();
+          log.debug(1, `${bridge} is under mac-lock for you: mac=auto becomes ${mac}`);
+          return mac;
+        },
+      });
+      session = made;
+      plan = withChosenMacs(plan, made.asked);
+      log.debug(1, `taps: ${made.nics.map((n) => `${n.tap}:${n.type} on ${n.bridge}`).join(', ')}`);
     }
     if (plan.nvramCopy !== undefined) {
       copyNvramTemplate(plan.nvramCopy.from, plan.nvramCopy.to);

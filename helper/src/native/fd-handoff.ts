@@ -1,5 +1,5 @@
 /**
- * Fd handoff's two native steps (issue 11; not wired into the request path yet): opening a tap
+ * Fd handoff's two native steps (issue 11): opening a tap
  * as root without making it persistent, and sending reply bytes with the tap's fds as
  * SCM_RIGHTS on a connected Unix stream socket that Node also writes to. See docs/fd-handoff.md.
  */
@@ -30,7 +30,6 @@ function isFd(value: unknown): value is number {
  * IFF_TAP|IFF_NO_PI|IFF_VNET_HDR, plus IFF_MULTI_QUEUE and one fd per queue when `queues` > 1,
  * owned by `uid`, not persistent. A device of that name that exists already is never joined
  * (IFF_TUN_EXCL): BAD_NAME. Other failures are SYSTEM_ERROR; nothing is left open.
- * @internal Used by its tests until the service opens fd taps with it (issue 11).
  */
 export function openTap(name: string, queues: number, uid: number): OpenedTap {
   let raw: unknown;
@@ -75,7 +74,6 @@ async function waitWhile(busy: () => boolean, deadline: number): Promise<boolean
  * byte) is written through `socket.write`, behind nothing. When the socket's buffer is full
  * (EAGAIN: nothing sent, the fds not yet), it retries, 1 ms doubling to 64 ms, until the
  * deadline. The caller keeps ownership of `fds` and closes them afterwards, sent or not.
- * @internal Used by its tests until the service replies with fds (issue 11).
  */
 export async function sendWithFds(socket: Socket, data: Buffer, fds: readonly number[], options: SendWithFdsOptions = {}): Promise<void> {
   if (data.length === 0) throw new NetError('SYSTEM_ERROR', 'fds need at least one byte of reply to travel with');

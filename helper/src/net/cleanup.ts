@@ -1,6 +1,7 @@
 import { resolveDeps } from './deps.js';
 import type { NetErrorCode } from './errors.js';
 import { NetError } from './errors.js';
+import { delLockFlows } from './ovsflows.js';
 import { delPorts } from './ovsports.js';
 import { OWNER_KEY, readPorts } from './ovsstate.js';
 import { errorText } from './runner.js';
@@ -22,7 +23,7 @@ export interface CleanupResult {
  * `ovs-cleanup`: removes the OVS ports (not the taps, like the reference) whose
  * `external_ids:xkvm-owner` is the caller's uid and that are on the bridge named. Everything
  * else is refused (NOT_OWNER, NO_SUCH_PORT) and left alone. One ovs-vsctl reads the ports and
- * bridges, one more removes the allowed ports. Duplicates count once.
+ * bridges, one more removes the allowed ports; then their mac-lock flows go (ovsflows.ts). Duplicates count once.
  */
 export async function ovsCleanup(ports: readonly PortRef[], caller: { readonly uid: number },
   opts: NetOptions = {}): Promise<CleanupResult> {
@@ -61,5 +62,6 @@ export async function ovsCleanup(ports: readonly PortRef[], caller: { readonly u
   }
   const r = await delPorts(run, ovsdb, allowed);
   if (!r.ok) throw new NetError('SYSTEM_ERROR', `Open vSwitch: removing ports failed: ${errorText(r.stderr)}`, { cause: r });
+  await delLockFlows(run, ovsdb, allowed);
   return { removed: allowed, refused };
 }

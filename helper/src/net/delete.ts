@@ -1,6 +1,7 @@
 import { resolveDeps } from './deps.js';
 import { NetError } from './errors.js';
 import { deleteDevices } from './groupdelete.js';
+import { delLockFlows } from './ovsflows.js';
 import { delCheckedPorts, delPorts } from './ovsports.js';
 import { ifindexOf } from './ifindex.js';
 import { tapInfo } from './sysfs.js';
@@ -37,7 +38,8 @@ interface DeleteFailure extends DeleteResult {
 
 /**
  * Removes the OVS ports of `nics` (one ovs-vsctl, `--if-exists del-port BRIDGE TAP`; on an OVS
- * fake (VLAN) bridge too), then the taps, together with every other deletion waiting (one group
+ * fake (VLAN) bridge too) and their mac-lock flows (ovsflows.ts: one ovs-vsctl, one ovs-ofctl a
+ * bridge), then the taps, together with every other deletion waiting (one group
  * deletion: groupdelete.ts; a missing tap does not stop the rest). Idempotent. Only tun/tap
  * devices are deleted; with `owner`, only that uid's; with a nic's `ifindex`, only the device
  * that has it (a name now held by another device means that the tap is gone). A port found on
@@ -71,6 +73,12 @@ export async function deleteTaps(nics: readonly DeleteNic[], opts: DeleteOptions
         const { skipped } = await delCheckedPorts(run, ovsdb, ports, owner);
         left.push(...skipped.map((s) => ({ tap: s.tap, reason: `its Open vSwitch port was left in place (${s.reason})` })));
       }
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+    try {
+      // The mac-lock flows of the ports (ovsflows.ts), which outlive them.
+      await delLockFlows(run, ovsdb, ports.filter((p) => !left.some((l) => l.tap === p.tap)));
     } catch (e) {
       problems.push((e as Error).message);
     }

@@ -1,3 +1,4 @@
+import { openTap, type OpenedTap } from '../native/fd-handoff.js';
 import { IpCoprocess } from './ipcoprocess.js';
 import type { IpBatch } from './ipbatch.js';
 import { systemRunner, type Runner } from './runner.js';
@@ -18,6 +19,8 @@ export interface NetDeps {
   readonly tapName: () => string;
   /** A Linux bridge's VLAN filtering (vlan.ts: read from /sys; a stand-in shows a kernel that has it). */
   readonly vlanFiltering: (bridge: string) => VlanFiltering;
+  /** Opens a tap for fd handoff (native/fd-handoff.ts openTap: not persistent, IFF_TUN_EXCL: BAD_NAME when the name exists). */
+  readonly openTap: (name: string, queues: number, uid: number) => OpenedTap;
 }
 
 /**
@@ -31,13 +34,13 @@ const systemBatch: IpBatch = (lines, opts) => (opts.force === true
   ? ipCoprocesses.remove.runForced(lines)
   : ipCoprocesses.create.run(lines, opts));
 
-const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName, vlanFiltering: vlanFilteringOf });
+const defaultDeps: NetDeps = Object.freeze({ run: systemRunner, batch: systemBatch, tapName: randomTapName, vlanFiltering: vlanFilteringOf, openTap });
 
 /** Fills in the defaults. */
 export function resolveDeps(deps: Partial<NetDeps> | undefined): NetDeps {
   if (deps === undefined) return defaultDeps;
   return {
     run: deps.run ?? defaultDeps.run, batch: deps.batch ?? defaultDeps.batch, tapName: deps.tapName ?? defaultDeps.tapName,
-    vlanFiltering: deps.vlanFiltering ?? defaultDeps.vlanFiltering,
+    vlanFiltering: deps.vlanFiltering ?? defaultDeps.vlanFiltering, openTap: deps.openTap ?? defaultDeps.openTap,
   };
 }

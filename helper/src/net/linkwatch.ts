@@ -1,5 +1,5 @@
 /**
- * Link deletions as they happen (issue 11; not wired into the service yet): a long-lived
+ * Link deletions as they happen (issue 11; records/fdtaps.ts watches fd taps with it): a long-lived
  * `ip -o monitor link` (absolute path, fixed environment, in /, no shell) whose "Deleted" lines
  * are reported as {ifindex, name}. The helper needs it for fd handoff: a tap handed over as a file
  * descriptor dies with its last holder (qemu), and OVS keeps the port record of a device that is
@@ -126,7 +126,6 @@ function goneFromSysfs(link: LinkDeleted): boolean {
 
 /**
  * Starts watching link deletions; see the top of this file.
- * @internal Used by its tests until the service removes vanished fd taps with it (issue 11).
  */
 export function watchLinkDeletions(options: LinkWatchOptions): LinkWatch {
   const command = options.command ?? [ipTool(), '-o', 'monitor', 'link'];

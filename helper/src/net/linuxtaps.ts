@@ -1,6 +1,7 @@
 import { isValidIfname } from '../../../shared/src/protocol/names.js';
 import type { NetDeps } from './deps.js';
 import { NetError } from './errors.js';
+import { HeldFds } from './fdtaps.js';
 import { deleteDevices } from './groupdelete.js';
 import { ipBatch, type BatchOutcome } from './ipbatch.js';
 import { ifindexOf } from './ifindex.js';
@@ -19,8 +20,16 @@ export interface TapJob {
   readonly uid: number;
   /** Checked by the caller (1..MAX_QUEUES); more than 1 makes a `multi_queue` tap. */
   readonly queues?: readonly number[] | undefined;
-  /** By slot: attach but do not raise (the caller raises it once configured: a VLAN, vlan.ts). */
-  readonly down?: readonly boolean[] | undefined;
+  /**
+   * Taps (by slot) left down, attached but forwarding nothing, for the caller to bring up once it
+   * has locked them (mac-lock): none when absent.
+   */
+  readonly held?: readonly boolean[] | undefined;
+  /**
+   * Fd handoff: the taps are opened by the helper (deps.openTap: not persistent, one fd a queue)
+   * instead of `tuntap add`, and their fds kept in the call's HeldFds; the rest is the same.
+   */
+  readonly fd?: boolean | undefined;
 }
 
 /** A tap a request created, and its interface index (undefined: it was gone when looked at). */
@@ -59,8 +68,8 @@ interface Tap {
   readonly bridge: string;
   /** More than 1: made `multi_queue`. */
   readonly queues: number;
-  /** Left down (TapJob.down). */
-  readonly down: boolean;
+  /** Brought up by the batch (false: held down for the caller). */
+  readonly up: boolean;
   name: string;
   /** The tap exists and this request made it: the only kind of device it ever deletes. */
   created: boolean;
@@ -89,6 +98,8 @@ interface Context {
   readonly names: Names;
   readonly jobs: readonly TapJob[];
   readonly beforeCreate: BeforeCreate | undefined;
+  /** The fds of the fd taps opened so far (TapJob.fd). */
+  readonly held: HeldFds;
   /** Run the batches in a new ip (one that has resolved no name yet). */
   readonly fresh: boolean;
 }
@@ -102,15 +113,17 @@ interface Line {
 
 /**
  * Deletes taps this request created (with the other deletions waiting, in one group deletion: see
- * groupdelete.ts; a missing one does not stop the rest). Returns the names still present afterwards.
+ * groupdelete.ts; a missing one does not stop the rest). An fd tap (in `held`) goes when its fds
+ * are closed. Returns the names still present afterwards.
  */
-export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Promise<string[]> {
+export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps, held?: HeldFds): Promise<string[]> {
+  held?.close(taps);
   return deleteDevices(taps, deps);
 }
 
 /**
  * Creates the taps of several requests at once: each tap owned by its request's uid (no group),
- * up (unless TapJob.down), and (Linux bridges) attached, with one ip batch without -force for all of them (more only
+ * up (unless TapJob.held), and (Linux bridges) attached, with one ip batch without -force for all of them (more only
  * after a name collision or a failure; see deps.ts for where it runs). Each request is all or
  * nothing on its own: when it fails, the taps it created are deleted, nothing else, and the
  * others go on.
@@ -130,9 +143,9 @@ export async function deleteOwnTaps(taps: readonly string[], deps: NetDeps): Pro
  *    it created are deleted.
  */
 export async function createLinuxTaps(jobs: readonly TapJob[], bridges: Pick<BridgeClasses, 'kinds' | 'ifindexes' | 'mtus'>,
-  deps: NetDeps, beforeCreate?: BeforeCreate): Promise<TapJobResult[]> {
+  deps: NetDeps, beforeCreate?: BeforeCreate, held: HeldFds = new HeldFds()): Promise<TapJobResult[]> {
   const { kinds, ifindexes, mtus } = bridges;
-  const context: Context = { kinds, ifindexes, mtus, deps, names: nameSource(deps), jobs, beforeCreate, fresh: false };
+  const context: Context = { kinds, ifindexes, mtus, deps, names: nameSource(deps), jobs, beforeCreate, held, fresh: false };
   const requests = jobs.map((job) => plan(job, context.names));
   for (const request of await makeTogether(requests, context)) {
     requests[requests.indexOf(request)] = await makeAlone(request, context);
@@ -151,7 +164,7 @@ function plan(job: TapJob, names: Names): Request {
   for (const [slot, bridge] of job.bridges.entries()) {
     const name = names();
     if (name === undefined) return { job, taps, collisions: 0, error: noName() };
-    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, down: job.down?.[slot] ?? false, name, created: false });
+    taps.push({ bridge, queues: job.queues?.[slot] ?? 1, up: job.held?.[slot] !== true, name, created: false });
   }
   return { job, taps, collisions: 0 };
 }
@@ -170,7 +183,10 @@ async function makeTogether(requests: readonly Request[], context: Context): Pro
   for (;;) {
     const going = requests.filter((r) => r.error === undefined);
     const lines = batchLines(going, context);
-    announce(lines, context);
+    announce([...lines.filter((l) => l.step === 'create'), ...fdTapsToOpen(going)], context);
+    // Fd taps are opened before the batch (it attaches them); a name taken or a failure there
+    // changes what the batch is, so it is planned again.
+    if (!openFdTaps(going, context)) continue;
     let outcome: BatchOutcome;
     try {
       outcome = await ipBatch(deps.batch, lines.map((l) => l.text), { devices: bridgeIndexes(going, context), fresh: context.fresh });
@@ -208,10 +224,46 @@ async function makeTogether(requests: readonly Request[], context: Context): Pro
   }
 }
 
-/** Tells beforeCreate which taps the batch of `lines` creates. */
-function announce(lines: readonly Line[], { kinds, jobs, beforeCreate }: Context): void {
+/** The fd taps of the requests going that are not opened yet. */
+function fdTapsToOpen(going: readonly Request[]): { request: Request; tap: Tap }[] {
+  return going.flatMap((request) => (request.job.fd === true ? request.taps.filter((t) => !t.created).map((tap) => ({ request, tap })) : []));
+}
+
+/**
+ * Opens the fd taps not opened yet (TapJob.fd), their fds into `held`. A name that exists already
+ * (BAD_NAME: IFF_TUN_EXCL) is a collision, retried under a new name as for `tuntap add`; any other
+ * failure fails the request. False when something changed that way (the batch is planned again).
+ */
+function openFdTaps(going: readonly Request[], { deps, names, held }: Context): boolean {
+  let same = true;
+  for (const { request, tap } of fdTapsToOpen(going)) {
+    if (request.error !== undefined) continue;
+    try {
+      const opened = deps.openTap(tap.name, tap.queues, request.job.uid);
+      held.hold(opened.name, opened.fds);
+      tap.created = true;
+    } catch (error) {
+      same = false;
+      const collision = error instanceof NetError && error.code === 'BAD_NAME';
+      if (collision && request.collisions < MAX_COLLISIONS) {
+        const name = names();
+        if (name === undefined) request.error = noName();
+        else tap.name = name;
+        request.collisions += 1;
+      } else {
+        request.error = collision
+          ? new NetError('SYSTEM_ERROR', `could not create a tap for bridge ${tap.bridge}: still no free tap name after ${request.collisions} collisions`)
+          : error instanceof NetError ? error : new NetError('SYSTEM_ERROR', `could not open a tap for bridge ${tap.bridge}: ${String(error)}`, { cause: error });
+      }
+    }
+  }
+  return same;
+}
+
+/** Tells beforeCreate which taps are about to be created (`tuntap add` lines, fd taps to open). */
+function announce(creating: readonly { request: Request; tap: Tap }[], { kinds, jobs, beforeCreate }: Context): void {
   if (beforeCreate === undefined) return;
-  const taps = lines.filter((l) => l.step === 'create').map(({ request, tap }) => ({
+  const taps = creating.map(({ request, tap }) => ({
     job: jobs.indexOf(request.job), slot: request.taps.indexOf(tap), bridge: tap.bridge, kind: kinds.get(tap.bridge) ?? 'linux', tap: tap.name,
   }));
   if (taps.length > 0) beforeCreate(taps);
@@ -234,14 +286,14 @@ function lineFailure({ request, tap, step }: Line, outcome: BatchOutcome, collis
 function batchLines(going: readonly Request[], { kinds, mtus }: Context): Line[] {
   const taps = going.flatMap((request) => request.taps.map((tap) => ({ request, tap })));
   return [
-    ...taps.filter(({ tap }) => !tap.created).map(({ request, tap }) => ({
+    ...taps.filter(({ request, tap }) => !tap.created && request.job.fd !== true).map(({ request, tap }) => ({
       text: `tuntap add dev ${tap.name} mode tap user ${request.job.uid}${tap.queues > 1 ? ' multi_queue' : ''}`, request, tap, step: 'create' as const,
     })),
     ...taps.map(({ request, tap }) => {
       const mtu = mtus.get(tap.bridge);
-      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`}${tap.down ? '' : ' up'}`;
+      const set = `link set dev ${tap.name}${mtu === undefined ? '' : ` mtu ${mtu}`}${tap.up ? ' up' : ''}`;
       return kinds.get(tap.bridge) === 'linux'
-        ? { text: `${set} master ${tap.bridge}`, request, tap, step: tap.down ? 'attach' as const : 'bring up and attach' as const }
+        ? { text: `${set} master ${tap.bridge}`, request, tap, step: tap.up ? 'bring up and attach' as const : 'attach' as const }
         : { text: set, request, tap, step: 'bring up' as const };
     }),
   ];
@@ -253,7 +305,7 @@ function batchLines(going: readonly Request[], { kinds, mtus }: Context): Line[]
  * (settle tries once more).
  */
 async function makeAlone(request: Request, context: Context): Promise<Request> {
-  const left = await deleteOwnTaps(createdBy(request), context.deps);
+  const left = await deleteOwnTaps(createdBy(request), context.deps, context.held);
   if (left.length > 0) {
     for (const tap of request.taps) tap.created = left.includes(tap.name);
     return request;
@@ -287,7 +339,7 @@ function misattached(request: Request, { kinds, ifindexes }: Context): string[] 
  */
 async function makeAgain(request: Request, wrong: readonly string[], context: Context): Promise<Request> {
   const moved = misattachedMessage(wrong);
-  const left = await deleteOwnTaps(createdBy(request), context.deps);
+  const left = await deleteOwnTaps(createdBy(request), context.deps, context.held);
   for (const tap of request.taps) tap.created = left.includes(tap.name);
   if (left.length > 0) {
     request.error = new NetError('SYSTEM_ERROR', moved);
@@ -321,10 +373,10 @@ function misattachedMessage(bridges: readonly string[]): string {
  * A made request's tap names and interface indexes; a failed one's error, once the taps it
  * created are deleted (with those that could not be).
  */
-async function settle(request: Request, { kinds, deps }: Context): Promise<TapJobResult> {
+async function settle(request: Request, { kinds, deps, held }: Context): Promise<TapJobResult> {
   const { error } = request;
   if (error === undefined) return { taps: request.taps.map((t) => t.name), ifindexes: request.taps.map((t) => ifindexOf(t.name)) };
-  const left = await deleteOwnTaps(createdBy(request), deps);
+  const left = await deleteOwnTaps(createdBy(request), deps, held);
   const leak = left.length > 0 ? `; could not remove ${left.join(', ')}` : '';
   const gone = [...new Set(request.job.bridges)].filter((b) => kinds.get(b) === 'linux' && !isLinuxBridge(b));
   return {

@@ -10,9 +10,11 @@ export { TOOL_ENV } from '../defaults.js';
  * fixed candidates that exists wins.
  */
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'] as const;
-/** iproute2's bridge(8), found the same way (Debian 12: /sbin/bridge, /usr/sbin/bridge). */
-const BRIDGE_CANDIDATES = ['/usr/sbin/bridge', '/sbin/bridge', '/usr/bin/bridge', '/bin/bridge'] as const;
 export const OVS_VSCTL = '/usr/bin/ovs-vsctl';
+/** bridge(8) of iproute2, for port locking (maclock.ts) and Linux VLANs (vlan.ts): the first of these that exists. */
+const BRIDGE_CANDIDATES = ['/usr/sbin/bridge', '/sbin/bridge', '/usr/bin/bridge', '/bin/bridge'] as const;
+/** Open vSwitch's OpenFlow tool, for the flows of a mac-locked OVS port (ovsflows.ts). */
+export const OVS_OFCTL = '/usr/bin/ovs-ofctl';
 
 
 /** Kill an `ip` run after this long (100 taps take ~80 ms). */
@@ -31,28 +33,32 @@ function executable(path: string): boolean {
   }
 }
 
+/** The first of each tool's candidates that exists, once found. */
 const found = new Map<string, string>();
 
-/** The first executable of `candidates` (remembered); a SYSTEM_ERROR naming `what` when none exists. */
-function firstOf(what: string, candidates: readonly string[]): string {
-  const key = candidates.join(':');
-  let path = found.get(key);
-  if (path === undefined) {
-    path = candidates.find(executable);
-    if (path === undefined) throw new NetError('SYSTEM_ERROR', `${what} (iproute2) is not installed: none of ${candidates.join(', ')} exists`);
-    found.set(key, path);
-  }
+/** The first executable of `candidates`; a SYSTEM_ERROR naming them when none exists. */
+function firstOf(candidates: readonly string[], what: string): string {
+  const known = found.get(what);
+  if (known !== undefined) return known;
+  const path = candidates.find(executable);
+  if (path === undefined) throw new NetError('SYSTEM_ERROR', `${what} is not installed: none of ${candidates.join(', ')} exists`);
+  found.set(what, path);
   return path;
 }
 
 /** The absolute path of ip(8); a SYSTEM_ERROR when none of the candidates exists. */
 export function ipTool(): string {
-  return firstOf('ip', IP_CANDIDATES);
+  return firstOf(IP_CANDIDATES, 'ip (iproute2)');
 }
 
-/** The absolute path of bridge(8) (Linux bridge VLANs); a SYSTEM_ERROR when none of the candidates exists. */
+/** The absolute path of bridge(8); a SYSTEM_ERROR when none of the candidates exists. */
 export function bridgeTool(): string {
-  return firstOf('bridge', BRIDGE_CANDIDATES);
+  return firstOf(BRIDGE_CANDIDATES, 'bridge (iproute2)');
+}
+
+/** Whether Open vSwitch's ovs-ofctl is installed (checked each time). */
+export function ofctlInstalled(): boolean {
+  return executable(OVS_OFCTL);
 }
 
 /** Whether Open vSwitch's ovs-vsctl is installed (checked each time: it may be installed later). */

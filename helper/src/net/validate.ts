@@ -60,3 +60,10 @@ export function checkOvsdb(ovsdb: unknown): string | undefined {
   }
   throw new NetError('BAD_REQUEST', `bad ovsdb address${show(ovsdb)}`);
 }
+
+/** A unicast MAC in lower case (aa:bb:cc:dd:ee:ff), or BAD_REQUEST: it goes into bridge and ovs-ofctl arguments. */
+export function checkMac(mac: unknown, what: string): string {
+  if (typeof mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)
+    && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00') return mac;
+  throw new NetError('BAD_REQUEST', `bad ${what}${show(mac)}: expected a unicast MAC, lower case, like 52:54:00:12:34:56`);
+}

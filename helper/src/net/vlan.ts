@@ -173,7 +173,7 @@ async function setLinuxVlans(run: Runner, taps: readonly LinuxVlanTap[]): Promis
 }
 
 /**
- * Makes the nics with a VLAN on Linux bridges (attached down by the batch: TapJob.down) access
+ * Makes the nics with a VLAN on Linux bridges (attached down by the batch: TapJob.held) access
  * ports: one `bridge -batch` (setLinuxVlans), then one line to the long-lived ip raises them.
  * Throws SYSTEM_ERROR; the caller undoes the request.
  */

@@ -53,7 +53,8 @@ export interface LedgerEntry {
   readonly ifindex?: number;
   /** Whose request made it. */
   readonly uid: number;
-  readonly lifetime: Lifetime;
+  /** "fd": handed over as file descriptors (issue 11), so it lives as long as they do. */
+  readonly lifetime: Lifetime | 'fd';
   readonly session?: string;
   /** The helper process that made it. */
   readonly helper: ProcessRef;
@@ -98,7 +99,7 @@ function entryProblem(value: unknown, uid: number): string | undefined {
   if (e.type !== 'brctl' && e.type !== 'ovs') return 'a bad type';
   if (e.ifindex !== undefined && !(Number.isInteger(e.ifindex) && (e.ifindex as number) > 0 && (e.ifindex as number) <= MAX_IFINDEX)) return 'a bad ifindex';
   if (e.uid !== uid) return `uid ${String(e.uid)} in the file of uid ${uid}`;
-  if (e.lifetime !== 'session' && e.lifetime !== 'persistent') return 'a bad lifetime';
+  if (e.lifetime !== 'session' && e.lifetime !== 'persistent' && e.lifetime !== 'fd') return 'a bad lifetime';
   if (e.session !== undefined && !(typeof e.session === 'string' && /^[0-9a-f]{16}$/.test(e.session))) return 'a bad session id';
   if (!isProcessRef(e.helper)) return 'a bad helper process';
   if (typeof e.time !== 'string') return 'a bad time';
@@ -228,14 +229,17 @@ export class Book {
   /**
    * Under the lock: resolves every intent by the rule at the top of this file (into an orphan
    * entry, or dropped) and drops entries whose tap no longer exists. Returns the new orphans.
+   * Dropped fd taps on Open vSwitch go into `vanished`: their port records outlive them, and
+   * whoever settles removes them (records/fdtaps.ts).
    */
-  settle(devices: Devices): LedgerEntry[] {
+  settle(devices: Devices, vanished?: LedgerEntry[]): LedgerEntry[] {
     let claimed: Set<number> | undefined;
     const orphans: LedgerEntry[] = [];
     const kept: LedgerEntry[] = [];
     for (const e of this.#entries) {
       if (e.ifindex !== undefined) {
         if (devices.ifindex(e.tap) === e.ifindex) kept.push(e);
+        else if (e.lifetime === 'fd' && e.type === 'ovs') vanished?.push(e);
         continue;
       }
       claimed ??= this.#claimed();

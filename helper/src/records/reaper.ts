@@ -33,6 +33,8 @@ export interface ReaperDeps {
   audit: AuditLog;
   self: ProcessRef;
   ovsdbOption: () => { ovsdb?: string };
+  /** Fd taps on Open vSwitch found gone while settling a ledger: their ports are to be removed (records/fdtaps.ts). */
+  onVanished?: (entries: readonly LedgerEntry[]) => void;
 }
 
 export class Reaper {
@@ -111,8 +113,10 @@ export class Reaper {
       } else {
         try {
           const book = ledger.open(uid);
-          found = book.settle(net);
+          const vanished: LedgerEntry[] = [];
+          found = book.settle(net, vanished);
           book.save();
+          if (vanished.length > 0) this.#d.onVanished?.(vanished);
           entries = book.entries;
         } catch (error) {
           this.#d.audit.write({ event: 'ledger', uid, result: 'error', message: `cannot settle the ledger: ${(error as Error).message}` });

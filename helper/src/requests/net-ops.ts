@@ -12,6 +12,10 @@ export interface TapRequest {
   queues?: readonly number[] | undefined;
   /** The VLAN each tap is an access port of (the policy's `vlan`), in the order of `bridges`; none when undefined. */
   vlans?: readonly (number | undefined)[] | undefined;
+  /** The MAC each tap is locked to (policy `mac-lock`), in the order of `bridges`; undefined: not locked. */
+  macs?: readonly (string | undefined)[] | undefined;
+  /** Fd handoff: the taps are opened by the helper, not persistent; their fds come with the outcome. */
+  fd?: boolean | undefined;
 }
 
 /**
@@ -19,7 +23,7 @@ export interface TapRequest {
  * failed: nothing of it left behind but the taps in `left`, which could not be removed.
  */
 export type TapOutcome =
-  | { nics: Nic[]; ifindexes: readonly (number | undefined)[] }
+  | { nics: Nic[]; ifindexes: readonly (number | undefined)[]; fds?: readonly (readonly number[])[] | undefined }
   | { error: Error; left?: readonly CreatedTap[] | undefined };
 
 export interface NetOps extends Devices {

@@ -5,11 +5,15 @@
  */
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { ProtocolError } from '../../../shared/src/protocol/error.js';
+import { formatMacLockRefusal } from '../../../shared/src/protocol/mac-lock.js';
 import type { MakeNicsRequest, Nic, OvsCleanupRequest, Reply, Request } from '../../../shared/src/protocol/messages.js';
 import type { AuditLog } from '../audit/audit.js';
 import type { PlannedTap } from '../net/linuxtaps.js';
 import { decide, macLocked, maxQueues, maxTaps, standing, vlanFor } from '../policy/evaluate.js';
 import type { Policy, PolicyUser, RuleSource } from '../policy/types.js';
+import { closeFds } from '../net/fdtaps.js';
+import type { LinkWatch, LinkWatchOptions } from '../net/linkwatch.js';
+import { FdTaps } from '../records/fdtaps.js';
 import type { Book, Ledger, LedgerEntry } from '../records/ledger.js';
 import { entryTargets, removeTargets, targetsFrom, type Target } from '../records/removal.js';
 import type { ProcessRef, SessionStore } from '../records/store.js';
@@ -22,6 +26,11 @@ import type { PolicyHolder } from '../policy/holder.js';
 export interface Session {
   id: string;
   nics: Nic[];
+  /**
+   * Why this connection cannot carry file descriptors (fd handoff is then BAD_REQUEST saying
+   * so); undefined when it can (the connection sends them: transport/connection.ts).
+   */
+  fdRefusal?: string | undefined;
 }
 
 export interface ServiceDeps {
@@ -35,6 +44,11 @@ export interface ServiceDeps {
   log: (message: string) => void;
   /** How long a request waits for its user's lock while another helper holds it (default 10 s). */
   lockWaitMs?: number;
+  /**
+   * Starts the link watcher for fd taps (records/fdtaps.ts; default: net/linkwatch.ts).
+   * @internal Tests with a stand-in network.
+   */
+  linkWatch?: (options: LinkWatchOptions) => LinkWatch;
 }
 
 /**
@@ -57,16 +71,25 @@ interface Waiting {
   readonly request: MakeNicsRequest;
   readonly caller: Caller;
   readonly session: Session;
-  readonly lifetime: 'session' | 'persistent';
+  /** "fd": handed over as fds (handoff "fd"), living as long as they do. */
+  readonly lifetime: 'session' | 'persistent' | 'fd';
   readonly limit: number;
   /** What the policy adds to each nic (#grants). */
   readonly grants: readonly Grant[];
+  /** The MAC each nic's tap is locked to (mac-lock), undefined where it is not. */
+  readonly macs: readonly (string | undefined)[];
   /** When it first tried to take its user's lock (Date.now()). */
   readonly since: number;
   /** How many times it found its user's lock held elsewhere. */
   retries: number;
-  readonly resolve: (nics: Nic[]) => void;
+  readonly resolve: (made: Made) => void;
   readonly reject: (error: unknown) => void;
+}
+
+/** A request's nics, and for fd handoff each tap's fds (one a queue, in reply order). */
+interface Made {
+  readonly nics: Nic[];
+  readonly fds: readonly (readonly number[])[];
 }
 
 /** The taps a request's intents name now, by slot (its bridges' positions). */
@@ -94,9 +117,28 @@ export class Service {
   readonly #sessionTaps = new Map<string, number>();
   /** Per uid, the ovs-cleanup running or last queued: one user's clean-ups run one at a time. */
   readonly #cleanups = new Map<number, Promise<void>>();
+  /** The fds of fd-handoff replies, until the connection takes them to send (takeFds). */
+  readonly #replyFds = new WeakMap<Reply, readonly number[]>();
+  /** The fd taps this process handed over, watched until they die (records/fdtaps.ts). */
+  readonly fdTaps: FdTaps;
 
   constructor(deps: ServiceDeps) {
     this.#deps = deps;
+    this.fdTaps = new FdTaps({
+      ledger: deps.ledger, net: deps.net, audit: deps.audit, log: deps.log, ovsdbOption: () => deps.policy.ovsdbOption(),
+      onOrphans: (orphans) => void this.#removeOrphans(orphans),
+      ...(deps.linkWatch === undefined ? {} : { watch: deps.linkWatch }),
+    });
+  }
+
+  /**
+   * The fds to send with `reply` (fd handoff: one a queue, nic by nic), now the caller's: it
+   * sends them and closes them, sent or not. Undefined for any other reply.
+   */
+  takeFds(reply: Reply): readonly number[] | undefined {
+    const fds = this.#replyFds.get(reply);
+    this.#replyFds.delete(reply);
+    return fds;
   }
 
   #policy(): Policy {
@@ -124,10 +166,10 @@ export class Service {
 
   async #makeNics(request: MakeNicsRequest, caller: Caller, session: Session): Promise<Reply> {
     const policy = this.#policy();
-    const lifetime = request.lifetime ?? 'session';
+    const lifetime = request.handoff === 'fd' ? 'fd' : request.lifetime ?? 'session';
     const user = { name: caller.user.name, uid: caller.uid, groups: caller.user.groups };
-    if (request.handoff === 'fd') {
-      throw new ProtocolError(ErrorCode.BadRequest, 'handoff "fd" is not supported yet (this helper hands taps over by name)');
+    if (request.handoff === 'fd' && session.fdRefusal !== undefined) {
+      throw new ProtocolError(ErrorCode.BadRequest, session.fdRefusal);
     }
     const decisions = request.nics.map(({ bridge }) => ({ bridge, decision: decide(policy, user, bridge) }));
     const denied = decisions.find((d) => !d.decision.allowed);
@@ -138,10 +180,11 @@ export class Service {
       throw new ProtocolError(ErrorCode.Denied, `${caller.user.name} may not put a tap on ${denied.bridge}: ${denied.decision.reason}${where}`);
     }
     const grants = this.#grants(policy, user, request);
-    refuseUnsupported(grants);
     const limit = maxTaps(policy, user).limit;
-    const nics = await new Promise<Nic[]>((resolve, reject) => {
-      this.#waiting.push({ request, caller, session, lifetime, limit, grants, since: Date.now(), retries: 0, resolve, reject });
+    // The MAC each tap is locked to: the request's, where the policy says mac-lock.
+    const macs = grants.map((g, i) => (g.macLock === undefined ? undefined : request.nics[i]?.mac));
+    const { nics, fds } = await new Promise<Made>((resolve, reject) => {
+      this.#waiting.push({ request, caller, session, lifetime, limit, grants, macs, since: Date.now(), retries: 0, resolve, reject });
       if (!this.#making) void this.#makeWaiting();
     });
     if (lifetime === 'session') {
@@ -153,26 +196,34 @@ export class Service {
       request: summary(request), decision: 'allow', rules: decisions.map((d) => d.decision.rule && `${d.decision.rule.file}:${d.decision.rule.line}`),
       result: 'ok', lifetime, taps: nics,
     });
-    return { v: 1, id: request.id, ok: true, nics };
+    const reply: Reply = { v: 1, id: request.id, ok: true, nics };
+    if (lifetime === 'fd') this.#replyFds.set(reply, fds.flat());
+    return reply;
   }
 
   /**
    * What the policy adds to each tap asked for (VLAN, MAC lock, queues within max-queues), checked
-   * before anything is made: more queues than max-queues is QUOTA, no MAC on a mac-locked bridge
-   * BAD_REQUEST naming the mac-lock line, two VLANs from two of the user's groups DENIED naming both.
+   * before anything is made: nics without a MAC on mac-locked bridges are BAD_REQUEST naming all
+   * of them with their mac-lock lines (checked first), more queues than max-queues is QUOTA, two
+   * VLANs from two of the user's groups DENIED naming both.
    */
   #grants(policy: Policy, user: PolicyUser, request: MakeNicsRequest): Grant[] {
     const queueLimit = maxQueues(policy, user);
+    // Every nic without a MAC on a mac-locked bridge, named in one refusal (the client gives them
+    // MACs and asks once more: shared/src/protocol/mac-lock.ts).
+    const locks = request.nics.map((nic) => macLocked(policy, user, nic.bridge));
+    const missing = request.nics.flatMap((nic, index) => {
+      const lock = locks[index];
+      return lock === undefined || nic.mac !== undefined ? [] : [{ index, bridge: nic.bridge, rule: `${lock.file}:${lock.line}` }];
+    });
+    if (missing.length > 0) throw new ProtocolError(ErrorCode.BadRequest, formatMacLockRefusal({ user: user.name, missing }));
     return request.nics.map((nic, i) => {
       const queues = nic.queues ?? 1;
       if (queues > queueLimit.limit) {
         const where = queueLimit.rule === undefined ? 'the built-in default' : `${queueLimit.rule.file}:${queueLimit.rule.line}`;
         throw new ProtocolError(ErrorCode.Quota, `${user.name} may ask for at most ${queueLimit.limit} queues a tap (max-queues, ${where}); nics[${i}] on ${nic.bridge} asks for ${queues}`);
       }
-      const macLock = macLocked(policy, user, nic.bridge);
-      if (macLock !== undefined && nic.mac === undefined) {
-        throw new ProtocolError(ErrorCode.BadRequest, `taps of ${user.name} on ${nic.bridge} are under mac-lock (${macLock.file}:${macLock.line}), so nics[${i}] must carry the guest's "mac"`);
-      }
+      const macLock = locks[i];
       const vlan = vlanFor(policy, user, nic.bridge);
       if (vlan !== undefined && 'conflict' in vlan) {
         throw new ProtocolError(ErrorCode.Denied, `${user.name} may not put a tap on ${nic.bridge} until an admin fixes the policy: ${vlan.reason}`);
@@ -208,6 +259,9 @@ export class Service {
     const locks = new Map<number, () => void>();
     const books = new Map<number, Book>();
     const orphans: LedgerEntry[] = [];
+    const vanished: LedgerEntry[] = [];
+    /** Fds opened for requests not resolved (yet): closed at the end, which removes their taps. */
+    const opened = new Map<number, readonly (readonly number[])[]>();
     try {
       for (const uid of [...new Set(batch.map((w) => w.caller.uid))].sort((a, b) => a - b)) {
         const release = this.#deps.ledger.tryLock(uid);
@@ -217,7 +271,7 @@ export class Service {
       for (const uid of locks.keys()) {
         const book = this.#deps.ledger.open(uid);
         books.set(uid, book);
-        orphans.push(...book.settle(this.#deps.net));
+        orphans.push(...book.settle(this.#deps.net, vanished));
         counts.set(uid, book.held(this.#removing));
       }
       const accepted: Waiting[] = [];
@@ -241,9 +295,12 @@ export class Service {
         bridges: w.request.nics.map((n) => n.bridge),
         queues: w.request.nics.map((n) => n.queues ?? 1),
         vlans: w.grants.map((g) => g.vlan?.vid),
+        ...(w.macs.some((m) => m !== undefined) ? { macs: w.macs } : {}),
         owner: { uid: w.caller.uid, gid: w.caller.gid },
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}),
+        ...(w.lifetime === 'fd' ? { fd: true } : {}),
       })), { ...this.#deps.policy.ovsdbOption(), beforeCreate: (taps) => this.#intend(taps, accepted, intents, books) });
+      for (const [i, outcome] of outcomes.entries()) if (outcome !== undefined && 'nics' in outcome && outcome.fds !== undefined) opened.set(i, outcome.fds);
       const settled = accepted.map((w, i) => this.#complete(intents[i]!, outcomes[i], books.get(w.caller.uid)!, orphans));
       // The ledger first: a tap whose entry could not be written is not handed out.
       const unsaved = new Set<number>();
@@ -263,11 +320,20 @@ export class Service {
         }
         if (!unsaved.has(w.caller.uid)) {
           if (w.lifetime === 'session') for (const e of made.entries) this.#sessionTaps.set(e.tap, e.ifindex!);
-          // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match).
-          w.resolve(made.nics.map((nic, k) => {
-            const queues = w.request.nics[k]?.queues ?? 1;
-            return queues > 1 ? { ...nic, queues } : nic;
-          }));
+          // From here the connection owns the fds; the taps are watched until they die.
+          const fds = opened.get(i) ?? [];
+          opened.delete(i);
+          if (w.lifetime === 'fd') this.fdTaps.add(made.entries);
+          // A multi-queue tap says so in the reply (qemu's -netdev tap,queues=N must match), a
+          // mac-locked one its MAC.
+          w.resolve({
+            nics: made.nics.map((nic, k) => {
+              const queues = w.request.nics[k]?.queues ?? 1;
+              const mac = w.macs[k];
+              return { ...nic, ...(queues > 1 ? { queues } : {}), ...(mac === undefined ? {} : { mac }) };
+            }),
+            fds,
+          });
           continue;
         }
         orphans.push(...made.entries);
@@ -288,7 +354,10 @@ export class Service {
         }
       }
       for (const release of locks.values()) release();
+      // Fd taps not handed out go with their fds (their ledger entries, if any, are orphans).
+      for (const fds of opened.values()) closeFds(fds.flat());
       if (orphans.length > 0) void this.#removeOrphans(orphans);
+      if (vanished.length > 0) void this.fdTaps.removePorts(vanished);
     }
   }
 
@@ -480,25 +549,11 @@ interface Grant {
   readonly macLock?: RuleSource;
 }
 
-/**
- * The network layer does not make MAC locks yet (issue 10's network part; multi-queue taps and
- * VLAN access ports it makes): a request that needs one is refused before anything is made, never
- * granted with less isolation than the policy says.
- */
-function refuseUnsupported(grants: readonly Grant[]): void {
-  for (const g of grants) {
-    const missing = g.macLock !== undefined ? `mac-lock (${g.macLock.file}:${g.macLock.line})` : undefined;
-    if (missing !== undefined) {
-      throw new ProtocolError(ErrorCode.SystemError, `${missing} on ${g.bridge} is not supported by this helper yet, so no tap was made`);
-    }
-  }
-}
-
 function summary(request: Request): Record<string, unknown> {
   if (request.op === 'ovs-cleanup') return { id: request.id, ports: request.ports };
   const options = request.nics.some((n) => n.queues !== undefined || n.mac !== undefined);
   return {
     id: request.id, bridges: request.nics.map((n) => n.bridge), ...(options ? { nics: request.nics } : {}),
-    lifetime: request.lifetime ?? 'session', ...(request.handoff === undefined ? {} : { handoff: request.handoff }),
+    ...(request.handoff === 'fd' ? {} : { lifetime: request.lifetime ?? 'session' }), ...(request.handoff === undefined ? {} : { handoff: request.handoff }),
   };
 }

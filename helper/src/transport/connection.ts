@@ -16,6 +16,7 @@
  *   more bytes are read from it and no more requests are served: a client that sends and never
  *   reads costs a bounded amount of memory.
  */
+import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import { decodeMessage, encodeBody } from '../../../shared/src/protocol/decode.js';
@@ -28,6 +29,8 @@ import type { AuditLog } from '../audit/audit.js';
 import { DEFAULT_MAX_REFUSALS } from '../defaults.js';
 import { errorDetails } from '../errors/details.js';
 import type { Caller } from '../identity/caller.js';
+import { sendWithFds } from '../native/fd-handoff.js';
+import { closeFds } from '../net/fdtaps.js';
 import type { Service, Session } from '../requests/service.js';
 import { INTERNAL_MESSAGE } from '../requests/wire-error.js';
 
@@ -43,7 +46,12 @@ export interface ConnectionOptions {
   close: () => void;
   /** Establish who is at the other end (once, before the first request is served). */
   identify: () => Promise<Caller>;
-  service: Pick<Service, 'handle' | 'discard' | 'endSession'>;
+  service: Pick<Service, 'handle' | 'discard' | 'endSession'> & Partial<Pick<Service, 'takeFds'>>;
+  /**
+   * Fd handoff: the Unix socket that replies with fds go out on (sendmsg with SCM_RIGHTS), or why
+   * this connection cannot carry fds (a pipe); absent: it cannot.
+   */
+  fds?: { socket: Socket } | { refusal: string } | undefined;
   audit: AuditLog;
   /** The helper's log (stderr): details of internal errors, which callers are not shown. */
   log: (message: string) => void;
@@ -89,7 +97,8 @@ export class Connection {
 
   constructor(options: ConnectionOptions) {
     this.#o = options;
-    this.#session = { id: options.newSessionId(), nics: [] };
+    const fds = options.fds ?? { refusal: 'fd handoff needs a Unix socket connection, and this one is not' };
+    this.#session = { id: options.newSessionId(), nics: [], fdRefusal: 'refusal' in fds ? fds.refusal : undefined };
     options.input.on('data', (chunk: Buffer) => this.#receive(chunk));
     // A half-close ends the requests, not the replies: answer what was asked, then close.
     options.input.on('end', () => this.#halfClosed());
@@ -229,6 +238,11 @@ export class Connection {
     }
     serving.id = request.id;
     const reply = await this.#o.service.handle(request, caller, this.#session);
+    const fds = this.#o.service.takeFds?.(reply);
+    if (fds !== undefined) {
+      await this.#answerWithFds(reply, fds, caller);
+      return;
+    }
     if (this.#ended && request.op === 'make-nics' && request.lifetime === 'persistent' && 'nics' in reply) {
       // Nobody will ever learn these taps' names: do not leave them behind.
       await this.#o.service.discard(reply.nics, caller, 'the client left before the reply');
@@ -253,6 +267,29 @@ export class Connection {
     const max = this.#o.maxRefusals ?? DEFAULT_MAX_REFUSALS;
     if (max > 0 && this.#refusedInARow >= max) {
       this.#shut({ code: reply.error.code, reason: 'refusals', message: `${this.#refusedInARow} refused requests in a row` });
+    }
+  }
+
+  /**
+   * A reply with tap fds (handoff "fd"): sent with them as SCM_RIGHTS on its first byte, nothing
+   * else written on the connection meanwhile (requests are served one at a time, and sendWithFds
+   * waits until Node has nothing queued); then the helper's copies are closed, sent or not. A
+   * reply that cannot be sent is audited; its taps die with the fds closed here, and the fd-tap
+   * watch (records/fdtaps.ts) forgets them and removes their ports.
+   */
+  async #answerWithFds(reply: Reply, fds: readonly number[], caller: Caller): Promise<void> {
+    try {
+      const socket = this.#o.fds !== undefined && 'socket' in this.#o.fds ? this.#o.fds.socket : undefined;
+      if (this.#closing || socket === undefined) throw new Error('the client left before the reply');
+      await sendWithFds(socket, encodeFrame(encodeBody(reply)), fds);
+      this.#refusedInARow = 0;
+    } catch (error) {
+      this.#o.audit.write({
+        event: 'undelivered', uid: caller.uid, user: caller.user.name, result: 'error',
+        why: `the reply with the tap fds could not be sent: ${(error as Error).message}`, ...('nics' in reply ? { taps: reply.nics } : {}),
+      });
+    } finally {
+      closeFds(fds);
     }
   }
 

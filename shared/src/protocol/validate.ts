@@ -65,7 +65,7 @@ const MAC = /^[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}$/;
  * Why `value` is not a MAC a guest may use as its own (its source address), or undefined.
  * Multicast (the first octet's low bit, broadcast included) and all-zero addresses are refused.
  */
-function macProblem(value: WireValue | undefined): string | undefined {
+export function macProblem(value: WireValue | undefined): string | undefined {
   if (typeof value !== 'string') return `expected a string, got ${describeType(value)}`;
   if (!MAC.test(value)) return `${quoted(value)} is not six hex pairs separated by ":" (e.g. 52:54:00:12:34:56)`;
   if ((parseInt(value.slice(0, 2), 16) & 1) === 1) return `${value} is a multicast address (the first octet is odd)`;
@@ -142,6 +142,9 @@ export function parseRequest(value: WireValue): Request {
     const handoff = value['handoff'];
     if (handoff !== undefined && handoff !== 'name' && handoff !== 'fd') {
       throw new ProtocolError(ErrorCode.BadRequest, '"handoff" must be "name" or "fd"', { id });
+    }
+    if (handoff === 'fd' && lifetime !== undefined) {
+      throw new ProtocolError(ErrorCode.BadRequest, '"lifetime" does not apply to handoff "fd": a tap handed over as fds lives as long as its fds', { id });
     }
     const request: MakeNicsRequest = { v: 1, id, op, nics: readNics(value, id) };
     if (lifetime !== undefined) request.lifetime = lifetime as Lifetime;

@@ -4,21 +4,11 @@ import { ClientError } from '../../../client/src/errors.js';
 import { openConnection } from '../../../client/src/helper/connection.js';
 import { INSTALLED_HELPER, INSTALLED_SOCKET, locateHelper } from '../../../client/src/helper/locate.js';
 import { makeNics, ovsCleanup } from '../../../client/src/helper/session.js';
-import { errorReply, FakeHelper, idOf, nicsFor, removedReply, within, type Action, type Script } from '../../support/fake-helper.js';
+import { errorReply, withFakeHelper, idOf, nicsFor, removedReply, within, type Action, type Script } from '../../support/fake-helper.js';
 
 const DEADLINE = 5000;
 /** Where locateHelper looks for pkexec. */
 const PKEXEC = '/usr/bin/pkexec';
-
-/** Run `body` against a fresh fake helper and always stop it. */
-async function withHelper(script: Script, body: (helper: FakeHelper) => Promise<void>): Promise<void> {
-  const helper = await FakeHelper.start(script);
-  try {
-    await body(helper);
-  } finally {
-    await helper.stop();
-  }
-}
 
 /** The rejection of `promise`, which must be a ClientError with the HELPER code. */
 async function helperError(promise: Promise<unknown>, what: string): Promise<ClientError> {
@@ -36,11 +26,14 @@ async function helperError(promise: Promise<unknown>, what: string): Promise<Cli
 /** Decoded maps have a null prototype; compare them as plain data. */
 const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
+/** The nics for these bridges, without per-NIC options. */
+const nics = (...bridges: string[]): Array<{ bridge: string }> => bridges.map((bridge) => ({ bridge }));
+
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
 
 test('makeNics sends exactly {v:1, id, op:"make-nics", bridges, lifetime:"session"} and returns the nics', async () => {
-  await withHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
-    const session = await within(DEADLINE, 'makeNics', makeNics(['br0', 'virbr0'], 'session', helper.location));
+  await withFakeHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
+    const session = await within(DEADLINE, 'makeNics', makeNics(nics('br0', 'virbr0'), 'session', helper.location));
     assert.is(helper.requests.length, 1);
     const request = helper.requests[0]!;
     const value = request.value as Record<string, unknown>;
@@ -61,8 +54,8 @@ test('makeNics sends exactly {v:1, id, op:"make-nics", bridges, lifetime:"sessio
 });
 
 test('the session\'s connection stays open until it is closed, and closing it ends the socket the helper sees', async () => {
-  await withHelper((r) => ({ reply: nicsFor(r, 'ovs') }), async (helper) => {
-    const session = await within(DEADLINE, 'makeNics', makeNics(['br0'], 'session', helper.location));
+  await withFakeHelper((r) => ({ reply: nicsFor(r, 'ovs') }), async (helper) => {
+    const session = await within(DEADLINE, 'makeNics', makeNics(nics('br0'), 'session', helper.location));
     const connection = await helper.connection();
     await tick();
     assert.is(connection.hasEnded, false, 'the helper saw the end while the session was open');
@@ -73,16 +66,16 @@ test('the session\'s connection stays open until it is closed, and closing it en
 });
 
 test('lifetime "persistent" is passed on as asked (tap-control)', async () => {
-  await withHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
-    const session = await within(DEADLINE, 'makeNics', makeNics(['br0'], 'persistent', helper.location));
+  await withFakeHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
+    const session = await within(DEADLINE, 'makeNics', makeNics(nics('br0'), 'persistent', helper.location));
     assert.is((helper.requests[0]!.value as Record<string, unknown>)['lifetime'], 'persistent');
     session.connection.close();
   });
 });
 
 test('a reply that arrives one byte at a time is read whole', async () => {
-  await withHelper((r) => ({ trickle: nicsFor(r) }), async (helper) => {
-    const session = await within(DEADLINE, 'makeNics', makeNics(['br0'], 'session', helper.location));
+  await withFakeHelper((r) => ({ trickle: nicsFor(r) }), async (helper) => {
+    const session = await within(DEADLINE, 'makeNics', makeNics(nics('br0'), 'session', helper.location));
     assert.equal(session.nics, [{ bridge: 'br0', tap: 'tapvm0', type: 'brctl' }]);
     session.connection.close();
   });
@@ -90,8 +83,8 @@ test('a reply that arrives one byte at a time is read whole', async () => {
 
 test('an error reply becomes a ClientError carrying the helper\'s message with control characters escaped', async () => {
   const message = 'user alice may not use br0\u001b[2J\nxkvm: fake line\u0007\u009b';
-  await withHelper((r) => ({ reply: errorReply(r, 'DENIED', message) }), async (helper) => {
-    const error = await helperError(makeNics(['br0'], 'session', helper.location), 'makeNics refused');
+  await withFakeHelper((r) => ({ reply: errorReply(r, 'DENIED', message) }), async (helper) => {
+    const error = await helperError(makeNics(nics('br0'), 'session', helper.location), 'makeNics refused');
     assert.ok(error.message.includes('user alice may not use br0\\e[2J\\nxkvm: fake line\\x07\\x9b'), error.message);
     assert.ok(error.message.includes('DENIED'), error.message);
     // eslint-disable-next-line no-control-regex
@@ -108,8 +101,8 @@ test('a reply with taps for other bridges than asked is refused and the connecti
     (r) => ({ v: 1, id: idOf(r), ok: true, nics: [] }),
   ];
   for (const answer of answers) {
-    await withHelper((r) => ({ reply: answer(r) }), async (helper) => {
-      const error = await helperError(makeNics(['br0', 'br1'], 'session', helper.location), 'makeNics with wrong bridges');
+    await withFakeHelper((r) => ({ reply: answer(r) }), async (helper) => {
+      const error = await helperError(makeNics(nics('br0', 'br1'), 'session', helper.location), 'makeNics with wrong bridges');
       assert.match(error.message, /other bridges/);
       await within(DEADLINE, 'the connection closing', (await helper.connection()).ended);
     });
@@ -135,8 +128,8 @@ test('a malformed reply (not msgpack, wrong shape, bad names, bad frame, unknown
     ['a __proto__ key', (r) => ({ body: Buffer.concat([Buffer.from([0x85, 0xa9]), Buffer.from('__proto__'), Buffer.from([0x80]), mapEntries(nicsFor(r))]) })],
   ];
   for (const [what, script] of cases) {
-    await withHelper((r) => script(r), async (helper) => {
-      const error = await helperError(makeNics(['br0'], 'session', helper.location), what);
+    await withFakeHelper((r) => script(r), async (helper) => {
+      const error = await helperError(makeNics(nics('br0'), 'session', helper.location), what);
       assert.not.match(error.message, /closed the connection/, `${what}: the reply itself must be the reason`);
       await within(DEADLINE, `${what}: the connection closing`, (await helper.connection()).ended);
     });
@@ -164,30 +157,30 @@ function msgpackValue(value: unknown): Buffer {
 }
 
 test('the helper closing the connection before answering is an error', async () => {
-  await withHelper(() => ({ close: true }), async (helper) => {
-    const error = await helperError(makeNics(['br0'], 'session', helper.location), 'makeNics with an early close');
+  await withFakeHelper(() => ({ close: true }), async (helper) => {
+    const error = await helperError(makeNics(nics('br0'), 'session', helper.location), 'makeNics with an early close');
     assert.match(error.message, /closed the connection/);
   });
 });
 
 test('the helper closing in the middle of a frame is an error', async () => {
-  await withHelper(() => [{ raw: Buffer.from([0, 0, 0, 40, 0x83]) }, { close: true }], async (helper) => {
-    const error = await helperError(makeNics(['br0'], 'session', helper.location), 'makeNics with a truncated reply');
+  await withFakeHelper(() => [{ raw: Buffer.from([0, 0, 0, 40, 0x83]) }, { close: true }], async (helper) => {
+    const error = await helperError(makeNics(nics('br0'), 'session', helper.location), 'makeNics with a truncated reply');
     assert.match(error.message, /closed the connection/);
   });
 });
 
 test('a helper that goes away during the session is reported to onLost; the client\'s own close is not', async () => {
-  await withHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
-    const session = await within(DEADLINE, 'makeNics', makeNics(['br0'], 'session', helper.location));
+  await withFakeHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
+    const session = await within(DEADLINE, 'makeNics', makeNics(nics('br0'), 'session', helper.location));
     const lost = new Promise<Error>((resolve) => session.connection.onLost(resolve));
     (await helper.connection()).socket.end();
     const error = await within(DEADLINE, 'onLost', lost);
     assert.instance(error, ClientError);
     session.connection.close();
   });
-  await withHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
-    const session = await within(DEADLINE, 'makeNics', makeNics(['br0'], 'session', helper.location));
+  await withFakeHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
+    const session = await within(DEADLINE, 'makeNics', makeNics(nics('br0'), 'session', helper.location));
     let called = false;
     session.connection.onLost(() => { called = true; });
     session.connection.close();
@@ -198,7 +191,7 @@ test('a helper that goes away during the session is reported to onLost; the clie
 });
 
 test('a request after the connection is gone fails at once', async () => {
-  await withHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
+  await withFakeHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
     const connection = await within(DEADLINE, 'connect', openConnection(helper.location));
     connection.close();
     const error = await helperError(connection.request({ v: 1, op: 'make-nics', bridges: ['br0'], lifetime: 'session' }), 'request after close');
@@ -207,7 +200,7 @@ test('a request after the connection is gone fails at once', async () => {
 });
 
 test('two requests on one connection get different ids and each its own answer', async () => {
-  await withHelper((r, n) => ({ reply: n === 0 ? nicsFor(r) : removedReply(r, [{ bridge: 'br0', tap: 'tapvm0' }]) }), async (helper) => {
+  await withFakeHelper((r, n) => ({ reply: n === 0 ? nicsFor(r) : removedReply(r, [{ bridge: 'br0', tap: 'tapvm0' }]) }), async (helper) => {
     const connection = await within(DEADLINE, 'connect', openConnection(helper.location));
     const [a, b] = await within(DEADLINE, 'two requests', Promise.all([
       connection.request({ v: 1, op: 'make-nics', bridges: ['br0'], lifetime: 'session' }),
@@ -222,7 +215,7 @@ test('two requests on one connection get different ids and each its own answer',
 
 test('ovsCleanup sends exactly {v:1, id, op:"ovs-cleanup", ports}, returns what was removed, and closes', async () => {
   const ports = [{ bridge: 'ovsbr0', tap: 'tapvm3' }, { bridge: 'ovsbr1', tap: 'tapvm4' }];
-  await withHelper((r) => ({ reply: removedReply(r, [ports[0]!]) }), async (helper) => {
+  await withFakeHelper((r) => ({ reply: removedReply(r, [ports[0]!]) }), async (helper) => {
     const removed = await within(DEADLINE, 'ovsCleanup', ovsCleanup(ports, helper.location));
     assert.equal(removed, [ports[0]]);
     const request = helper.requests[0]!;
@@ -237,19 +230,19 @@ test('ovsCleanup sends exactly {v:1, id, op:"ovs-cleanup", ports}, returns what 
 });
 
 test('ovsCleanup: an error reply or an answer without "removed" is an error and the connection is closed', async () => {
-  await withHelper((r) => ({ reply: errorReply(r, 'NOT_OWNER', 'tapvm3 is not yours') }), async (helper) => {
+  await withFakeHelper((r) => ({ reply: errorReply(r, 'NOT_OWNER', 'tapvm3 is not yours') }), async (helper) => {
     const error = await helperError(ovsCleanup([{ bridge: 'ovsbr0', tap: 'tapvm3' }], helper.location), 'refused cleanup');
     assert.match(error.message, /tapvm3 is not yours/);
     await within(DEADLINE, 'the connection closing', (await helper.connection()).ended);
   });
-  await withHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
+  await withFakeHelper((r) => ({ reply: nicsFor(r) }), async (helper) => {
     const error = await helperError(ovsCleanup([{ bridge: 'ovsbr0', tap: 'tapvm3' }], helper.location), 'cleanup answered with nics');
     assert.match(error.message, /removed/);
   });
 });
 
 test('a socket path with nothing there is an error naming the path', async () => {
-  const error = await helperError(makeNics(['br0'], 'session', { kind: 'socket', path: '/nonexistent/xkvm/helper.sock', from: 'XKVM_HELPER_SOCKET' }), 'no socket');
+  const error = await helperError(makeNics(nics('br0'), 'session', { kind: 'socket', path: '/nonexistent/xkvm/helper.sock', from: 'XKVM_HELPER_SOCKET' }), 'no socket');
   assert.match(error.message, /\/nonexistent\/xkvm\/helper\.sock/);
   assert.match(error.message, /no such socket/);
 });

@@ -125,4 +125,24 @@ test('a single trailing comma is dropped as bash\'s IFS splitting does', () => {
   assert.equal(splitFields('a,,b'), ['a', '', 'b']);
 });
 
+test('a tap\'s queues=N is kept for the helper (and stays on -netdev); a chosen MAC is kept too, mac=auto is not', () => {
+  const plan = planNetdev('br0,queues=16,mq=on,vectors=34,mac=:09', 0, ctx());
+  assert.is(plan.queues, 16);
+  assert.is(plan.mac, '52:54:00:12:34:09');
+  assert.is(plan.netdev, 'type=tap,id=net00,script=no,downscript=no,queues=16');
+  assert.is(plan.device, 'virtio-net-pci,netdev=net00,mq=on,vectors=34,mac=52:54:00:12:34:09');
+  assert.is(planNetdev('br0,queues=1', 0, ctx()).queues, 1);
+  assert.not.ok('queues' in planNetdev('br0', 0, ctx()));
+  assert.not.ok('mac' in planNetdev('br0,mac=auto', 0, ctx()));
+  // User networking has no tap: its options are qemu's business, as before.
+  assert.not.ok('queues' in planNetdev('user,queues=99', 0, ctx()));
+});
+
+test('queues= on a tap must be a whole number from 1 to 16, refused before the helper is asked, naming the spec and the range', () => {
+  for (const bad of ['0', '17', '-1', '4.0', '04', 'four', '', '1e1', '999999999999']) {
+    assert.throws(() => planNetdev(`br0,queues=${bad}`, 0, ctx()),
+      (e: unknown) => e instanceof ClientError && e.code === 'BAD_NETDEV' && e.message.includes(`'br0,queues=${bad}'`) && e.message.includes('from 1 to 16'), bad);
+  }
+});
+
 test.run();

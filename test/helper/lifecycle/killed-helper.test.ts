@@ -38,6 +38,9 @@ test.after(() => {
   removeUsers([alice, bob].filter((u) => u !== undefined));
 });
 
+/** The mac-lock flows on ovsbr0 (helper/src/net/ovsflows.ts: cookie 0x786b76…). */
+const lockFlows = (): string[] => ovs.flows('ovsbr0').filter((l) => l.includes('cookie=0x786b76'));
+
 /** SIGKILL the helper alone (not what it may be running), and make sure it is gone. */
 async function crash(helper: Watched): Promise<void> {
   helper.kill('SIGKILL');
@@ -46,11 +49,11 @@ async function crash(helper: Watched): Promise<void> {
 }
 
 function policy(scratch: Scratch): string {
-  return scratch.policy([`allow br0 ${alice.name} ${bob.name}`, `allow ovsbr0 ${alice.name} ${bob.name}`, `ovsdb ${ovs.db}`]);
+  return scratch.policy([`allow br0 ${alice.name} ${bob.name}`, `allow ovsbr0 ${alice.name} ${bob.name}`, `mac-lock ovsbr0 ${bob.name}`, `ovsdb ${ovs.db}`]);
 }
 
-async function holding(scratch: Scratch, user: TestUser, bridges: string[]): Promise<{ holder: Holder; pid: number; taps: string[] }> {
-  const holder = startHolder(ns, user.name, { socket: scratch.socket, bridges });
+async function holding(scratch: Scratch, user: TestUser, bridges: string[], macs?: (string | null)[]): Promise<{ holder: Holder; pid: number; taps: string[] }> {
+  const holder = startHolder(ns, user.name, { socket: scratch.socket, bridges, ...(macs === undefined ? {} : { macs }) });
   const pid = await holder.ready(15_000);
   const { results } = await holder.result(15_000);
   const first = results[0];
@@ -102,14 +105,16 @@ test('taps of a live client survive a SIGKILLed helper; the next helper adopts t
   }
 });
 
-test('a session whose client died while no helper ran is reaped within 2 s of a new helper starting', async () => {
+test('a session whose client died while no helper ran is reaped within 2 s of a new helper starting, the mac-lock flows of its OVS port too', async () => {
   const scratch = makeScratch('kh');
   const helpers: Watched[] = [];
   try {
     const paths = { config: policy(scratch), stateDir: scratch.state, socket: scratch.socket };
     const first = await startSocketHelper(ns, paths);
     helpers.push(first);
-    const { holder, pid, taps } = await holding(scratch, bob, ['ovsbr0', 'br0']);
+    // bob is under mac-lock on ovsbr0: his port has two flows, which outlive it unless removed.
+    const { holder, pid, taps } = await holding(scratch, bob, ['ovsbr0', 'br0'], ['52:54:00:4c:00:01', null]);
+    assert.is(lockFlows().length, 2, 'the OVS port\'s mac-lock flows');
     await crash(first);
     signal(pid, 'SIGKILL');
     await holder.exited;
@@ -121,6 +126,7 @@ test('a session whose client died while no helper ran is reaped within 2 s of a 
     helpers.push(second);
     await waitFor(() => present(ns, taps).length === 0 && ovs.ports('ovsbr0').length === 0 && scratch.records().length === 0,
       2000, { since: started, what: 'the dead client\'s taps, port and record to be gone' });
+    assert.equal(lockFlows(), [], 'the port\'s mac-lock flows are gone with it');
     const reaped = second.audits.find((a) => a.event === 'session-reaped');
     assert.is(reaped?.['result'], 'ok', JSON.stringify(second.audits));
     assert.is(second.audits.find((a) => a.event === 'helper-start')?.['reaped'], 1);

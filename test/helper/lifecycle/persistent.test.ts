@@ -64,6 +64,20 @@ test('tap-control make-nics br0 user prints TAP:brctl and skip, and the tap outl
   assert.equal(present(ns, [tap]), []);
 });
 
+test('tap-control make-nics br0,queues=2,mac=MAC prints TAP:brctl and the persistent tap is a multi-queue one', async () => {
+  const r = await runXkvm(ns, alice.name, ['tap-control', 'make-nics', 'br0,queues=2,mac=52:54:00:12:34:0a'], env, 10_000);
+  assert.is(r.code, 0, r.stderr);
+  const m = /^(xkvm[a-z2-7]{8}):brctl\n$/.exec(r.stdout);
+  assert.ok(m !== null, r.stdout);
+  const tap = m[1]!;
+  const [link] = JSON.parse(ns.ip('-d', '-j', 'link', 'show', tap)) as Array<{ master?: string; linkinfo?: { info_data?: { multi_queue?: boolean } } }>;
+  assert.is(link?.master, 'br0');
+  assert.is(link?.linkinfo?.info_data?.multi_queue, true, 'a multi_queue tap');
+  const del = ns.exec(['/usr/sbin/ip', 'tuntap', 'del', 'mode', 'tap', 'multi_queue', tap], { user: alice.name, openTun: true });
+  assert.is(del.status, 0, del.stderr);
+  assert.equal(present(ns, [tap]), []);
+});
+
 test('tap-control ovs-cleanup removes the user\'s own OVS port, and refuses another user\'s with a clear message and a non-zero status', async () => {
   // A persistent tap on the OVS bridge, made with the client's connection code (so that this
   // test does not depend on `tap-control make-nics` exiting, which the test above checks).

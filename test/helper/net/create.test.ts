@@ -9,7 +9,7 @@ function noPrograms(): { deps: NetDeps; ran: string[] } {
   const ran: string[] = [];
   const run: Runner = async (req) => (ran.push(req.file), { exitCode: 0, stdout: '', stderr: '' });
   const batch: IpBatch = async (lines) => (ran.push(...lines), { ok: true, failedLines: [], stderr: '' });
-  return { deps: { run, batch, tapName: randomTapName, vlanFiltering: vlanFilteringOf }, ran };
+  return { deps: { run, batch, tapName: randomTapName, vlanFiltering: vlanFilteringOf, openTap: () => { throw new Error('no tap may be opened'); } }, ran };
 }
 
 test('an owner without a uid (missing, undefined, null, a string) is BAD_REQUEST and nothing runs', async () => {

@@ -18,7 +18,7 @@ function recorder(): { deps: NetDeps; calls: string[][] } {
     calls.push(['ip batch', ...lines]);
     return { ok: true, failedLines: [], stderr: '' };
   };
-  return { deps: { run, batch, tapName: randomTapName, vlanFiltering: vlanFilteringOf }, calls };
+  return { deps: { run, batch, tapName: randomTapName, vlanFiltering: vlanFilteringOf, openTap: () => { throw new Error('no tap may be opened'); } }, calls };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<NetError> {

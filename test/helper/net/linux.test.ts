@@ -2,22 +2,11 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { DeleteResult, Nic, TapInfo } from '../../../helper/src/net/index.js';
-import { createNetns, sweepStaleNetns, TOOLS, type Netns } from '../../support/netns.js';
-import { deletions, devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
+import { sweepStaleNetns, TOOLS } from '../../support/netns.js';
+import { deletions, devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value, withNetns } from './support.js';
 
 const OWNER = { uid: 4001, gid: 4002 };
 
-function withNetns(bridges: string[], fn: (ns: Netns) => void | Promise<void>): () => Promise<void> {
-  return async () => {
-    requireRoot();
-    const ns = createNetns({ bridges });
-    try {
-      await fn(ns);
-    } finally {
-      ns.destroy();
-    }
-  };
-}
 
 test.before(() => {
   requireRoot();

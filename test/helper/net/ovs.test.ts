@@ -4,27 +4,12 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { CleanupResult, DeleteResult, Nic } from '../../../helper/src/net/index.js';
-import { createNetns, sweepStaleNetns, type Netns } from '../../support/netns.js';
-import { OVS_TOOLS, startOvs, type Ovs } from '../../support/ovs.js';
-import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value } from './support.js';
+import { sweepStaleNetns } from '../../support/netns.js';
+import { OVS_TOOLS, type Ovs } from '../../support/ovs.js';
+import { devices, requireRoot, runJob, spawned, tapOwner, tapsLike, value, withOvs } from './support.js';
 
 const ALICE = { uid: 6001, gid: 6001 };
 const BOB = { uid: 6002, gid: 6002 };
-
-function withOvs(fn: (ns: Netns, ovs: Ovs) => void): () => void {
-  return () => {
-    requireRoot();
-    const ns = createNetns({ bridges: ['br0'] });
-    let ovs: Ovs | undefined;
-    try {
-      ovs = startOvs(ns, { bridges: ['ovsbr0', 'ovsbr1'] });
-      fn(ns, ovs);
-    } finally {
-      ovs?.stop();
-      ns.destroy();
-    }
-  };
-}
 
 interface PortRow { name: string; bridge: string; externalIds: Record<string, string>; otherConfig: Record<string, string> }
 

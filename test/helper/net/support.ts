@@ -2,6 +2,7 @@
 // there. Every device check goes through `ip -j` and /sys/class/net of that namespace.
 import { fileURLToPath } from 'node:url';
 import { createNetns, type Netns } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
 import type { Job, Outcome } from './worker.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -19,14 +20,30 @@ function parseOutcome(stdout: string, stderr: string, status: number | null): Ou
   }
 }
 
-/** A test body run in a fresh namespace with `bridges` (root), destroyed afterwards. */
-export function withNetns(bridges: string[], fn: (ns: Netns) => void): () => void {
-  return () => {
+/** A test body run in a fresh namespace with these Linux bridges, destroyed afterwards. */
+export function withNetns(bridges: string[], fn: (ns: Netns) => void | Promise<void>): () => Promise<void> {
+  return async () => {
     requireRoot();
     const ns = createNetns({ bridges });
     try {
-      fn(ns);
+      await fn(ns);
     } finally {
+      ns.destroy();
+    }
+  };
+}
+
+/** A test body run in a fresh namespace with a Linux bridge br0 and two OVS bridges ovsbr0, ovsbr1 (userspace), all removed afterwards. */
+export function withOvs(fn: (ns: Netns, ovs: Ovs) => void): () => void {
+  return () => {
+    requireRoot();
+    const ns = createNetns({ bridges: ['br0'] });
+    let ovs: Ovs | undefined;
+    try {
+      ovs = startOvs(ns, { bridges: ['ovsbr0', 'ovsbr1'] });
+      fn(ns, ovs);
+    } finally {
+      ovs?.stop();
       ns.destroy();
     }
   };

@@ -17,7 +17,7 @@ function standIns(exitCode = 0, stderr = ''): { deps: NetDeps; asked: { file: st
     deps: {
       run: async ({ file, args, input }) => (asked.push({ file, args, input }), { exitCode, stdout: '', stderr }),
       batch: async (lines) => (batches.push([...lines]), { ok: true, failedLines: [], stderr: '' }),
-      tapName: randomTapName, vlanFiltering: vlanFilteringOf,
+      tapName: randomTapName, vlanFiltering: vlanFilteringOf, openTap: () => { throw new Error('no tap may be opened'); },
     },
   };
 }

@@ -39,6 +39,8 @@ export interface Job {
   readonly filtering?: VlanFiltering;
   /** stand-in for bridge(8): not run, recorded, answered with this */
   readonly bridgeProgram?: { readonly exitCode: number; readonly stderr: string };
+  /** for create: the MAC each tap is locked to (in the order of bridges; null, as JSON has no undefined: not locked) */
+  readonly macs?: (string | null | undefined)[];
   readonly owner?: { uid: number; gid: number };
   readonly ovsdb?: string;
   readonly session?: string;
@@ -54,7 +56,7 @@ export interface Job {
   /** run batches as one process each, as before the long-lived ip (bench: to compare) */
   readonly spawnBatches?: boolean;
   /** run these commands once, just before the first call that is an ip batch / an OVS add-port */
-  readonly interpose?: { readonly before: 'ip-batch' | 'add-port'; readonly commands: string[][] };
+  readonly interpose?: { readonly before: 'ip-batch' | 'add-port' | 'lock'; readonly commands: string[][] };
 }
 
 export type Outcome =
@@ -77,7 +79,7 @@ const spawnedBatch: IpBatch = async (lines, opts) => {
 
 function deps(job: Job, calls: Call[]): NetDeps {
   let interposed = false;
-  const interpose = (before: 'ip-batch' | 'add-port'): void => {
+  const interpose = (before: 'ip-batch' | 'add-port' | 'lock'): void => {
     if (job.interpose === undefined || interposed || job.interpose.before !== before) return;
     interposed = true;
     for (const [file, ...args] of job.interpose.commands) {
@@ -88,6 +90,8 @@ function deps(job: Job, calls: Call[]): NetDeps {
   const run: Runner = async (req) => {
     calls.push({ file: req.file, args: [...req.args], ...(req.input === undefined ? {} : { input: req.input }) });
     if (req.args.includes('add-port')) interpose('add-port');
+    // mac-lock: bridge(8) locking ports, ovs-ofctl adding flows
+    if (req.input?.includes(' locked on') === true || req.args.includes('add-flows')) interpose('lock');
     if (job.bridgeProgram !== undefined && req.file === bridgeTool()) return { ...job.bridgeProgram, stdout: '' };
     return real.run(req);
   };
@@ -101,7 +105,7 @@ function deps(job: Job, calls: Call[]): NetDeps {
   const filtering = job.filtering;
   return {
     run, batch, tapName: () => queue.shift() ?? randomTapName(),
-    vlanFiltering: filtering === undefined ? real.vlanFiltering : () => filtering,
+    vlanFiltering: filtering === undefined ? real.vlanFiltering : () => filtering, openTap: real.openTap,
   };
 }
 
@@ -120,7 +124,7 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
       const classes = await classifyBridges(job.bridges ?? [], base);
       return { kinds: Object.fromEntries(classes.kinds), missing: [...classes.missing] };
     }
-    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session, queues: job.queues as number[] | undefined, vlans: job.vlans as (number | undefined)[] | undefined }, base);
+    case 'create': return createOne({ bridges: job.bridges ?? [], owner: job.owner ?? { uid: -1, gid: -1 }, session: job.session, queues: job.queues as number[] | undefined, vlans: job.vlans as (number | undefined)[] | undefined, macs: job.macs?.map((m) => m ?? undefined) }, base);
     case 'create-steps': {
       const made: unknown[] = [];
       for (const step of job.steps ?? []) {

@@ -13,7 +13,8 @@ import type { MakeNicsRequest, NicRequest, Reply } from '../../../shared/src/pro
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import { PolicyHolder } from '../../../helper/src/policy/holder.js';
 import { acceptAnyFile } from '../policy/support.js';
-import { MAX_BATCH, Service, type Session } from '../../../helper/src/requests/service.js';
+import { MAX_BATCH, Service, type ServiceDeps, type Session } from '../../../helper/src/requests/service.js';
+import { closeFds } from '../../../helper/src/net/fdtaps.js';
 import { Ledger, type LedgerEntry } from '../../../helper/src/records/ledger.js';
 import { SessionStore } from '../../../helper/src/records/store.js';
 import { caller, MemoryAudit, MemoryLocks, StandInHost } from './stand-ins.js';
@@ -36,7 +37,7 @@ interface Bench {
   other(): Service;
 }
 
-function setUp(policy: string, opts: { lockWaitMs?: number } = {}): Bench {
+function setUp(policy: string, opts: Pick<ServiceDeps, 'lockWaitMs' | 'linkWatch'> = {}): Bench {
   const file = join(dir, `helper-${Math.random().toString(36).slice(2)}.conf`);
   writeFileSync(file, policy, { mode: 0o644 });
   const state = mkdtempSync(join(dir, 'state-'));
@@ -369,14 +370,40 @@ function messageOf(reply: Reply): string {
   return reply.ok ? '' : reply.error.message;
 }
 
-test('handoff "fd" is refused with BAD_REQUEST "not supported yet" before anything runs; handoff "name" is the default behaviour', async () => {
+test('handoff "fd" on a connection that cannot carry fds is BAD_REQUEST saying why, before anything runs; handoff "name" is the default behaviour', async () => {
   const { service, host, audit } = setUp('allow br0 alice\n');
-  const refused = await ask(service, [{ bridge: 'br0' }], { handoff: 'fd' });
+  const why = 'fd handoff needs a Unix socket as stdin/stdout; xkvm passes one end of a socketpair';
+  const refused = await service.handle({ v: 1, id: 3, op: 'make-nics', nics: [{ bridge: 'br0' }], handoff: 'fd' }, alice, { ...newSession(), fdRefusal: why });
   assert.is(codeOf(refused), 'BAD_REQUEST');
-  assert.match(messageOf(refused), /handoff "fd" is not supported yet/);
+  assert.is(messageOf(refused), why);
   assert.equal(host.events, [], 'nothing ran');
   assert.is(audit.records.filter((r) => r['code'] === 'BAD_REQUEST').length, 1, 'the refusal is audited');
   assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], { handoff: 'name' })).length, 1);
+});
+
+test('handoff "fd": the reply\'s fds (one a queue, nic by nic) are given once to whoever sends it; the taps are in the ledger as "fd", count for max-taps, belong to no session, and are watched', async () => {
+  const watched: string[] = [];
+  const { service, ledger, audit } = setUp('allow br0 alice\nmax-taps 3 alice\n', {
+    linkWatch: () => {
+      watched.push('started');
+      return { stop: () => watched.push('stopped') };
+    },
+  });
+  const session = newSession();
+  const reply = await service.handle({ v: 1, id: 3, op: 'make-nics', nics: [{ bridge: 'br0', queues: 2 }, { bridge: 'br0' }], handoff: 'fd' }, alice, session);
+  const fds = service.takeFds(reply);
+  assert.ok(fds !== undefined, JSON.stringify(reply));
+  assert.is(fds.length, 3, 'two queues, then one');
+  assert.is(service.takeFds(reply), undefined, 'given once');
+  closeFds(fds);
+  assert.equal(session.nics, [], 'not the session\'s: the connection\'s end does not remove them');
+  assert.equal(ledger.read(alice.uid).map((e) => e.lifetime), ['fd', 'fd']);
+  assert.is(audit.records.find((r) => r['result'] === 'ok' && r['op'] === 'make-nics')?.['lifetime'], 'fd');
+  assert.is(service.fdTaps.watched, 2);
+  assert.equal(watched, ['started']);
+  assert.is(codeOf(await ask(service, [{ bridge: 'br0' }, { bridge: 'br0' }], { handoff: 'fd' })), 'QUOTA', 'the two count');
+  const named = await ask(service, [{ bridge: 'br0' }], { handoff: 'name' });
+  assert.is(service.takeFds(named), undefined, 'a named tap has no fds');
 });
 
 test('nics without options make the same taps as bridges, in order', async () => {
@@ -401,7 +428,7 @@ test('on a mac-locked bridge a nic without "mac" is BAD_REQUEST naming mac-lock 
   const { service, host } = setUp('allow br0 alice bob\nallow br1 alice bob\nmac-lock br0 alice\n');
   const refused = await ask(service, [{ bridge: 'br1' }, { bridge: 'br0' }]);
   assert.is(codeOf(refused), 'BAD_REQUEST');
-  assert.match(messageOf(refused), /alice on br0 are under mac-lock \(.*:3\), so nics\[1\] must carry the guest's "mac"/);
+  assert.match(messageOf(refused), /^taps of alice are under mac-lock on br0 \(.*:3\), so nics\[1\] must carry the guest's "mac"$/);
   assert.equal(host.events, [], 'nothing ran');
   assert.is(tapsOf(await ask(service, [{ bridge: 'br1' }])).length, 1, 'br1 is not locked');
   assert.is(tapsOf(await ask(service, [{ bridge: 'br0' }], {}, bob)).length, 1, 'bob is not locked');
@@ -422,12 +449,21 @@ test('the policy\'s vlan reaches the network layer tap by tap (none where no lin
   assert.equal(asked, [[10, undefined], [30]]);
 });
 
-test('a mac-lock the network layer cannot make yet is refused with SYSTEM_ERROR naming it, before anything is made', async () => {
-  const { service, host } = setUp('allow br0 alice\nallow br1 alice\nvlan br0 10 alice\nmac-lock br1 alice\nmax-queues 4\n');
-  const lock = await ask(service, [{ bridge: 'br1', mac: '52:54:00:12:34:56' }]);
-  assert.is(codeOf(lock), 'SYSTEM_ERROR');
-  assert.match(messageOf(lock), /mac-lock \(.*:4\) on br1 is not supported by this helper yet/);
-  assert.equal(host.events, [], 'nothing ran');
+test('a nic under mac-lock reaches the network layer with its MAC and the reply says mac; a nic with a MAC on a bridge without mac-lock is not locked', async () => {
+  const { service, host } = setUp('allow br0 alice\nallow br1 alice\nmac-lock br1 alice\n');
+  const asked: Array<readonly (string | undefined)[] | undefined> = [];
+  const create = host.createTaps.bind(host);
+  host.createTaps = (requests, opts) => {
+    asked.push(...requests.map((r) => r.macs));
+    return create(requests, opts);
+  };
+  const reply = await ask(service, [{ bridge: 'br0', mac: '52:54:00:12:34:55' }, { bridge: 'br1', mac: '52:54:00:12:34:56' }]);
+  assert.equal(asked, [[undefined, '52:54:00:12:34:56']]);
+  if (!reply.ok || !('nics' in reply)) throw new Error(`expected taps, got ${JSON.stringify(reply)}`);
+  assert.equal(reply.nics.map((n) => n.mac), [undefined, '52:54:00:12:34:56']);
+  const plain = await ask(service, [{ bridge: 'br0', mac: '52:54:00:12:34:57' }]);
+  assert.is(tapsOf(plain).length, 1);
+  assert.equal(asked, [[undefined, '52:54:00:12:34:56'], undefined], 'no macs at all for a request without a lock');
 });
 
 test('queues within max-queues reach the network layer tap by tap, and the reply says queues for a multi-queue tap only', async () => {

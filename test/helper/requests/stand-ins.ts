@@ -3,6 +3,7 @@
  * memory, callers, a pretend host behind the NetOps boundary (devices with interface indexes and
  * owners), and locks kept in memory instead of flock.
  */
+import { openSync } from 'node:fs';
 import { AuditLog, type AuditRecord } from '../../../helper/src/audit/audit.js';
 import type { Caller } from '../../../helper/src/identity/caller.js';
 import type { Locker } from '../../../helper/src/records/ledger.js';
@@ -138,7 +139,9 @@ export class StandInHost implements NetOps {
         this.add(n.tap, r.owner.uid);
         this.events.push(`create ${n.tap}`);
       }
-      return { nics, ifindexes: nics.map((n) => this.devices.get(n.tap)?.ifindex) };
+      // Fd handoff: one open fd (of /dev/null) a queue stands for the tap's.
+      const fds = r.fd === true ? r.bridges.map((_, slot) => Array.from({ length: r.queues?.[slot] ?? 1 }, () => openSync('/dev/null', 'r'))) : undefined;
+      return { nics, ifindexes: nics.map((n) => this.devices.get(n.tap)?.ifindex), ...(fds === undefined ? {} : { fds }) };
     });
     if (this.#crash !== undefined) {
       const why = this.#crash;

@@ -5,6 +5,7 @@
 // exactly one audit record naming the caller's real uid, and the helper still serving.
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
+import { formatMacLockRefusal } from '../../../shared/src/protocol/mac-lock.js';
 import type { ErrorReply } from '../../../shared/src/protocol/messages.js';
 import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
@@ -176,21 +177,24 @@ test('a request that would exceed max-taps gets QUOTA and creates nothing, count
   }
 });
 
-test('per-NIC options against the policy: more queues than max-queues is QUOTA, no mac under mac-lock BAD_REQUEST naming it, a lock the helper cannot make yet SYSTEM_ERROR (vlan: vlan.test.ts), handoff fd BAD_REQUEST; nothing is made (multi-queue taps: mtu.test.ts)', async () => {
+test('per-NIC options against the policy: more queues than max-queues is QUOTA, no mac under mac-lock BAD_REQUEST naming it and every such nic, handoff fd with a lifetime BAD_REQUEST; nothing is made (multi-queue taps: mtu.test.ts; mac-locked taps: mac-lock.test.ts; VLANs: vlan.test.ts)', async () => {
   const { helper, ns } = b();
   helper.setPolicy(policy(`max-queues 2 ${A()}\nmac-lock br0 ${A()}\nvlan ovsbr0 10 ${A()}\n`));
   const mk = (nics: unknown[], extra: Record<string, unknown> = {}) => ({ v: 1, id: b().id(), op: 'make-nics', nics, ...extra });
   await refused({ agent: a(), value: mk([{ bridge: 'br0', mac: '52:54:00:00:00:01', queues: 3 }]), code: 'QUOTA', mentions: /at most 2 queues a tap \(max-queues, .*:1\)/ }, 'queues over max-queues');
   const lock = await refused({ agent: a(), value: mk([{ bridge: 'br0' }]), code: 'BAD_REQUEST', mentions: /mac-lock/, sameAfter: false }, 'no mac under mac-lock');
   assert.ok(lock.error.message.includes(`${helper.config}:2`), `the mac-lock line is not named: ${lock.error.message}`);
-  await refused({ agent: a(), value: mk([{ bridge: 'br0', mac: '52:54:00:00:00:01' }]), code: 'SYSTEM_ERROR', mentions: /mac-lock .* on br0 is not supported by this helper yet/ }, 'mac-lock not made yet');
-  await refused({ agent: o(), value: mk([{ bridge: 'br0' }], { handoff: 'fd' }), code: 'BAD_REQUEST', mentions: /handoff "fd" is not supported yet/, sameAfter: true }, 'handoff fd');
+  // Every nic without a mac is named in one refusal (before the queue check), in the words the client reads back.
+  const all = await refused({ agent: a(), value: mk([{ bridge: 'br0' }, { bridge: 'br0', mac: '52:54:00:00:00:01' }, { bridge: 'br0', queues: 3 }]), code: 'BAD_REQUEST', mentions: /mac-lock/ }, 'two nics without a mac under mac-lock');
+  assert.is(all.error.message, formatMacLockRefusal({ user: a().user.name, missing: [0, 2].map((index) => ({ index, bridge: 'br0', rule: `${helper.config}:2` })) }));
+  await refused({ agent: o(), value: mk([{ bridge: 'br0' }], { handoff: 'fd', lifetime: 'session' }), code: 'BAD_REQUEST', mentions: /"lifetime" does not apply to handoff "fd"/, sameAfter: true }, 'handoff fd with a lifetime');
   // bob is under none of these lines: nics with a MAC and one queue are plain taps, as bridges were
   await o().open('plain', helper.socket);
   const id = b().id();
   const mark = helper.auditMark();
   const made = assertNics(await o().ask('plain', mk([{ bridge: 'br0', mac: '52:54:00:00:00:02', queues: 1 }, { bridge: 'ovsbr0' }], { id, handoff: 'name' })), id, ['br0', 'ovsbr0'], ns, 'plain nics');
   assert.is(tapOwner(ns, made[0]!.tap), o().user.uid);
+  assert.equal(made.map((n) => n.mac), [undefined, undefined], 'a tap not under mac-lock is not locked, and its reply has no mac');
   await o().close('plain');
   await sessionEnded(mark, made.map((n) => n.tap));
 });

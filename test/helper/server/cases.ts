@@ -157,6 +157,8 @@ export const badRequests: readonly RequestCase[] = [
   // handoff
   { what: 'handoff "socket"', build: (id) => mk(id, { handoff: 'socket' }), code: 'BAD_REQUEST', idReadable: true, mentions: /handoff/ },
   { what: 'handoff nil', build: (id) => mk(id, { handoff: null }), code: 'BAD_REQUEST', idReadable: true, mentions: /handoff/ },
+  { what: 'handoff "fd" with lifetime "session"', build: (id) => mk(id, { handoff: 'fd', lifetime: 'session' }), code: 'BAD_REQUEST', idReadable: true, mentions: /"lifetime" does not apply to handoff "fd"/ },
+  { what: 'handoff "fd" with lifetime "persistent"', build: (id) => mk(id, { handoff: 'fd', lifetime: 'persistent' }), code: 'BAD_REQUEST', idReadable: true, mentions: /"lifetime" does not apply to handoff "fd"/ },
   { what: 'handoff in an ovs-cleanup', build: (id) => ({ ...oc(id, [{ bridge: 'br0', tap: 'xkvmx' }]), handoff: 'name' }), code: 'BAD_REQUEST', idReadable: true, mentions: /handoff/ },
   { what: 'bridges as a string', build: (id) => mk(id, { bridges: 'br0' }), code: 'BAD_REQUEST', idReadable: true, mentions: /bridges/ },
   { what: 'bridges as a map', build: (id) => mk(id, { bridges: { 0: 'br0' } }), code: 'BAD_REQUEST', idReadable: true, mentions: /bridges/ },

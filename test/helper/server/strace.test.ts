@@ -1,8 +1,8 @@
 // Invariant 1, with evidence from the kernel's side: the real helper runs under
 // `strace -f -v -e trace=execve`, started with a hostile PATH that puts decoy `ip`, `sh` and
 // `ovs-vsctl` first. Rejected requests (policy, name, op, framing) execute nothing at all; a
-// make-nics on a Linux bridge and an Open vSwitch bridge executes only /usr/sbin/ip and
-// /usr/bin/ovs-vsctl, by absolute path (no PATH search, no shell), with exactly the environment
+// make-nics on a Linux bridge and an Open vSwitch bridge, both under mac-lock, executes only
+// /usr/sbin/ip, /usr/bin/ovs-vsctl, /usr/sbin/bridge and /usr/bin/ovs-ofctl, by absolute path (no PATH search, no shell), with exactly the environment
 // PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,11 +11,11 @@ import * as assert from 'uvu/assert';
 import { startHelper, STRACE, type HelperProcess } from '../../support/helper-process.js';
 import { createNetns, createTestUser, DEFAULT_PATH, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { Agent, assertError, assertNics, fail, makeNicsRequest, requireRoot } from './support.js';
+import { Agent, assertError, assertNics, fail, requireRoot } from './support.js';
 import { rawFrame } from './wire.js';
 
 const FIXED_ENV = ['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL=C'];
-const ALLOWED = ['/usr/sbin/ip', '/usr/bin/ovs-vsctl'];
+const ALLOWED = ['/usr/sbin/ip', '/usr/bin/ovs-vsctl', '/usr/sbin/bridge', '/usr/bin/ovs-ofctl'];
 
 let user: TestUser | undefined;
 let ns: Netns | undefined;
@@ -33,7 +33,7 @@ test.before(async () => {
   // decoys: if the helper ever searched PATH or ran a shell, these would leave a mark
   const decoys = join(work, 'decoys');
   mkdirSync(decoys, { mode: 0o755 });
-  for (const name of ['ip', 'sh', 'bash', 'ovs-vsctl', 'getent', 'env']) {
+  for (const name of ['ip', 'sh', 'bash', 'ovs-vsctl', 'bridge', 'ovs-ofctl', 'getent', 'env']) {
     writeFileSync(join(decoys, name), `#!/bin/sh\necho "$0 $*" >> ${join(work, 'decoy-ran')}\nexit 1\n`, { mode: 0o755 });
   }
   trace = join(work, 'strace.out');
@@ -42,7 +42,7 @@ test.before(async () => {
   ovs = startOvs(ns, { bridges: ['ovsbr0'] });
   const db = ovs.db;
   helper = await startHelper(ns, {
-    policy: `ovsdb ${db}\nallow br0 ${user.name}\nallow ovsbr0 ${user.name}\n`,
+    policy: `ovsdb ${db}\nallow br0 ${user.name}\nallow ovsbr0 ${user.name}\nmac-lock br0 ${user.name}\nmac-lock ovsbr0 ${user.name}\n`,
     env: { PATH: `${decoys}:${DEFAULT_PATH}`, SHELL: join(decoys, 'sh') },
     straceOutput: trace,
   });
@@ -125,11 +125,12 @@ test('rejected requests (denied bridge, bad name, unknown op, broken frame) exec
   stretches.push({ what: 'rejected requests', from: 'xkvmmark0', to: 'xkvmmark1' });
 });
 
-test('make-nics on a Linux and an OVS bridge, and the session\'s end, execute only ip and ovs-vsctl by absolute path with a fixed environment', async () => {
+test('make-nics on a Linux and an OVS bridge under mac-lock, and the session\'s end, execute only ip, ovs-vsctl, bridge and ovs-ofctl by absolute path with a fixed environment', async () => {
   const a = agent ?? fail('no agent');
   const h = helper ?? fail('no helper');
   await a.open('good', h.socket);
-  const nics = assertNics(await a.ask('good', makeNicsRequest(7, ['br0', 'ovsbr0'])), 7, ['br0', 'ovsbr0'], h.ns, 'make-nics');
+  const request = { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0', mac: '52:54:00:4c:00:01' }, { bridge: 'ovsbr0', mac: '52:54:00:4c:00:02' }] };
+  const nics = assertNics(await a.ask('good', request), 7, ['br0', 'ovsbr0'], h.ns, 'make-nics');
   assert.equal(nics.map((n) => n.type), ['brctl', 'ovs']);
   const mark = h.auditMark();
   await a.close('good');
@@ -150,6 +151,8 @@ test('make-nics on a Linux and an OVS bridge, and the session\'s end, execute on
   }
   assert.ok(children.some((e) => e.file === '/usr/sbin/ip'), 'ip never ran');
   assert.ok(children.some((e) => e.file === '/usr/bin/ovs-vsctl'), 'ovs-vsctl never ran');
+  assert.ok(children.some((e) => e.file === '/usr/sbin/bridge'), 'bridge never ran');
+  assert.ok(children.some((e) => e.file === '/usr/bin/ovs-ofctl'), 'ovs-ofctl never ran');
   for (const w of stretches) {
     const at = (port: string): number => {
       const i = execs.findIndex((e) => e.argv.includes(port));

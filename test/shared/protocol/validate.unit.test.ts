@@ -68,7 +68,7 @@ test('a make-nics request is read as exactly its fields, with lifetime only when
     { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0' }], lifetime: 'persistent' });
 });
 
-test('nics carry queues and a MAC only when sent, the MAC in lowercase; handoff is read when sent', () => {
+test('nics carry queues and a MAC only when sent, the MAC in lowercase; handoff is read when sent, and fd with a lifetime is refused', () => {
   assert.equal(parse({
     v: 1, id: 7, op: 'make-nics', lifetime: 'session', handoff: 'name',
     nics: [{ bridge: 'br0' }, { bridge: 'br1', queues: 1 }, { bridge: 'br0', queues: 16, mac: '52:54:00:AB:cd:0F' }],
@@ -77,7 +77,10 @@ test('nics carry queues and a MAC only when sent, the MAC in lowercase; handoff 
     nics: [{ bridge: 'br0' }, { bridge: 'br1', queues: 1 }, { bridge: 'br0', queues: 16, mac: '52:54:00:ab:cd:0f' }],
   });
   assert.equal(parse({ v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0', mac: 'fe:ff:ff:ff:ff:ff' }], handoff: 'fd' }),
-    { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0', mac: 'fe:ff:ff:ff:ff:ff' }], handoff: 'fd' }, 'locally administered unicast, and fd (refused later, by the service)');
+    { v: 1, id: 7, op: 'make-nics', nics: [{ bridge: 'br0', mac: 'fe:ff:ff:ff:ff:ff' }], handoff: 'fd' }, 'locally administered unicast, and fd');
+  for (const lifetime of ['session', 'persistent']) {
+    assert.throws(() => parse({ v: 1, id: 7, op: 'make-nics', bridges: ['br0'], handoff: 'fd', lifetime }), /"lifetime" does not apply to handoff "fd"/, lifetime);
+  }
 });
 
 test('a reply\'s nics may carry mtu, queues, vlan and mac; each is checked, and only what is sent is read', () => {

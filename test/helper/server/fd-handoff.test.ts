@@ -1,0 +1,261 @@
+// Fd handoff through the real helper (issue 11): a client that is not the project's own (Python's
+// socket.recvmsg, test/support/fd-client.py) run as an ordinary user in a namespace asks for taps
+// with handoff "fd" and gets one fd per queue with the reply, on the reply's first byte. The taps
+// are attached (Linux bridge and userspace OVS), with the bridge's MTU, multi-queue, mac-lock and
+// VLAN as named taps; not persistent; the helper keeps no fd. They outlive the connection and
+// count for max-taps while they exist; closing the fds removes them within 2 s, the OVS port too,
+// and the ledger forgets them (the quota frees), also with the helper SIGKILLed first (the next
+// helper removes the port). Over --stdio: refused on pipes (BAD_REQUEST saying why), served on a
+// socketpair.
+import { readdirSync, readlinkSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from '../../support/suite.js';
+import * as assert from 'uvu/assert';
+import { decodeMessage } from '../../../shared/src/protocol/decode.js';
+import type { Reply } from '../../../shared/src/protocol/messages.js';
+import { parseReply } from '../../../shared/src/protocol/validate.js';
+import { HELPER_MAIN, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
+import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
+import { waitFor } from '../../support/wait.js';
+import { closeBench, fail, links, mpFrame, openBench, PATIENCE_MS, type Bench, type MpValue } from './support.js';
+
+const CLIENT = fileURLToPath(new URL('../../../../test/support/fd-client.py', import.meta.url));
+/** The issue's bound for a closed fd tap (and its OVS port) to be gone. */
+const GONE_MS = 2000;
+const MAC = '52:54:00:0f:d0:01';
+
+let bench: Bench | undefined;
+let user: TestUser | undefined;
+let ovs: Ovs | undefined;
+const b = (): Bench => bench ?? fail('no bench');
+const u = (): TestUser => user ?? fail('no user');
+const o = (): Ovs => ovs ?? fail('no ovs');
+
+function policy(extra = ''): string {
+  const name = u().name;
+  return `ovsdb ${o().db}\nallow br0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
+}
+
+test.before(async () => {
+  bench = await openBench({ policy: 'allow br0 root\n' });
+  bench.ns.ip('link', 'set', 'dev', 'br0', 'mtu', '9000');
+  ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
+  user = createTestUser('fd');
+  bench.helper.setPolicy(policy());
+});
+
+test.after(async () => {
+  ovs?.stop();
+  await closeBench(bench);
+  if (user !== undefined) removeTestUser(user);
+});
+
+interface FdSeen {
+  readonly at: number;
+  readonly iff: string | null;
+  readonly target: string;
+}
+
+interface Report {
+  readonly replies: { frame: string; fds: FdSeen[] }[];
+  readonly ctrunc: boolean;
+}
+
+/** fd-client.py in the namespace (as `user`, or root), its JSON lines read one at a time. */
+class PyClient {
+  readonly #child: ChildProcess;
+  readonly #lines: string[] = [];
+  #buffer = '';
+  #stderr = '';
+
+  constructor(ns: Netns, who: string | undefined, spec: Record<string, unknown>) {
+    this.#child = ns.spawn(['/usr/bin/python3', CLIENT, JSON.stringify(spec)], { ...(who === undefined ? {} : { user: who }), stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.#buffer += chunk;
+      const lines = this.#buffer.split('\n');
+      this.#buffer = lines.pop() ?? '';
+      this.#lines.push(...lines);
+    });
+    this.#child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.#stderr += chunk; });
+  }
+
+  async line<T>(): Promise<T> {
+    const { value } = await waitFor(() => this.#lines.shift() ?? (this.#child.exitCode !== null ? fail(`fd-client exited: ${this.#stderr}`) : undefined),
+      PATIENCE_MS, { what: 'a line from fd-client.py', describe: () => this.#stderr });
+    return JSON.parse(value) as T;
+  }
+
+  report(): Promise<Report> {
+    return this.line<Report>();
+  }
+
+  /** Close the fds it holds (hold: true); resolves once they are closed. */
+  async closeFds(): Promise<void> {
+    this.#child.stdin?.write('\n');
+    await this.line();
+  }
+
+  async end(): Promise<void> {
+    this.#child.stdin?.end();
+    if (this.#child.exitCode === null && this.#child.signalCode === null) await new Promise((resolve) => this.#child.once('exit', resolve));
+  }
+}
+
+function frame(value: Record<string, MpValue>): string {
+  return mpFrame(value).toString('hex');
+}
+
+function replyOf(hex: string): Reply {
+  return parseReply(decodeMessage(Buffer.from(hex, 'hex').subarray(4)));
+}
+
+function nicsOf(reply: Reply, context: string): { tap: string; bridge: string; mtu?: number; queues?: number; mac?: string; vlan?: number }[] {
+  if (!reply.ok || !('nics' in reply)) return fail(`${context}: ${JSON.stringify(reply)}`);
+  return reply.nics;
+}
+
+function codeOf(reply: Reply): string {
+  return reply.ok ? 'ok' : reply.error.code;
+}
+
+interface Link {
+  master?: string;
+  mtu: number;
+  linkinfo?: { info_data?: { pi?: boolean; vnet_hdr?: boolean; persist?: boolean; multi_queue?: boolean } };
+}
+
+function link(ns: Netns, dev: string): Link {
+  const [l] = JSON.parse(ns.ip('-d', '-j', 'link', 'show', 'dev', dev)) as Link[];
+  return l ?? fail(`no ${dev}`);
+}
+
+/** The helper's open fds that are /dev/net/tun. */
+function tunFdsOf(pid: number): string[] {
+  return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === '/dev/net/tun';
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function gone(ns: Netns, taps: readonly string[], what: string): Promise<void> {
+  await waitFor(() => taps.every((t) => !links(ns).includes(t)), GONE_MS, { what, describe: () => links(ns).join(' ') });
+}
+
+async function portsGone(taps: readonly string[], what: string, deadlineMs = GONE_MS): Promise<void> {
+  await waitFor(() => taps.every((t) => !o().ports('ovsbr0').includes(t)), deadlineMs, { what, describe: () => o().ports('ovsbr0').join(' ') });
+}
+
+test('a Python client gets one fd per queue on the reply\'s first byte; the taps are attached with MTU, multi-queue, mac-lock and VLAN, not persistent, and the helper keeps no fd', async () => {
+  const { ns, helper } = b();
+  const mark = helper.auditMark();
+  const id = b().id();
+  const client = new PyClient(ns, u().name, {
+    connect: helper.socket, hold: true, hangUp: true,
+    requests: [frame({ v: 1, id, op: 'make-nics', nics: [{ bridge: 'br0', queues: 2, mac: MAC }, { bridge: 'ovsbr0' }], handoff: 'fd' })],
+  });
+  try {
+    const report = await client.report();
+    const [answer] = report.replies;
+    const nics = nicsOf(replyOf(answer?.frame ?? fail('no reply')), 'make-nics fd');
+    const [t0, t1] = nics.map((n) => n.tap);
+    assert.equal(nics.map((n) => [n.bridge, n.queues, n.mac, n.vlan]), [['br0', 2, MAC, undefined], ['ovsbr0', undefined, undefined, 10]]);
+    assert.equal(answer?.fds.map((f) => [f.at, f.iff, f.target]), [[0, t0, '/dev/net/tun'], [0, t0, '/dev/net/tun'], [0, t1, '/dev/net/tun']],
+      'three fds, queue by queue, nic by nic, with the first byte');
+    assert.is(report.ctrunc, false);
+    const l0 = link(ns, t0!);
+    assert.is(l0.master, 'br0');
+    assert.is(l0.mtu, 9000, 'the bridge\'s MTU');
+    assert.is(l0.linkinfo?.info_data?.persist, false, 'not persistent');
+    assert.is(l0.linkinfo?.info_data?.vnet_hdr, true);
+    assert.is(l0.linkinfo?.info_data?.multi_queue, true);
+    assert.match(ns.exec(['/usr/sbin/bridge', '-d', 'link', 'show', 'dev', t0!]).stdout, /locked on/, 'mac-lock');
+    assert.is(link(ns, t1!).linkinfo?.info_data?.persist, false);
+    assert.ok(o().ports('ovsbr0').includes(t1!), 'the OVS port');
+    assert.is(o().vsctl('get', 'Port', t1!, 'tag').trim(), '10', 'the VLAN');
+    assert.equal(tunFdsOf(helper.pid), [], 'the helper holds no tun fd after the reply');
+    const made = helper.auditSince(mark).find((r) => r.event === 'request' && r['result'] === 'ok');
+    assert.is(made?.['lifetime'], 'fd', 'audited as fd');
+
+    // The connection is gone (hangUp); the taps stay, and count: 2 of max-taps 3.
+    const second = new PyClient(ns, u().name, { connect: helper.socket, requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0', 'ovsbr0'], handoff: 'fd' })] });
+    assert.is(codeOf(replyOf((await second.report()).replies[0]?.frame ?? fail('no reply'))), 'QUOTA', 'fd taps count for max-taps');
+    await second.end();
+    assert.ok(links(ns).includes(t0!) && links(ns).includes(t1!), 'the taps outlive the connection');
+
+    const closedAt = Date.now();
+    await client.closeFds();
+    await gone(ns, [t0!, t1!], 'the taps to be gone once their fds are closed');
+    await portsGone([t1!], 'the OVS port of the closed fd tap to be removed');
+    assert.ok(Date.now() - closedAt <= GONE_MS + 500, 'within about 2 s');
+    await helper.waitForAudit(mark, 1);
+    await waitFor(() => helper.auditSince(mark).some((r) => r.event === 'fd-tap-gone' && r['result'] === 'ok'), PATIENCE_MS, { what: 'the fd-tap-gone record' });
+
+    // The ledger forgot them: three taps fit again.
+    const third = new PyClient(ns, u().name, { connect: helper.socket, hold: true, hangUp: true, requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0', 'ovsbr0', 'ovsbr0'], handoff: 'fd' })] });
+    const again = nicsOf(replyOf((await third.report()).replies[0]?.frame ?? fail('no reply')), 'three after the quota freed');
+    await third.closeFds();
+    await gone(ns, again.map((n) => n.tap), 'the three taps to be gone');
+    await portsGone(again.map((n) => n.tap), 'their ports to be removed');
+    await third.end();
+  } finally {
+    await client.end();
+  }
+});
+
+test('over --stdio, fd handoff on pipes is BAD_REQUEST saying it needs a Unix socket; on a socketpair (as xkvm passes) the fd comes with the reply', async () => {
+  const { ns, helper } = b();
+  const argv = [process.execPath, HELPER_MAIN, '--stdio', '--config', helper.config, '--state-dir', helper.stateDir];
+  const request = (id: number): string => frame({ v: 1, id, op: 'make-nics', bridges: ['br0'], handoff: 'fd' });
+  const piped = new PyClient(ns, undefined, { spawn: argv, via: 'pipes', hangUp: true, requests: [request(b().id())] });
+  const refused = replyOf((await piped.report()).replies[0]?.frame ?? fail('no reply'));
+  await piped.end();
+  assert.is(codeOf(refused), 'BAD_REQUEST');
+  assert.match(refused.ok ? '' : refused.error.message, /fd handoff needs a Unix socket as stdin\/stdout; xkvm passes one end of a socketpair/);
+
+  const paired = new PyClient(ns, undefined, { spawn: argv, via: 'socketpair', hold: true, hangUp: true, requests: [request(b().id())] });
+  try {
+    const report = await paired.report();
+    const [tap] = nicsOf(replyOf(report.replies[0]?.frame ?? fail('no reply')), 'stdio on a socketpair').map((n) => n.tap);
+    assert.equal(report.replies[0]?.fds.map((f) => [f.at, f.iff]), [[0, tap]]);
+    assert.is(link(ns, tap!).master, 'br0');
+    // The stdio helper's session ended with its stdin (hangUp): the tap is the fd's.
+    assert.ok(links(ns).includes(tap!));
+    await paired.closeFds();
+    await gone(ns, [tap!], 'the stdio helper\'s fd tap to be gone once its fd is closed');
+  } finally {
+    await paired.end();
+  }
+});
+
+test('with the helper SIGKILLed while the client holds the fds: the tap stays while held, is gone within 2 s of the close, and the next helper removes its OVS port and forgets it', async () => {
+  const { ns, helper } = b();
+  const client = new PyClient(ns, u().name, {
+    connect: helper.socket, hold: true, hangUp: true,
+    requests: [frame({ v: 1, id: b().id(), op: 'make-nics', nics: [{ bridge: 'br0', mac: MAC }, { bridge: 'ovsbr0' }], handoff: 'fd' })],
+  });
+  let next: Watched | undefined;
+  try {
+    const nics = nicsOf(replyOf((await client.report()).replies[0]?.frame ?? fail('no reply')), 'make-nics fd');
+    const taps = nics.map((n) => n.tap);
+    process.kill(helper.pid, 'SIGKILL');
+    await waitFor(() => !helper.alive(), PATIENCE_MS, { what: 'the helper to die' });
+    assert.ok(taps.every((t) => links(ns).includes(t)), 'held: still there');
+    await client.closeFds();
+    await gone(ns, taps, 'the taps to be gone with no helper running');
+    assert.ok(o().ports('ovsbr0').includes(taps[1]!), 'no helper ran: the OVS port record is still there');
+    next = await startSocketHelper(ns, { config: helper.config, stateDir: helper.stateDir, socket: join(helper.dir, 'next.sock') });
+    await portsGone([taps[1]!], 'the next helper to remove the port of the fd tap that died meanwhile', PATIENCE_MS);
+    await next.audit((r) => r.event === 'fd-tap-gone' && r['result'] === 'ok', PATIENCE_MS, 'the next helper\'s fd-tap-gone record');
+  } finally {
+    await client.end();
+    if (next !== undefined) await stop(next);
+  }
+});
+
+test.run();
