@@ -58,11 +58,24 @@ export function defaultEnvironment(debug: PlanEnvironment['debug']): PlanEnviron
   };
 }
 
-/** The argv with tap names in place (`taps[i]` for nets[i], undefined for user networking). */
-export function qemuArgv(plan: LaunchPlan, taps: ReadonlyArray<string | undefined>): string[] {
+/**
+ * How a bridged netdev gets its tap: by name (`ifname=`), or as fds qemu inherits (`fd=N`, or
+ * `fds=a:b:c` for a multi-queue tap). qemu refuses script=, downscript= and queues= beside fd=
+ * and fds= (the fds are the queues), so those are left out there.
+ */
+export type TapArg = string | readonly number[];
+
+function tapNetdev(n: NetdevPlan, tap: TapArg): string {
+  if (typeof tap === 'string') return `${n.netdev},ifname=${tap}`;
+  const kept = n.netdev.split(',').filter((o) => o !== 'script=no' && o !== 'downscript=no' && !o.startsWith('queues='));
+  return [...kept, tap.length === 1 ? `fd=${tap[0]}` : `fds=${tap.join(':')}`].join(',');
+}
+
+/** The argv with the taps in place (`taps[i]` for nets[i], undefined for user networking). */
+export function qemuArgv(plan: LaunchPlan, taps: ReadonlyArray<TapArg | undefined>): string[] {
   const net = plan.nets.flatMap((n, i) => {
     const tap = taps[i];
-    return ['-device', n.device, '-netdev', tap === undefined ? n.netdev : `${n.netdev},ifname=${tap}`];
+    return ['-device', n.device, '-netdev', tap === undefined ? n.netdev : tapNetdev(n, tap)];
   });
   return [...plan.head, ...net, ...plan.tail];
 }

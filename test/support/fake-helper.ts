@@ -2,7 +2,8 @@
  * A test double of xkvm-helper: a Unix socket in a temporary directory speaking the real wire
  * protocol (4-byte big-endian length + strict msgpack, from shared/src/protocol) with replies
  * scripted by the test. It records every request (decoded, and validated as the real helper
- * would) and tells when the client ends its connection.
+ * would) and tells when the client ends its connection. A reply may carry fds (fd handoff),
+ * sent with the helper's own addon as the real helper sends them.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -12,11 +13,12 @@ import { decodeMessage, encodeBody, type WireValue } from '../../shared/src/prot
 import { encodeFrame, FrameDecoder } from '../../shared/src/protocol/frame.js';
 import type { Nic, Port, Request } from '../../shared/src/protocol/messages.js';
 import { parseRequest } from '../../shared/src/protocol/validate.js';
+import { sendWithFds } from '../../helper/src/native/fd-handoff.js';
 
 /** What the double does in answer to one request. */
 export type Action =
-  /** Send this value as one well-formed frame. */
-  | { reply: object }
+  /** Send this value as one well-formed frame; with `fds`, those as SCM_RIGHTS on its first byte (fd handoff). */
+  | { reply: object; fds?: readonly number[] }
   /** Send these bytes as a frame body (need not be msgpack). */
   | { body: Uint8Array }
   /** Write these bytes as they are, no framing. */
@@ -152,7 +154,8 @@ export class FakeHelper {
   async #perform(socket: Socket, actions: Action[]): Promise<void> {
     for (const action of actions) {
       if (socket.destroyed) return;
-      if ('reply' in action) socket.write(encodeFrame(encodeBody(action.reply)));
+      if ('reply' in action && action.fds !== undefined) await sendWithFds(socket, encodeFrame(encodeBody(action.reply)), action.fds);
+      else if ('reply' in action) socket.write(encodeFrame(encodeBody(action.reply)));
       else if ('body' in action) socket.write(encodeFrame(action.body));
       else if ('raw' in action) socket.write(action.raw);
       else if ('trickle' in action) {

@@ -17,7 +17,17 @@ import type { HelperLocation } from './locate.js';
 
 /** Omit on each member of a union (plain Omit keeps only the keys all members share). */
 type OmitEach<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-type RequestBody = OmitEach<MakeNicsMessage | OvsCleanupRequest, 'id'>;
+export type RequestBody = OmitEach<MakeNicsMessage | OvsCleanupRequest, 'id'>;
+
+/** What a pkexec'd helper's stderr says about its failure, as a suffix for the error line. */
+export function stderrHint(stderr: string): string {
+  const text = stderr.trim();
+  if (/Not authorized/.test(text)) {
+    return ': polkit did not authorize you to run the xkvm helper; an admin can allow a group with ' +
+      '`xkvm-helper install --group GROUP` (and `allow BRIDGE @GROUP` in /etc/xkvm/helper.conf)';
+  }
+  return text === '' ? '' : `: ${escapeForTerminal(text.split('\n').slice(-3).join(' | '))}`;
+}
 
 interface Pending {
   resolve: (reply: Reply) => void;
@@ -41,18 +51,9 @@ export class HelperConnection {
     this.#close = close;
     this.#describe = describe;
     input.on('data', (chunk: Buffer) => this.#receive(chunk));
-    input.on('end', () => this.#fail(new ClientError('HELPER', `the helper (${describe}) closed the connection${this.#stderrHint()}`)));
+    input.on('end', () => this.#fail(new ClientError('HELPER', `the helper (${describe}) closed the connection${stderrHint(this.stderr)}`)));
     input.on('error', (error) => this.#fail(new ClientError('HELPER', `lost the helper (${describe}): ${error.message}`, { cause: error })));
     output.on('error', (error) => this.#fail(new ClientError('HELPER', `lost the helper (${describe}): ${error.message}`, { cause: error })));
-  }
-
-  #stderrHint(): string {
-    const text = this.stderr.trim();
-    if (/Not authorized/.test(text)) {
-      return ': polkit did not authorize you to run the xkvm helper; an admin can allow a group with ' +
-        '`xkvm-helper install --group GROUP` (and `allow BRIDGE @GROUP` in /etc/xkvm/helper.conf)';
-    }
-    return text === '' ? '' : `: ${escapeForTerminal(text.split('\n').slice(-3).join(' | '))}`;
   }
 
   #receive(chunk: Buffer): void {

@@ -1,16 +1,20 @@
 /**
- * A VM's taps: one make-nics request on a connection that stays open while qemu runs
- * (lifetime "session"), so the helper removes them when the connection ends, however it ends.
+ * A VM's taps: one make-nics request on a connection that stays open while qemu runs. By
+ * default the taps come as file descriptors (makeFdNics, fd-request.ts): they die with qemu.
+ * Named taps (makeNics: lifetime "session", or "persistent" for tap-control) are removed by the
+ * helper when the connection ends, however it ends, or stay until their owner removes them.
  */
 import { parseMacLockRefusal } from '../../../shared/src/protocol/mac-lock.js';
 import type { Lifetime, Nic, NicRequest, Reply } from '../../../shared/src/protocol/messages.js';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { ClientError } from '../errors.js';
-import { openConnection, type HelperConnection } from './connection.js';
+import { openConnection, type HelperConnection, type RequestBody } from './connection.js';
+import { closeFds } from '../native/fdpass.js';
+import { openFdConnection, type FdConnection } from './fd-request.js';
 import { locateHelper, type HelperLocation } from './locate.js';
 
-function replyError(reply: Extract<Reply, { ok: false }>, connection: HelperConnection): ClientError {
-  return new ClientError('HELPER', `the helper refused: ${escapeForTerminal(reply.error.message)} [${escapeForTerminal(reply.error.code)}] (via ${connection.description})`);
+function replyError(reply: Extract<Reply, { ok: false }>, description: string): ClientError {
+  return new ClientError('HELPER', `the helper refused: ${escapeForTerminal(reply.error.message)} [${escapeForTerminal(reply.error.code)}] (via ${description})`);
 }
 
 export interface TapSession {
@@ -54,10 +58,48 @@ function sameNics(asked: readonly NicRequest[], got: readonly Nic[]): string | u
   return undefined;
 }
 
+type Ask = (body: RequestBody) => Promise<Reply>;
+
 /**
- * Taps for `nics` (their bridges, queues and MACs), on one connection. Sent as `bridges` when no
- * nic has more than its bridge, as before per-NIC options. `asked` is the request as it was
- * finally made (with the MACs chooseMac gave, if the helper asked for them).
+ * make-nics for `nics` through `ask`, with the one retry after a mac-lock refusal, and the reply
+ * checked against what was asked. Sent as `bridges` when no nic has more than its bridge, as
+ * before per-NIC options.
+ */
+async function negotiate(
+  nics: readonly NicRequest[],
+  how: { lifetime: Lifetime } | { handoff: 'fd' },
+  ask: Ask,
+  description: string,
+  options: MakeNicsOptions,
+): Promise<{ nics: Nic[]; asked: NicRequest[] }> {
+  let asked = nics.map((n) => ({ ...n }));
+  const send = (): Promise<Reply> => {
+    const plain = asked.every((n) => Object.keys(n).length === 1);
+    return ask(plain
+      ? { v: 1, op: 'make-nics', bridges: asked.map((n) => n.bridge), ...how }
+      : { v: 1, op: 'make-nics', nics: asked, ...how });
+  };
+  let reply = await send();
+  const refusal = !reply.ok && reply.error.code === 'BAD_REQUEST' && options.chooseMac !== undefined
+    ? parseMacLockRefusal(reply.error.message, asked) : undefined;
+  if (refusal !== undefined) {
+    const choose = options.chooseMac!;
+    asked = asked.map((n, index) => {
+      const m = refusal.missing.find((x) => x.index === index);
+      return m === undefined ? n : { ...n, mac: choose(index, m.bridge) };
+    });
+    reply = await send();
+  }
+  if (!reply.ok) throw replyError(reply, description);
+  if (!('nics' in reply)) throw new ClientError('HELPER', 'the helper answered make-nics without taps');
+  const wrong = sameNics(asked, reply.nics);
+  if (wrong !== undefined) throw new ClientError('HELPER', `the helper answered make-nics with ${wrong}`);
+  return { nics: reply.nics, asked };
+}
+
+/**
+ * Named taps for `nics` (their bridges, queues and MACs), on one connection. `asked` is the
+ * request as it was finally made (with the MACs chooseMac gave, if the helper asked for them).
  */
 export async function makeNics(
   nics: readonly NicRequest[],
@@ -67,30 +109,47 @@ export async function makeNics(
 ): Promise<TapSession & { asked: NicRequest[] }> {
   const connection = await openConnection(location);
   try {
-    let asked = nics.map((n) => ({ ...n }));
-    const ask = (): Promise<Reply> => {
-      const plain = asked.every((n) => Object.keys(n).length === 1);
-      return connection.request(plain
-        ? { v: 1, op: 'make-nics', bridges: asked.map((n) => n.bridge), lifetime }
-        : { v: 1, op: 'make-nics', nics: asked, lifetime });
-    };
-    let reply = await ask();
-    const refusal = !reply.ok && reply.error.code === 'BAD_REQUEST' && options.chooseMac !== undefined
-      ? parseMacLockRefusal(reply.error.message, asked) : undefined;
-    if (refusal !== undefined) {
-      const choose = options.chooseMac!;
-      asked = asked.map((n, index) => {
-        const m = refusal.missing.find((x) => x.index === index);
-        return m === undefined ? n : { ...n, mac: choose(index, m.bridge) };
-      });
-      reply = await ask();
-    }
-    if (!reply.ok) throw replyError(reply, connection);
-    if (!('nics' in reply)) throw new ClientError('HELPER', 'the helper answered make-nics without taps');
-    const wrong = sameNics(asked, reply.nics);
-    if (wrong !== undefined) throw new ClientError('HELPER', `the helper answered make-nics with ${wrong}`);
-    return { nics: reply.nics, connection, location, asked };
+    const made = await negotiate(nics, { lifetime }, (body) => connection.request(body), connection.description, options);
+    return { ...made, connection, location };
   } catch (error) {
+    connection.close();
+    throw error;
+  }
+}
+
+/** Taps handed over as file descriptors: `fds[i]` are nic i's queue fds, in queue order (O_CLOEXEC). */
+export interface FdTaps {
+  nics: Nic[];
+  fds: number[][];
+  asked: NicRequest[];
+  /** Open while the VM runs (closing it does not affect the taps). */
+  connection: FdConnection;
+}
+
+/**
+ * Taps for `nics` by fd handoff (issue 11): one fd per queue with the reply, checked against it.
+ * On any failure every fd received is closed (the kernel then removes those taps).
+ */
+export async function makeFdNics(
+  nics: readonly NicRequest[],
+  location: HelperLocation = locateHelper(),
+  options: MakeNicsOptions = {},
+): Promise<FdTaps> {
+  const connection = await openFdConnection(location);
+  const expect = nics.reduce((sum, n) => sum + (n.queues ?? 1), 0);
+  let fds: number[] = [];
+  try {
+    const ask: Ask = async (body) => {
+      const got = await connection.request(body, expect);
+      fds = got.fds;
+      return got.reply;
+    };
+    const made = await negotiate(nics, { handoff: 'fd' }, ask, connection.description, options);
+    let k = 0;
+    const split = made.nics.map((n) => fds.slice(k, (k += n.queues ?? 1)));
+    return { ...made, fds: split, connection };
+  } catch (error) {
+    closeFds(fds);
     connection.close();
     throw error;
   }
@@ -100,7 +159,7 @@ export async function ovsCleanup(ports: Array<{ bridge: string; tap: string }>, 
   const connection = await openConnection(location);
   try {
     const reply = await connection.request({ v: 1, op: 'ovs-cleanup', ports });
-    if (!reply.ok) throw replyError(reply, connection);
+    if (!reply.ok) throw replyError(reply, connection.description);
     if (!('removed' in reply)) throw new ClientError('HELPER', 'the helper answered ovs-cleanup without a "removed" list');
     return reply.removed;
   } finally {

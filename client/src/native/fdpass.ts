@@ -2,10 +2,11 @@
  * The client's native addon, fdpass.node (C in helper/native/fdpass.c, built beside the helper's
  * addon by the same `npm install` step; see docs/fd-handoff.md): receiving file descriptors sent
  * as SCM_RIGHTS (Node cannot recvmsg ancillary data) and passing them on, for fd handoff (issue
- * 11; not wired into the run path yet). Every fd it receives is O_CLOEXEC: none leaks into a
+ * 11). Every fd it receives is O_CLOEXEC: none leaks into a
  * child unless the caller hands it over on purpose (setCloexec(fd, false), or dup2 by a spawn's
  * stdio).
  */
+import { closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +25,8 @@ interface FdPass {
   recvFds(fd: number, maxBytes: number, maxFds: number, timeoutMs: number): unknown;
   socketPair(): unknown;
   setCloexec(fd: number, on: boolean): unknown;
+  connectUnix(path: string, timeoutMs: number): unknown;
+  socketType(fd: number): unknown;
 }
 
 /** This module's directory: from the bundle (CommonJS, dist/bin) or from tsc's ESM output. */
@@ -53,12 +56,15 @@ function fdpass(): FdPass {
     if (typeof f !== 'function') throw new ClientError('HELPER', `${file} does not export ${name}(): run \`npm rebuild\``);
     return (...args) => Reflect.apply(f, undefined, args);
   };
-  const [send, recv, pair, cloexec] = [fn('sendFds'), fn('recvFds'), fn('socketPair'), fn('setCloexec')];
+  const [send, recv, pair, cloexec, connect, type] =
+    [fn('sendFds'), fn('recvFds'), fn('socketPair'), fn('setCloexec'), fn('connectUnix'), fn('socketType')];
   loaded = {
     sendFds: (fd, data, fds) => send(fd, data, fds),
     recvFds: (fd, maxBytes, maxFds, timeoutMs) => recv(fd, maxBytes, maxFds, timeoutMs),
     socketPair: () => pair(),
     setCloexec: (fd, on) => cloexec(fd, on),
+    connectUnix: (path, timeoutMs) => connect(path, timeoutMs),
+    socketType: (fd) => type(fd),
   };
   return loaded;
 }
@@ -76,7 +82,6 @@ function failed(what: string, error: unknown): ClientError {
  * `timeoutMs` (-1: no limit) for input: at most `maxBytes` bytes and `maxFds` fds (more fds than
  * that is an error, and every fd of that message is closed). The socket must not be read by
  * anything else meanwhile (not wrapped in a net.Socket that reads).
- * @internal Used by its tests until the client receives taps with it (issue 11).
  */
 export async function receiveWithFds(fd: number, maxBytes: number, maxFds: number, timeoutMs: number): Promise<Received> {
   let raw: unknown;
@@ -96,7 +101,6 @@ export async function receiveWithFds(fd: number, maxBytes: number, maxFds: numbe
  * Sends all of `data` on the connected Unix stream socket `fd` (not one Node writes to), with
  * `fds` as SCM_RIGHTS on its first byte: how xkvm-bridge-helper hands qemu its tap over qemu's
  * fd N. Retries while the socket's buffer is full, 1 ms doubling to 64 ms, up to `timeoutMs`.
- * @internal Used by its tests until xkvm-bridge-helper passes taps on with it (issue 11).
  */
 export async function sendWithFds(fd: number, data: Buffer, fds: readonly number[], timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -120,7 +124,6 @@ export async function sendWithFds(fd: number, data: Buffer, fds: readonly number
 /**
  * A connected pair of Unix stream sockets, both O_CLOEXEC (for a helper under pkexec: one end as
  * its stdin/stdout).
- * @internal Used by its tests until the client starts pkexec helpers on one (issue 11).
  */
 export function socketPair(): [number, number] {
   let raw: unknown;
@@ -137,7 +140,6 @@ export function socketPair(): [number, number] {
 /**
  * Sets or clears FD_CLOEXEC on `fd`: cleared only for an fd deliberately inherited by a child
  * (qemu's tap fds through node-pty, which keeps every non-CLOEXEC fd; see docs/fd-handoff.md).
- * @internal Used by its tests until the client hands taps to qemu (issue 11).
  */
 export function setCloseOnExec(fd: number, on: boolean): void {
   try {
@@ -145,5 +147,59 @@ export function setCloseOnExec(fd: number, on: boolean): void {
   } catch (error) {
     if (error instanceof ClientError) throw error;
     throw failed(`cannot change close-on-exec on fd ${fd}`, error);
+  }
+}
+
+/** The errno name of a failed native call (e.g. 'ENOENT'), if it has one. */
+export function errnoCode(error: unknown): string | undefined {
+  const cause: unknown = error instanceof ClientError ? error.cause : error;
+  const code: unknown = typeof cause === 'object' && cause !== null ? Reflect.get(cause, 'code') : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * A Unix stream socket connected to `path`, O_CLOEXEC, as a bare fd that only this addon reads
+ * and writes (see receiveWithFds). Waits at most `timeoutMs` while the listener's backlog is full.
+ */
+export function connectUnix(path: string, timeoutMs = 10_000): number {
+  let raw: unknown;
+  try {
+    raw = fdpass().connectUnix(path, timeoutMs);
+  } catch (error) {
+    if (error instanceof ClientError) throw error;
+    throw failed(`cannot connect to ${path}`, error);
+  }
+  if (!isFd(raw)) throw new ClientError('HELPER', 'the fd-passing addon returned a malformed fd');
+  return raw;
+}
+
+/**
+ * Whether `fd` is a Unix stream socket ('yes'), another kind of socket or not a socket ('no'),
+ * or not open ('closed').
+ */
+export function unixStreamSocket(fd: number): 'yes' | 'no' | 'closed' {
+  let raw: unknown;
+  try {
+    raw = fdpass().socketType(fd);
+  } catch (error) {
+    if (error instanceof ClientError) throw error;
+    const code = errnoCode(error);
+    if (code === 'EBADF') return 'closed';
+    if (code === 'ENOTSOCK') return 'no';
+    throw failed(`cannot inspect fd ${fd}`, error);
+  }
+  const domain: unknown = typeof raw === 'object' && raw !== null ? Reflect.get(raw, 'domain') : undefined;
+  const type: unknown = typeof raw === 'object' && raw !== null ? Reflect.get(raw, 'type') : undefined;
+  return domain === 'unix' && type === 'stream' ? 'yes' : 'no';
+}
+
+/** Closes every fd in `fds`, ignoring the ones already gone. */
+export function closeFds(fds: Iterable<number>): void {
+  for (const fd of fds) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
   }
 }

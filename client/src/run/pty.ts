@@ -5,6 +5,7 @@
  * or 128+N when qemu died of signal N or we stopped it because we received signal N.
  */
 import type { IPty } from 'node-pty';
+import { closeFds, setCloseOnExec } from '../native/fdpass.js';
 import { takeTerminal } from './terminal.js';
 
 export interface PtyRunOptions {
@@ -12,6 +13,12 @@ export interface PtyRunOptions {
   onSignal?: (signal: NodeJS.Signals) => void;
   /** Called right after qemu has started. */
   onStart?: (pid: number) => void;
+  /**
+   * fds qemu inherits at the same numbers (its taps, handed over): FD_CLOEXEC is cleared on
+   * exactly these just before the spawn (node-pty keeps every fd without it), and our copies
+   * are closed right after, whether the spawn worked or not: they are then qemu's alone.
+   */
+  inheritFds?: readonly number[];
 }
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -24,7 +31,9 @@ export async function runInPty(argv: readonly string[], options: PtyRunOptions =
   const terminal = takeTerminal();
   const { cols, rows } = terminal.size();
   let child: IPty;
+  const inherit = options.inheritFds ?? [];
   try {
+    for (const fd of inherit) setCloseOnExec(fd, false);
     child = pty.spawn(file, args, {
       name: process.env['TERM'] || 'xterm-256color',
       cols,
@@ -37,6 +46,8 @@ export async function runInPty(argv: readonly string[], options: PtyRunOptions =
   } catch (error) {
     terminal.restore();
     throw error;
+  } finally {
+    closeFds(inherit);
   }
   options.onStart?.(child.pid);
 

@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parentDirectoryProblem, requireRootOwnedFile } from '../policy/safety.js';
 import type { GetentRunner } from '../userdb/getent.js';
 import { ACTION_TEMPLATE, readActionTemplate } from './action.js';
@@ -92,8 +92,15 @@ export async function install(o: InstallOptions): Promise<InstallResult> {
   let logParent = dirname(paths.logDir);
   while (!existsSync(logParent) && dirname(logParent) !== logParent) logParent = dirname(logParent);
   const logParentProblem = parentDirectoryProblem(logParent);
+  // The bundled xkvm-bridge-helper beside the helper's code (npm run build makes both).
+  const bundle = layout.checkout === undefined ? undefined : join(layout.checkout, 'dist', 'bin', 'xkvm-bridge-helper.cjs');
+  const bridgeHelper = bundle !== undefined && existsSync(bundle) ? bundle : undefined;
+  if (bridgeHelper === undefined) {
+    notes.push(`no ${bundle ?? 'dist/bin/xkvm-bridge-helper.cjs (no checkout above the main module)'}: ${paths.bridgeLauncher} was not written ` +
+      '(qemu\'s helper= and libvirt\'s bridge_helper need it); run `npm run build` in the checkout and install again.');
+  }
   const plan = planInstall({
-    paths, nodePath, helperMain, group,
+    paths, nodePath, helperMain, group, bridgeHelper,
     actionTemplate: readActionTemplate(o.actionTemplate ?? ACTION_TEMPLATE),
     protectHome: exposed.length > 0 ? 'read-only' : 'yes',
     auditLogFile: logParentProblem === undefined,

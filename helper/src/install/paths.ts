@@ -8,6 +8,8 @@ import { DEFAULT_POLICY_FILE } from '../defaults.js';
 export interface InstallPaths {
   /** The program polkit's action names (pkexec runs it); the client's INSTALLED_HELPER. */
   readonly launcher: string;
+  /** xkvm-bridge-helper's launcher, for qemu's helper= and libvirt's bridge_helper (run by users). */
+  readonly bridgeLauncher: string;
   /** The polkit action file. */
   readonly action: string;
   /** The polkit rule written with `--group`. */
@@ -30,6 +32,7 @@ export interface InstallPaths {
 
 export const DEFAULT_PATHS: InstallPaths = {
   launcher: '/usr/local/libexec/xkvm/xkvm-helper',
+  bridgeLauncher: '/usr/local/libexec/xkvm/xkvm-bridge-helper',
   action: '/usr/share/polkit-1/actions/org.xkvm.helper.policy',
   rule: '/etc/polkit-1/rules.d/50-xkvm-helper.rules',
   socketUnit: '/etc/systemd/system/xkvm-helper.socket',

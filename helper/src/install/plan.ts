@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { renderAction } from './action.js';
 import { DEFAULT_CONFIG, DEFAULT_CONFIG_NO_AUDIT_LOG } from './config.js';
-import { renderLauncher } from './launcher.js';
+import { renderBridgeHelperLauncher, renderLauncher } from './launcher.js';
 import type { InstallPaths } from './paths.js';
 import { renderRule } from './rule.js';
 import { renderServiceUnit } from './service-unit.js';
@@ -34,6 +34,8 @@ export interface PlanOptions {
   readonly paths: InstallPaths;
   readonly nodePath: string;
   readonly helperMain: string;
+  /** The bundled xkvm-bridge-helper (dist/bin/xkvm-bridge-helper.cjs), or undefined when the checkout has none. */
+  readonly bridgeHelper: string | undefined;
   /** A group checked by checkGroup, or undefined for no polkit rule. */
   readonly group: string | undefined;
   /** The text of polkit/org.xkvm.helper.policy.in. */
@@ -49,6 +51,12 @@ export function planInstall(o: PlanOptions): InstallPlan {
     { path: p.launcher, what: 'pkexec launcher', content: renderLauncher(o.nodePath, o.helperMain), mode: 0o755, rule: 'replace' },
     { path: p.action, what: 'polkit action', content: renderAction(o.actionTemplate, p.launcher), mode: 0o644, rule: 'replace' },
   ];
+  if (o.bridgeHelper !== undefined) {
+    files.splice(1, 0, {
+      path: p.bridgeLauncher, what: 'xkvm-bridge-helper launcher (qemu helper=, libvirt bridge_helper)',
+      content: renderBridgeHelperLauncher(o.nodePath, o.bridgeHelper), mode: 0o755, rule: 'replace',
+    });
+  }
   if (o.group !== undefined) {
     files.push({ path: p.rule, what: `polkit rule for group ${o.group}`, content: renderRule(o.group), mode: 0o644, rule: 'replace' });
   }

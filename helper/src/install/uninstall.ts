@@ -62,7 +62,7 @@ function removeDir(path: string, what: string, keptWhy: string): RemovedPath {
 }
 
 /**
- * `xkvm-helper uninstall`: remove the launcher, the polkit action and rule, the systemd units
+ * `xkvm-helper uninstall`: remove the launchers (pkexec's, xkvm-bridge-helper's), the polkit action and rule, the systemd units
  * (and the link `systemctl enable` made), and helper.conf only while it is byte-identical to the
  * default install writes; then the folders install made, if empty. Live sessions' state in the
  * run folder is left alone.
@@ -72,6 +72,7 @@ export function uninstall(o: UninstallOptions = {}): UninstallResult {
   requireRoot('uninstall', o.uid);
   const done: RemovedPath[] = [
     removeFile(p.launcher, 'pkexec launcher', generated(p.launcher)),
+    removeFile(p.bridgeLauncher, 'xkvm-bridge-helper launcher', generated(p.bridgeLauncher)),
     removeFile(p.action, 'polkit action', generated(p.action)),
     removeFile(p.rule, 'polkit rule', generated(p.rule)),
     removeFile(p.socketEnableLink, 'link made by systemctl enable', (s) =>
