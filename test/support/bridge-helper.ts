@@ -1,12 +1,16 @@
 /**
- * xkvm-bridge-helper for system tests: the built bin behind a launcher script, as qemu's
+ * xkvm-bridge-helper for system tests: the built bin behind a launcher, as qemu's
  * `-netdev bridge,helper=` and libvirt's `bridge_helper` run it.
  *
- * The installed launcher (/usr/local/libexec/xkvm/xkvm-bridge-helper, from `xkvm-helper
- * install`) is not used: installing it touches real system paths that other suites install and
- * remove. The test's launcher does the same (exec node on the bundled bin with the arguments it got)
- * and sets XKVM_HELPER_SOCKET to the test's helper, which libvirt would not pass on from the
- * caller's environment (see libvirt-session.ts).
+ * Not installed at /usr/local/libexec/xkvm/xkvm-bridge-helper by `xkvm-helper install`: that
+ * touches real system paths that other suites install and remove. Two launchers in the test's
+ * helper directory instead:
+ * - `launcher`: the very file install writes there (renderBridgeHelperLauncher: `#!node`, an
+ *   import of the bundle), which finds the test's helper through XKVM_HELPER_SOCKET in the
+ *   caller's environment; qemu passes its environment on.
+ * - `envLauncher`: a shell script that sets XKVM_HELPER_SOCKET itself, then runs node on the
+ *   bundle: for libvirt, which runs the bridge helper with a filtered environment (see
+ *   libvirt-session.ts), where the installed launcher would find /run/xkvm/helper.sock.
  *
  * bridgeHelperWorld() is the set-up both system suites share: a namespace with br0, a real xkvm
  * helper there whose policy allows one new user on br0 and not another, and the launcher.
@@ -16,6 +20,7 @@ import { join } from 'node:path';
 import { startHelper, type HelperProcess } from './helper-process.js';
 import { stop, watch } from './helper-proc.js';
 import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from './netns.js';
+import { renderBridgeHelperLauncher } from '../../helper/src/install/launcher.js';
 import { REPO_ROOT } from './reference.js';
 import { tunDevices } from './taps.js';
 import { waitFor } from './wait.js';
@@ -28,20 +33,20 @@ const SAFE_PATH = /^\/[A-Za-z0-9_./-]+$/;
 const BRIDGE_HELPER_BIN = join(REPO_ROOT, 'dist', 'bin', 'xkvm-bridge-helper.cjs');
 
 /**
- * Writes `dir/name`: a root-owned 0755 shell script that runs the built xkvm-bridge-helper with
- * XKVM_HELPER_SOCKET=socket and the arguments it was given (what the installed launcher in
- * /usr/local/libexec/xkvm does, pointed at a test's helper). qemu and libvirt exec it directly
- * (no space in the path: no `sh -c`). Returns its path.
+ * Writes the two launchers (see the top of this file) into `dir`, root-owned, mode 0755; qemu and
+ * libvirt exec them directly (no space in the path: no `sh -c`).
  */
-function writeBridgeHelperLauncher(dir: string, socket: string, name = 'xkvm-bridge-helper'): string {
+function writeLaunchers(dir: string, socket: string): { launcher: string; envLauncher: string } {
   for (const p of [dir, socket, process.execPath, BRIDGE_HELPER_BIN]) {
     if (!SAFE_PATH.test(p)) throw new Error(`unsuitable path for a launcher: ${JSON.stringify(p)}`);
   }
   if (!existsSync(BRIDGE_HELPER_BIN)) throw new Error(`${BRIDGE_HELPER_BIN} is missing: run npm run build`);
-  const path = join(dir, name);
-  writeFileSync(path, `#!/bin/sh\nXKVM_HELPER_SOCKET=${socket} exec ${process.execPath} ${BRIDGE_HELPER_BIN} "$@"\n`, { mode: 0o755 });
-  chmodSync(path, 0o755);
-  return path;
+  const launcher = join(dir, 'xkvm-bridge-helper');
+  const envLauncher = join(dir, 'xkvm-bridge-helper-env');
+  writeFileSync(launcher, renderBridgeHelperLauncher(process.execPath, BRIDGE_HELPER_BIN), { mode: 0o755 });
+  writeFileSync(envLauncher, `#!/bin/sh\nXKVM_HELPER_SOCKET=${socket} exec ${process.execPath} ${BRIDGE_HELPER_BIN} "$@"\n`, { mode: 0o755 });
+  for (const path of [launcher, envLauncher]) chmodSync(path, 0o755);
+  return { launcher, envLauncher };
 }
 
 export interface BridgeHelperWorld {
@@ -51,8 +56,10 @@ export interface BridgeHelperWorld {
   /** Not allowed anywhere (default deny). */
   readonly refused: TestUser;
   readonly helper: HelperProcess;
-  /** The launcher of xkvm-bridge-helper for this helper (writeBridgeHelperLauncher). */
+  /** The launcher install writes; needs XKVM_HELPER_SOCKET (`helper.socket`) in its environment. */
   readonly launcher: string;
+  /** A launcher that sets XKVM_HELPER_SOCKET itself (for libvirt). */
+  readonly envLauncher: string;
   /** Names of the taps in the namespace owned by `who`. */
   tapsOf(who: TestUser): string[];
   /** Stops the helper, deletes the namespace, removes the users. */
@@ -74,9 +81,9 @@ export async function bridgeHelperWorld(tag: string): Promise<BridgeHelperWorld>
   };
   try {
     helper = await startHelper(ns, { policy: `allow br0 ${user.name}\n` });
-    const launcher = writeBridgeHelperLauncher(helper.dir, helper.socket);
+    const { launcher, envLauncher } = writeLaunchers(helper.dir, helper.socket);
     return {
-      ns, user, refused, helper, launcher, remove,
+      ns, user, refused, helper, launcher, envLauncher, remove,
       tapsOf: (who) => [...tunDevices(ns).values()].filter((t) => t.owner === who.name || t.owner === String(who.uid)).map((t) => t.name),
     };
   } catch (error) {

@@ -28,7 +28,7 @@ test.after(async () => {
 test("an ordinary user's session domain on br0 gets its tap from the xkvm helper: DHCP from its MAC on br0, and virsh destroy leaves no tap", async () => {
   const { ns, user } = world;
   const mac = '52:54:00:12:34:51';
-  const lv = startLibvirtSession(ns, user, { bridgeHelper: world.launcher });
+  const lv = startLibvirtSession(ns, user, { bridgeHelper: world.envLauncher });
   const capture = await captureDhcp(ns, 'br0');
   try {
     lv.define(domainXml({ name: 'vm', bridge: 'br0', mac }));
@@ -53,7 +53,7 @@ test("an ordinary user's session domain on br0 gets its tap from the xkvm helper
 
 test("a user the policy refuses: virsh start fails showing the bridge helper's refusal, and no tap is made", () => {
   const { ns, refused } = world;
-  const lv = startLibvirtSession(ns, refused, { bridgeHelper: world.launcher });
+  const lv = startLibvirtSession(ns, refused, { bridgeHelper: world.envLauncher });
   try {
     lv.define(domainXml({ name: 'vm', bridge: 'br0', mac: '52:54:00:12:34:52' }));
     const r = lv.virsh('start', 'vm');

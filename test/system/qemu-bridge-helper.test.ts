@@ -1,7 +1,8 @@
 /**
  * qemu's own bridge interface, `-netdev bridge,br=br0,helper=HELPER`, with xkvm-bridge-helper as
- * HELPER, for real: an ordinary user runs qemu under TCG in a network namespace where a real
- * xkvm helper listens; qemu runs the bridge helper (`--use-vnet --fd=N --br=br0`), which gets a tap
+ * HELPER (the launcher `xkvm-helper install` writes, as install renders it), for real: an ordinary
+ * user runs qemu under TCG in a network namespace where a real xkvm helper listens (qemu's
+ * environment names its socket); qemu runs the bridge helper (`--use-vnet --fd=N --br=br0`), which gets a tap
  * from the xkvm helper by fd handoff and passes the fd on to qemu. The guest's iPXE ROM sends DHCP
  * requests from the MAC given, seen on the bridge. The tap is not persistent: after SIGKILL of
  * qemu it is gone within 2 s. A user the policy refuses gets a failing qemu, the refusal on its
@@ -54,7 +55,7 @@ test("an ordinary user's qemu with -netdev bridge,helper=xkvm-bridge-helper boot
   const mac = '52:54:00:12:34:41';
   const marker = 'xkvm-qbh-ok';
   const capture = await captureDhcp(ns, 'br0');
-  const qemu = watch(ns.spawn(qemuArgv(mac, marker), { user: user.name, cwd: '/' }));
+  const qemu = watch(ns.spawn(qemuArgv(mac, marker), { user: user.name, cwd: '/', env: { XKVM_HELPER_SOCKET: world.helper.socket } }));
   try {
     await waitFor(() => capture.sawRequestFrom(mac) || qemu.exit() !== undefined, 90_000,
       { what: `a DHCP request from ${mac} on br0`, describe: () => `capture: ${capture.tail()} qemu: ${qemu.stderr().slice(-500)}` });
@@ -77,7 +78,7 @@ test("an ordinary user's qemu with -netdev bridge,helper=xkvm-bridge-helper boot
 
 test('a user the policy refuses: qemu fails, the refusal is on its stderr, and no tap is made', async () => {
   const { ns, refused } = world;
-  const qemu = watch(ns.spawn(qemuArgv('52:54:00:12:34:42', 'xkvm-qbh-refused'), { user: refused.name, cwd: '/' }));
+  const qemu = watch(ns.spawn(qemuArgv('52:54:00:12:34:42', 'xkvm-qbh-refused'), { user: refused.name, cwd: '/', env: { XKVM_HELPER_SOCKET: world.helper.socket } }));
   const { code } = await qemu.exited;
   const said = qemu.stderr();
   assert.is.not(code, 0, `qemu fails: ${said}`);
