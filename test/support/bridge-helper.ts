@@ -17,13 +17,14 @@
  */
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHelper, type HelperProcess } from './helper-process.js';
+import * as assert from 'uvu/assert';
+import { startHelper, type AuditEntry, type HelperProcess } from './helper-process.js';
 import { stop, watch } from './helper-proc.js';
 import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from './netns.js';
 import { renderBridgeHelperLauncher } from '../../helper/src/install/launcher.js';
 import { REPO_ROOT } from './reference.js';
 import { tunDevices } from './taps.js';
-import { waitFor } from './wait.js';
+import { PATIENCE_MS, waitFor } from './wait.js';
 
 const TCPDUMP = '/usr/bin/tcpdump';
 
@@ -62,6 +63,11 @@ export interface BridgeHelperWorld {
   readonly envLauncher: string;
   /** Names of the taps in the namespace owned by `who`. */
   tapsOf(who: TestUser): string[];
+  /**
+   * Checks the helper's audit: one make-nics request of `who` allowed, lifetime `fd`, naming `tap`;
+   * then (waiting for it) the `fd-tap-gone` record naming it, once the tap is gone.
+   */
+  checkFdTapAudit(who: TestUser, tap: string): Promise<void>;
   /** Stops the helper, deletes the namespace, removes the users. */
   remove(): Promise<void>;
 }
@@ -82,8 +88,18 @@ export async function bridgeHelperWorld(tag: string): Promise<BridgeHelperWorld>
   try {
     helper = await startHelper(ns, { policy: `allow br0 ${user.name}\n` });
     const { launcher, envLauncher } = writeLaunchers(helper.dir, helper.socket);
+    const h = helper;
+    const names = (a: AuditEntry): string => JSON.stringify(a['taps'] ?? []);
     return {
       ns, user, refused, helper, launcher, envLauncher, remove,
+      async checkFdTapAudit(who, tap) {
+        const made = h.audit().filter((a) => a.event === 'request' && a['op'] === 'make-nics' && (a['caller'] as { uid?: number } | undefined)?.uid === who.uid && a['result'] === 'ok');
+        assert.is(made.length, 1, `one tap made for ${who.name}: ${JSON.stringify(made)}`);
+        assert.is(made[0]!['lifetime'], 'fd', 'by fd handoff');
+        assert.match(names(made[0]!), `"${tap}"`, 'naming the tap');
+        await waitFor(() => h.audit().some((a) => a.event === 'fd-tap-gone' && a['uid'] === who.uid && a['result'] === 'ok' && names(a).includes(`"${tap}"`)), PATIENCE_MS,
+          { what: `the helper's fd-tap-gone record for ${tap}`, describe: () => JSON.stringify(h.audit().slice(-3)) });
+      },
       tapsOf: (who) => [...tunDevices(ns).values()].filter((t) => t.owner === who.name || t.owner === String(who.uid)).map((t) => t.name),
     };
   } catch (error) {

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { bridgeHelperWorld, captureDhcp, type BridgeHelperWorld } from '../support/bridge-helper.js';
 import { domainXml, startLibvirtSession } from '../support/libvirt-session.js';
 import { tunDevices } from '../support/taps.js';
-import { waitFor } from '../support/wait.js';
+import { PATIENCE_MS, waitFor } from '../support/wait.js';
 
 let world: BridgeHelperWorld;
 
@@ -45,13 +45,14 @@ test("an ordinary user's session domain on br0 gets its tap from the xkvm helper
     lv.mustVirsh('destroy', 'vm');
     const destroyed = Date.now();
     await waitFor(() => world.tapsOf(user).length === 0, 2_000, { since: destroyed, what: 'the tap to be gone', describe: () => world.tapsOf(user).join(' ') });
+    await world.checkFdTapAudit(user, taps[0]!);
   } finally {
     await capture.stop();
     lv.stop();
   }
 });
 
-test("a user the policy refuses: virsh start fails showing the bridge helper's refusal, and no tap is made", () => {
+test("a user the policy refuses: virsh start fails showing the bridge helper's refusal, and no tap is made", async () => {
   const { ns, refused } = world;
   const lv = startLibvirtSession(ns, refused, { bridgeHelper: world.envLauncher });
   try {
@@ -61,6 +62,9 @@ test("a user the policy refuses: virsh start fails showing the bridge helper's r
     assert.match(r.stderr, /failed to communicate with bridge helper: .*stderr=xkvm-bridge-helper: .*may not put a tap on br0.*\[DENIED\]/, `libvirt shows the helper's line: ${r.stderr}`);
     assert.match(lv.mustVirsh('domstate', 'vm'), 'shut off');
     assert.equal(tunDevices(ns).size, 0, 'no tap at all');
+    // (virsh ran synchronously: the helper's audit lines are read now)
+    await waitFor(() => world.helper.audit().some((a) => a.event === 'request' && a['decision'] === 'deny' && (a['caller'] as { uid?: number } | undefined)?.uid === refused.uid),
+      PATIENCE_MS, { what: 'the audit record of the refusal' });
   } finally {
     lv.stop();
   }

@@ -16,7 +16,7 @@ import { bridgeHelperWorld, captureDhcp, type BridgeHelperWorld } from '../suppo
 import { stop, watch } from '../support/helper-proc.js';
 import type { TestUser } from '../support/netns.js';
 import { tunDevices } from '../support/taps.js';
-import { waitFor } from '../support/wait.js';
+import { PATIENCE_MS, waitFor } from '../support/wait.js';
 
 const QEMU = '/usr/bin/qemu-system-x86_64';
 const PGREP = '/usr/bin/pgrep';
@@ -70,6 +70,7 @@ test("an ordinary user's qemu with -netdev bridge,helper=xkvm-bridge-helper boot
     process.kill(pid, 'SIGKILL');
     const killed = Date.now();
     await waitFor(() => world.tapsOf(user).length === 0, 2_000, { since: killed, what: 'the tap to be gone', describe: () => world.tapsOf(user).join(' ') });
+    await world.checkFdTapAudit(user, taps[0]!);
   } finally {
     await capture.stop();
     await stop(qemu);
@@ -86,6 +87,8 @@ test('a user the policy refuses: qemu fails, the refusal is on its stderr, and n
   assert.match(said, /bridge helper failed/, `qemu's own message follows: ${said}`);
   assert.equal(world.tapsOf(refused), [], 'no tap of the refused user');
   assert.equal(tunDevices(ns).size, 0, 'no tap at all');
+  await waitFor(() => world.helper.audit().some((a) => a.event === 'request' && a['decision'] === 'deny' && (a['caller'] as { uid?: number } | undefined)?.uid === refused.uid),
+    PATIENCE_MS, { what: 'the audit record of the refusal' });
 });
 
 test.run();
