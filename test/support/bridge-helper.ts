@@ -3,14 +3,11 @@
  * `-netdev bridge,helper=` and libvirt's `bridge_helper` run it.
  *
  * Not installed at /usr/local/libexec/xkvm/xkvm-bridge-helper by `xkvm-helper install`: that
- * touches real system paths that other suites install and remove. Two launchers in the test's
- * helper directory instead:
- * - `launcher`: the very file install writes there (renderBridgeHelperLauncher: `#!node`, an
- *   import of the bundle), which finds the test's helper through XKVM_HELPER_SOCKET in the
- *   caller's environment; qemu passes its environment on.
- * - `envLauncher`: a shell script that sets XKVM_HELPER_SOCKET itself, then runs node on the
- *   bundle: for libvirt, which runs the bridge helper with a filtered environment (see
- *   libvirt-session.ts), where the installed launcher would find /run/xkvm/helper.sock.
+ * touches real system paths that other suites install and remove. The launcher is the very file
+ * install writes there (renderBridgeHelperLauncher: `#!node`, an import of the bundle), in the
+ * test helper's directory. It finds the helper as the client does: XKVM_HELPER_SOCKET (qemu passes
+ * its environment on), else /run/xkvm/helper.sock (under libvirt, which filters the environment:
+ * see libvirt-session.ts `helperSocket`).
  *
  * bridgeHelperWorld() is the set-up both system suites share: a namespace with br0, a real xkvm
  * helper there whose policy allows one new user on br0 and not another, and the launcher.
@@ -28,26 +25,16 @@ import { PATIENCE_MS, waitFor } from './wait.js';
 
 const TCPDUMP = '/usr/bin/tcpdump';
 
-const SAFE_PATH = /^\/[A-Za-z0-9_./-]+$/;
-
 /** The built xkvm-bridge-helper (package.json `bin`). */
 const BRIDGE_HELPER_BIN = join(REPO_ROOT, 'dist', 'bin', 'xkvm-bridge-helper.cjs');
 
-/**
- * Writes the two launchers (see the top of this file) into `dir`, root-owned, mode 0755; qemu and
- * libvirt exec them directly (no space in the path: no `sh -c`).
- */
-function writeLaunchers(dir: string, socket: string): { launcher: string; envLauncher: string } {
-  for (const p of [dir, socket, process.execPath, BRIDGE_HELPER_BIN]) {
-    if (!SAFE_PATH.test(p)) throw new Error(`unsuitable path for a launcher: ${JSON.stringify(p)}`);
-  }
+/** Writes the launcher (see the top of this file) into `dir`, root-owned, mode 0755. */
+function writeLauncher(dir: string): string {
   if (!existsSync(BRIDGE_HELPER_BIN)) throw new Error(`${BRIDGE_HELPER_BIN} is missing: run npm run build`);
   const launcher = join(dir, 'xkvm-bridge-helper');
-  const envLauncher = join(dir, 'xkvm-bridge-helper-env');
   writeFileSync(launcher, renderBridgeHelperLauncher(process.execPath, BRIDGE_HELPER_BIN), { mode: 0o755 });
-  writeFileSync(envLauncher, `#!/bin/sh\nXKVM_HELPER_SOCKET=${socket} exec ${process.execPath} ${BRIDGE_HELPER_BIN} "$@"\n`, { mode: 0o755 });
-  for (const path of [launcher, envLauncher]) chmodSync(path, 0o755);
-  return { launcher, envLauncher };
+  chmodSync(launcher, 0o755);
+  return launcher;
 }
 
 export interface BridgeHelperWorld {
@@ -57,10 +44,8 @@ export interface BridgeHelperWorld {
   /** Not allowed anywhere (default deny). */
   readonly refused: TestUser;
   readonly helper: HelperProcess;
-  /** The launcher install writes; needs XKVM_HELPER_SOCKET (`helper.socket`) in its environment. */
+  /** The launcher as install writes it (no space in its path: qemu and libvirt exec it directly). */
   readonly launcher: string;
-  /** A launcher that sets XKVM_HELPER_SOCKET itself (for libvirt). */
-  readonly envLauncher: string;
   /** Names of the taps in the namespace owned by `who`. */
   tapsOf(who: TestUser): string[];
   /**
@@ -87,11 +72,11 @@ export async function bridgeHelperWorld(tag: string): Promise<BridgeHelperWorld>
   };
   try {
     helper = await startHelper(ns, { policy: `allow br0 ${user.name}\n` });
-    const { launcher, envLauncher } = writeLaunchers(helper.dir, helper.socket);
+    const launcher = writeLauncher(helper.dir);
     const h = helper;
     const names = (a: AuditEntry): string => JSON.stringify(a['taps'] ?? []);
     return {
-      ns, user, refused, helper, launcher, envLauncher, remove,
+      ns, user, refused, helper, launcher, remove,
       async checkFdTapAudit(who, tap) {
         const made = h.audit().filter((a) => a.event === 'request' && a['op'] === 'make-nics' && (a['caller'] as { uid?: number } | undefined)?.uid === who.uid && a['result'] === 'ok');
         assert.is(made.length, 1, `one tap made for ${who.name}: ${JSON.stringify(made)}`);

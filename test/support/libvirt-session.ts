@@ -20,11 +20,12 @@
  * What libvirt 9.0 does with `bridge_helper` (seen here): it runs the helper itself (not qemu) as
  * `HELPER --use-vnet --br=BR --fd=N`, with fds 0 (/dev/null), 2 (captured: its text ends up in
  * virsh's error) and N only, and a *filtered* environment: PATH, HOME, USER, LOGNAME,
- * XDG_RUNTIME_DIR, LC_ALL=C. Anything else (XKVM_HELPER_SOCKET) does not reach the helper, so a
- * test points `bridge_helper` at a launcher that sets it (bridge-helper.ts).
+ * XDG_RUNTIME_DIR, LC_ALL=C. Anything else (XKVM_HELPER_SOCKET) does not reach the helper, which
+ * so finds the xkvm helper where it is installed, /run/xkvm/helper.sock: with `helperSocket`, the
+ * session runs with a private /run where the test helper's socket is at that path.
  *
  * stop() kills the user's processes in the namespace (the daemon, virtlogd, qemu) by pid, and
- * removes the runtime directory and the user's libvirt files (~/.config/libvirt,
+ * removes the runtime directory, the private /run's layers and the user's libvirt files (~/.config/libvirt,
  * ~/.cache/libvirt, ~/.local/share/libvirt).
  */
 import { spawnSync } from 'node:child_process';
@@ -81,6 +82,13 @@ ${nic}    <serial type='pty'/>
 export interface LibvirtSessionOptions {
   /** `bridge_helper` in the user's ~/.config/libvirt/qemu.conf (absolute path). */
   readonly bridgeHelper?: string;
+  /**
+   * The xkvm helper's socket, to be found at the installed socket's path, /run/xkvm/helper.sock,
+   * by the session (daemon, bridge helper): every virsh then runs in a private mount namespace
+   * whose /run is an overlay of the host's with this socket bound at that path (the host's /run
+   * is untouched). With it the bridge helper runs exactly as installed, discovering the socket.
+   */
+  readonly helperSocket?: string;
   /** Added to virsh's environment (and so the daemon's, which the first virsh starts). */
   readonly env?: Readonly<Record<string, string>>;
   /** Deadline for one virsh command (default 60 s: the first one starts the daemon). */
@@ -122,12 +130,49 @@ function mkdirAsUser(user: TestUser, path: string): void {
   }
 }
 
+/** The installed socket's path (client/src/helper/locate.ts INSTALLED_SOCKET). */
+const INSTALLED_SOCKET = '/run/xkvm/helper.sock';
+
+/**
+ * Root's part, inside `ip netns exec` (which makes a mount namespace for the command): /run
+ * becomes an overlay of the host's /run (a fresh upper layer per run: an upper folder serves
+ * one mount at a time) holding an empty run/xkvm/helper.sock, the helper's socket is bound onto
+ * it, and the system bus's socket is bound back on top (a socket is reached through an overlay
+ * only by its own inode). Then the rest of the argv runs (runuser ... virsh).
+ */
+const MOUNTS = [
+  'set -e',
+  'root=$1; socket=$2; shift 2',
+  'if [ -d /run/dbus ]; then mount --bind /run/dbus "$root/dbus"; fi',
+  'mount -t overlay xkvm-run -o "lowerdir=/run,upperdir=$root/run,workdir=$root/work" /run',
+  `mount --bind "$socket" ${INSTALLED_SOCKET}`,
+  'if [ -d "$root/dbus/." ] && [ -d /run/dbus ]; then mount --bind "$root/dbus" /run/dbus; fi',
+  'exec "$@"',
+].join('\n');
+
+function privateRun(ns: Netns, argv: readonly string[], o: { user: TestUser; env: Readonly<Record<string, string>>; timeoutMs: number; socket: string; scratch: string; run: number }): ExecResult {
+  // The layers live in a root-only folder beside the user's runtime directory.
+  const root = `${o.scratch}.mounts/${o.run}`;
+  for (const d of ['run/xkvm', 'work', 'dbus']) mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
+  chmodSync(`${o.scratch}.mounts`, 0o700);
+  writeFileSync(join(root, 'run', 'xkvm', 'helper.sock'), '');
+  const full = ns.command(argv, { user: o.user.name, env: o.env });
+  // [ip, netns, exec, NS, runuser, ...]: root's mounts go between `ip netns exec NS` and runuser.
+  const cmd = [...full.slice(0, 4), '/bin/sh', '-c', MOUNTS, 'sh', root, o.socket, ...full.slice(4)];
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { cwd: '/', encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: o.timeoutMs, killSignal: 'SIGKILL' });
+  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
+  if (r.error && !timedOut) throw new Error(`cannot run ${cmd.join(' ')}: ${r.error.message}`);
+  return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', timedOut };
+}
+
 export function startLibvirtSession(ns: Netns, user: TestUser, opts: LibvirtSessionOptions = {}): LibvirtSession {
   if (process.geteuid?.() !== 0) throw new Error('startLibvirtSession needs root (namespaces, runuser)');
   for (const tool of [VIRSH, LIBVIRTD]) {
     if (!existsSync(tool)) throw new Error(`libvirt session tests need ${tool}: run .ci/setup (libvirt-clients, libvirt-daemon)`);
   }
-  if (opts.bridgeHelper !== undefined && !SAFE_PATH.test(opts.bridgeHelper)) throw new Error(`bad bridge helper path ${JSON.stringify(opts.bridgeHelper)}`);
+  for (const path of [opts.bridgeHelper, opts.helperSocket]) {
+    if (path !== undefined && !SAFE_PATH.test(path)) throw new Error(`bad path ${JSON.stringify(path)}`);
+  }
   const runtimeDir = mkdtempSync('/tmp/xkvmt-lvrun-');
   chownSync(runtimeDir, user.uid, user.gid);
   chmodSync(runtimeDir, 0o700);
@@ -141,6 +186,7 @@ export function startLibvirtSession(ns: Netns, user: TestUser, opts: LibvirtSess
   const env = { ...opts.env, XDG_RUNTIME_DIR: runtimeDir };
   const timeoutMs = opts.timeoutMs ?? 60_000;
   let stopped = false;
+  let runs = 0;
 
   const processes = (): number[] => {
     const r = spawnSync(IP, ['netns', 'pids', ns.name], { encoding: 'utf8' });
@@ -152,7 +198,11 @@ export function startLibvirtSession(ns: Netns, user: TestUser, opts: LibvirtSess
   const session: LibvirtSession = {
     user,
     runtimeDir,
-    virsh: (...args) => ns.exec([VIRSH, '-c', 'qemu:///session', ...args], { user: user.name, env, cwd: '/', timeoutMs }),
+    virsh(...args) {
+      const argv = [VIRSH, '-c', 'qemu:///session', ...args];
+      if (opts.helperSocket === undefined) return ns.exec(argv, { user: user.name, env, cwd: '/', timeoutMs });
+      return privateRun(ns, argv, { user, env, timeoutMs, socket: opts.helperSocket, scratch: runtimeDir, run: ++runs });
+    },
     mustVirsh(...args) {
       const r = session.virsh(...args);
       if (r.status !== 0) throw new Error(`virsh ${args.join(' ')} failed (${r.status ?? r.signal}${r.timedOut ? ', timed out' : ''}): ${(r.stderr + r.stdout).trim()}`);
@@ -181,6 +231,7 @@ export function startLibvirtSession(ns: Netns, user: TestUser, opts: LibvirtSess
         }
       }
       rmSync(runtimeDir, { recursive: true, force: true });
+      rmSync(`${runtimeDir}.mounts`, { recursive: true, force: true });
       for (const path of userFiles(user)) rmSync(path, { recursive: true, force: true });
     },
   };
