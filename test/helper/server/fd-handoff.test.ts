@@ -8,6 +8,7 @@
 // helper removes the port). Over --stdio: refused on pipes (BAD_REQUEST saying why), served on a
 // socketpair.
 import { readdirSync, readlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,7 +37,7 @@ const o = (): Ovs => ovs ?? fail('no ovs');
 
 function policy(extra = ''): string {
   const name = u().name;
-  return `ovsdb ${o().db}\nallow br0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
+  return `ovsdb ${o().db}\nallow br0 root\nallow ovsbr0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
 }
 
 test.before(async () => {
@@ -231,6 +232,23 @@ test('over --stdio, fd handoff on pipes is BAD_REQUEST saying it needs a Unix so
   } finally {
     await paired.end();
   }
+});
+
+test('a client that leaves before its fd reply: the reply is audited undelivered, the helper closes the fds, and the taps and the OVS port are gone', async () => {
+  const { ns, helper } = b();
+  const mark = helper.auditMark();
+  const id = b().id();
+  const socket = connect(helper.socket);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.end(mpFrame({ v: 1, id, op: 'make-nics', bridges: ['br0', 'ovsbr0'], handoff: 'fd' }));
+  socket.destroy();
+  const { value: record } = await waitFor(() => helper.auditSince(mark).find((r) => r.event === 'undelivered'), PATIENCE_MS, { what: 'the undelivered record' });
+  const taps = (record['taps'] as { tap: string }[] | undefined)?.map((t) => t.tap) ?? fail(`no taps in ${JSON.stringify(record)}`);
+  assert.is(taps.length, 2);
+  assert.is(record['result'], 'error');
+  await gone(ns, taps, 'the undelivered taps to be gone');
+  await portsGone([taps[1]!], 'the undelivered tap\'s OVS port to be removed');
+  assert.equal(tunFdsOf(helper.pid), [], 'the helper holds no tun fd');
 });
 
 test('with the helper SIGKILLed while the client holds the fds: the tap stays while held, is gone within 2 s of the close, and the next helper removes its OVS port and forgets it', async () => {
