@@ -7,7 +7,7 @@
 // and the ledger forgets them (the quota frees), also with the helper SIGKILLed first (the next
 // helper removes the port). Over --stdio: refused on pipes (BAD_REQUEST saying why), served on a
 // socketpair.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -17,10 +17,11 @@ import * as assert from 'uvu/assert';
 import { decodeMessage } from '../../../shared/src/protocol/decode.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseReply } from '../../../shared/src/protocol/validate.js';
-import { HELPER_MAIN, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
+import { HELPER_MAIN, makeScratch, startActivatedHelper, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
+import { findDescendant, isRunning } from '../../support/procs.js';
 import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { waitFor } from '../../support/wait.js';
+import { waitFor, within } from '../../support/wait.js';
 import { closeBench, fail, links, mpFrame, openBench, PATIENCE_MS, type Bench, type MpValue } from './support.js';
 
 const CLIENT = fileURLToPath(new URL('../../../../test/support/fd-client.py', import.meta.url));
@@ -249,6 +250,45 @@ test('a client that leaves before its fd reply: the reply is audited undelivered
   await gone(ns, taps, 'the undelivered taps to be gone');
   await portsGone([taps[1]!], 'the undelivered tap\'s OVS port to be removed');
   assert.equal(tunFdsOf(helper.pid), [], 'the helper holds no tun fd');
+});
+
+test('a socket-activated helper exits when idle while qemu-like holders keep fd taps, its link watcher with it; the taps die with their fds, and the next helper removes the OVS port left behind', async () => {
+  const { ns } = b();
+  const scratch = makeScratch('fdact');
+  let helper: Watched | undefined;
+  let next: Watched | undefined;
+  const client = (): PyClient => new PyClient(ns, u().name, {
+    connect: scratch.socket, hold: true, hangUp: true,
+    requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0'], handoff: 'fd' })],
+  });
+  let holder: PyClient | undefined;
+  try {
+    const config = scratch.policy([`ovsdb ${o().db}`, `allow ovsbr0 ${u().name}`]);
+    helper = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket, idleSeconds: 1 });
+    holder = client();
+    const [tap] = nicsOf(replyOf((await holder.report()).replies[0]?.frame ?? fail('no reply')), 'make-nics fd').map((n) => n.tap);
+    const { value: watcher } = await waitFor(() => findDescendant(helper!.pid, (p) => p.comm === 'ip' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes('monitor')), PATIENCE_MS,
+      { what: 'the helper\'s link watcher' });
+    const exit = await within(helper.exited, PATIENCE_MS, 'the helper to exit idle while the fd tap is held');
+    assert.is(exit.code, 0, helper.stderr());
+    assert.ok(links(ns).includes(tap!), 'the tap lives on with its fd');
+    await waitFor(() => !isRunning(watcher.pid), PATIENCE_MS, { what: 'the link watcher to end with the helper' });
+    await holder.closeFds();
+    await gone(ns, [tap!], 'the tap to die with its fd while no helper runs');
+    assert.ok(o().ports('ovsbr0').includes(tap!), 'its OVS port record stays while no helper runs');
+    await stop(helper);
+    const again = join(scratch.dir, 'h2.sock');
+    next = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: again, idleSeconds: 1 });
+    const poke = new PyClient(ns, u().name, { connect: again, hangUp: true, requests: [] });
+    await poke.report();
+    await poke.end();
+    await portsGone([tap!], 'the next helper to remove the port at start', PATIENCE_MS);
+  } finally {
+    await holder?.end();
+    if (helper !== undefined) await stop(helper);
+    if (next !== undefined) await stop(next);
+    scratch.remove();
+  }
 });
 
 test('with the helper SIGKILLed while the client holds the fds: the tap stays while held, is gone within 2 s of the close, and the next helper removes its OVS port and forgets it', async () => {
