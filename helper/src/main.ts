@@ -123,6 +123,11 @@
  * interface group. An OVS fake (VLAN) bridge's ports are found under the fake bridge, as
  * ovs-vsctl names them. What could not be deleted is an error, never "ok".
  *
+ * Install. `xkvm-helper install` (install/) writes the pkexec launcher, polkit action (and rule),
+ * units and a default-deny policy, and the launcher of xkvm-bridge-helper (the client side's
+ * program for qemu's helper= and libvirt's bridge_helper: run by users, mode 0755, never as root;
+ * it reaches this helper like any client, asking for fd handoff).
+ *
  * Errors. Every failure the helper foresees is a CodedError of its family (policy, user database,
  * network, identity, install, command line, ...); one table (errors/table.ts) gives each code its
  * exit status and the code its error reply carries. Anything else is a bug: its details go to the

@@ -12,7 +12,7 @@ import { createTestGroup, createTestUser, removeTestGroup, removeTestUser, type 
 
 export const PATHS = DEFAULT_PATHS;
 /** Everything install writes that says "installed" (helper.conf may exist without an install). */
-export const INSTALLED_FILES = [PATHS.launcher, PATHS.action, PATHS.rule, PATHS.socketUnit, PATHS.serviceUnit] as const;
+export const INSTALLED_FILES = [PATHS.launcher, PATHS.bridgeLauncher, PATHS.action, PATHS.rule, PATHS.socketUnit, PATHS.serviceUnit] as const;
 
 export function requireRoot(what: string): void {
   if (process.geteuid?.() !== 0) throw new Error(`${what} must run as root: it installs the helper into /usr/local, /usr/share, /etc`);

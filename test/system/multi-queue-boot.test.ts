@@ -89,7 +89,8 @@ test('a 4-vCPU TCG guest on a 4-queue tap (max-queues 4) boots iPXE and its DHCP
     }, 240_000, { what: `a DHCP request from ${MAC} on br0`, describe: () => `capture: ${capture.stdout().slice(-300)} client: ${said().slice(-600)}` });
     assert.is(seen, 'the request', `the client ended before the guest asked for an address: ${said().slice(-600)}`);
     assert.match(client.stdout(), 'iPXE');
-    assert.match(client.stderr(), /queues=4,ifname=xkvm/, 'qemu is given the 4 queues (-v shows its argv)');
+    assert.match(client.stderr(), /,fds=\d+:\d+:\d+:\d+ /, 'qemu is given the 4 queues as 4 fds (-v shows its argv; fd handoff, the default)');
+    assert.not.match(client.stderr(), /queues=4/, 'queues= is not given beside fds= (qemu refuses it)');
     const taps = userTaps();
     assert.is(taps.length, 1, `one tap owned by ${user.name}: ${taps.join(' ')}`);
     const tap = taps[0]!;

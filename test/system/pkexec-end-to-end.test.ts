@@ -17,7 +17,7 @@ import { createNetns, sweepStaleNetns, type Netns, type TestUser } from '../supp
 import { makeScratch, startHolder, startSocketHelper, startXkvm, stop, type Holder, type Watched } from '../support/helper-proc.js';
 import { openPkexecSession, type PkexecSession } from '../support/pkexec-session.js';
 import { actionKnown, PKEXEC, startPolkit, type Polkit } from '../support/polkit.js';
-import { findDescendant, isRunning, procUid, signal } from '../support/procs.js';
+import { descendants, findDescendant, isRunning, procUid, signal } from '../support/procs.js';
 import {
   groupWithMember, helperCli, INSTALLED_FILES, PATHS, refuseIfInstalled, requireRoot, savePolicy, tearDown, writePolicy,
   type GroupWithMember,
@@ -124,13 +124,13 @@ test('a user outside the group gets one clear line and a non-zero status from xk
   assert.equal(helperTaps(ns), []);
 });
 
-test('a member\'s VM through pkexec: xkvm -n br0 boots qemu (TCG) on the member\'s tap, DHCP from its MAC is seen on br0, and SIGTERM to the client removes the tap within 2 s', async () => {
+test('a member\'s VM through pkexec: xkvm -n br0 boots qemu (TCG) on the member\'s tap, handed over as an fd (not persistent), DHCP from its MAC is seen on br0, and SIGTERM to the client removes the tap within 2 s', async () => {
   const capture = ns.spawn(['/usr/bin/tcpdump', '-i', 'br0', '-n', '-e', '-l', 'udp port 67']);
   let captured = '';
   capture.stdout?.on('data', (d: Buffer) => { captured += d.toString(); });
   capture.stderr?.on('data', (d: Buffer) => { captured += d.toString(); });
   await waitFor(() => captured.includes('listening on'), 10_000, { what: 'tcpdump to listen on br0' });
-  const xkvm: Watched = startXkvm(ns, member.name, ['-n', 'br0,macaddr=:09', '--', '-m', '64', '-nographic', '-boot', 'n']);
+  const xkvm: Watched = startXkvm(ns, member.name, ['-v', '-n', 'br0,macaddr=:09', '--', '-m', '64', '-nographic', '-boot', 'n']);
   try {
     await waitFor(() => captured.split('\n').some((l) => l.includes('52:54:00:12:34:09') && /BOOTP\/DHCP, Request/.test(l)), 90_000,
       { what: 'a DHCP request from 52:54:00:12:34:09 on br0', describe: () => `capture ${captured.slice(-300)}; stderr ${xkvm.stderr()}` });
@@ -138,6 +138,8 @@ test('a member\'s VM through pkexec: xkvm -n br0 boots qemu (TCG) on the member\
     const { value: tap } = await waitFor(() => helperTaps(ns).find((d) => d.owner === member.name && d.attached), 30_000,
       { what: 'qemu to hold a tap owned by the member', describe: () => `taps ${JSON.stringify(helperTaps(ns))}; stderr ${xkvm.stderr()}` });
     assert.is(tap.master, 'br0');
+    assert.is(tap.persist, false, 'fd handoff (the default) over pkexec: the tap dies with its last fd');
+    assert.match(xkvm.stderr(), /-netdev type=tap,id=net00,fd=\d+ /, 'qemu is given the tap as an fd (-v shows its argv)');
     const client = findDescendant(xkvm.pid, (p) => p.comm === 'node' && procUid(p.pid) === member.uid);
     assert.ok(client !== undefined, 'the xkvm process');
     // pkexec exec'd the helper as the client's child, running as root.
@@ -155,6 +157,28 @@ test('a member\'s VM through pkexec: xkvm -n br0 boots qemu (TCG) on the member\
     await waitFor(() => !isRunning(helper.pid) && !isRunning(qemu.pid), 5000, { what: 'the helper and qemu to end' });
   } finally {
     capture.kill('SIGTERM');
+    await stop(xkvm);
+  }
+});
+
+test('a member\'s VM through pkexec, then SIGKILL of client, qemu and the pkexec\'d helper together: no tap is left within 2 s', async () => {
+  const xkvm: Watched = startXkvm(ns, member.name, ['-n', 'br0', '--', '-m', '64', '-nographic', '-boot', 'n']);
+  try {
+    // An fd tap shows as attached while the helper still holds it: wait for qemu itself too.
+    const { value: tap } = await waitFor(() => {
+      const running = descendants(xkvm.pid).some((p) => p.comm.startsWith('qemu-system'));
+      return running ? helperTaps(ns).find((d) => d.owner === member.name && d.attached) : undefined;
+    }, 30_000, { what: 'qemu to run and hold a tap owned by the member', describe: () => `taps ${JSON.stringify(helperTaps(ns))}; stderr ${xkvm.stderr()}` });
+    const client = findDescendant(xkvm.pid, (p) => p.comm === 'node' && procUid(p.pid) === member.uid);
+    assert.ok(client !== undefined, 'the xkvm process');
+    const helper = findDescendant(client.pid, (p) => p.ppid === client.pid && procUid(p.pid) === 0);
+    const qemu = findDescendant(client.pid, (p) => p.comm.startsWith('qemu-system'));
+    assert.ok(helper !== undefined && qemu !== undefined, 'the helper and qemu');
+    const killed = Date.now();
+    for (const pid of [client.pid, qemu.pid, helper.pid]) signal(pid, 'SIGKILL');
+    await waitFor(() => !helperTaps(ns).some((d) => d.name === tap.name), 2000, { since: killed, what: `tap ${tap.name} to be gone` });
+    assert.equal(helperTaps(ns), []);
+  } finally {
     await stop(xkvm);
   }
 });

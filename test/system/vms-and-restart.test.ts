@@ -55,7 +55,8 @@ test("two users' VMs run at once; a helper killed under them leaves them working
   const macs = ['52:54:00:12:34:21', '52:54:00:12:34:22'];
   const vms = users.map((u, i) => startXkvm(ns, u.name,
     ['--netdev', `br0,macaddr=:2${i + 1}`, '--', '-m', '128', '-boot', 'n', '-nographic', '-name', `xkvm-vms-${i}`],
-    { XKVM_HELPER_SOCKET: scratch.socket, HOME: scratch.dir, XDG_CACHE_HOME: `${scratch.dir}/cache-${u.name}` }));
+    // Named session taps (not fd handoff, the default): adoption by a new helper is what this tests.
+    { XKVM_HELPER_SOCKET: scratch.socket, XKVM_HANDOFF: 'name', HOME: scratch.dir, XDG_CACHE_HOME: `${scratch.dir}/cache-${u.name}` }));
   try {
     for (const mac of macs) {
       await waitFor(() => dhcpFrom(mac) > 0, 90_000, { what: `DHCP from ${mac}`, describe: () => captured.slice(-300) });

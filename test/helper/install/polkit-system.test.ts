@@ -36,6 +36,8 @@ test.before(async () => {
   ({ member, outsider } = people);
   daemons = await startPolkit();
   checkout = fakeCheckout();
+  // Built like the real one: with the bundled xkvm-bridge-helper, whose launcher install writes too.
+  checkout.write('dist/bin/xkvm-bridge-helper.cjs', 'process.exit(1);\n');
 });
 
 test.after(async () => {
