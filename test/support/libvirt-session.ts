@@ -146,7 +146,7 @@ const MOUNTS = [
   'if [ -d /run/dbus ]; then mount --bind /run/dbus "$root/dbus"; fi',
   'mount -t overlay xkvm-run -o "lowerdir=/run,upperdir=$root/run,workdir=$root/work" /run',
   `mount --bind "$socket" ${INSTALLED_SOCKET}`,
-  'if [ -d "$root/dbus/." ] && [ -d /run/dbus ]; then mount --bind "$root/dbus" /run/dbus; fi',
+  'if [ -d /run/dbus ]; then mount --bind "$root/dbus" /run/dbus; fi',
   'exec "$@"',
 ].join('\n');
 
