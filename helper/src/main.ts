@@ -53,13 +53,24 @@
  * tap is attached down, locked, then brought up (a Linux bridge port `locked` with one static
  * FDB entry, by bridge(8); on OVS two cookie-tagged OpenFlow flows on the port, by ovs-ofctl,
  * deleted whenever the port is); a lock that fails fails the request with its taps gone.
- * `handoff: "fd"` is refused (BAD_REQUEST) until fd handoff exists.
- * Its native pieces exist, not yet wired in (docs/fd-handoff.md): the addon opens a tap itself
- * (native/fd-handoff.ts openTap: vnet header, one fd per queue, IFF_TUN_EXCL so that an existing
- * device is never joined, owned by the caller, not persistent: the kernel removes it with its last
- * fd) and sends fds as SCM_RIGHTS on a reply's first byte behind Node's own writes (sendWithFds);
- * net/linkwatch.ts reports links that are really gone (a long-lived `ip -o monitor link`, each
- * "Deleted" line checked against /sys, since a port leaving its bridge prints one too).
+ *
+ * Fd handoff (`handoff: "fd"`, docs/protocol.md and docs/fd-handoff.md): the network layer opens
+ * each tap itself instead of `tuntap add` (native/fd-handoff.ts openTap: vnet header, one fd per
+ * queue, IFF_TUN_EXCL so that an existing device is never joined, owned by the caller, not
+ * persistent), under a random name recorded as an intent first, as for named taps, then attaches
+ * it by the same ip batch (MTU, VLAN, mac-lock as above). The fds stay in the call (net/fdtaps.ts
+ * HeldFds) until its outcome carries them; a tap undone before the reply is undone by closing its
+ * fds (the kernel removes it) after its OVS port and flows. The ledger records such taps with
+ * lifetime "fd": they count for max-taps while they exist and belong to no session, so a
+ * connection's end leaves them to qemu. The connection sends the reply with the fds as
+ * SCM_RIGHTS on its first byte (sendWithFds, nothing else written meanwhile: one request at a
+ * time), then closes the helper's copies, sent or not; over --stdio only when stdout is a Unix
+ * socket (a socketpair from xkvm), else BAD_REQUEST saying so. records/fdtaps.ts then watches
+ * the taps handed over: while there are any, net/linkwatch.ts runs (a long-lived unref'd
+ * `ip -o monitor link`, each "Deleted" line checked against /sys), and a deleted one is forgotten
+ * under its user's lock and its OVS port (and flows) removed, within 2 s. The watch never keeps
+ * the helper alive; an fd tap that dies while no helper runs is found at the next helper's start
+ * (every ledger's fd taps swept) or when a helper settles that user's ledger.
  *
  * What one user may cost the others. Well-formed requests are an attack too, so each user's
  * share is bounded, by the uid the kernel gave at accept (docs/protocol.md, "Connections"):

@@ -159,7 +159,7 @@ export async function serveSocket(opts: ServeOptions, where: { fd: number } | { 
   reaper.onIdle = armIdle;
   // Fd taps first: those that died while no helper ran lose their ports before the reaper
   // settles the ledgers. Those still held (by qemu) are watched, without keeping the helper up.
-  await service.fdTaps.sweep();
+  await service.fdTaps.sweep(true);
   const swept = await reaper.sweep(true);
   audit.write({ event: 'helper-start', mode: 'fd' in where ? 'systemd' : 'socket', socket: 'path' in where ? where.path : 'fd 3', config: opts.config, state: opts.stateDir, reaped: swept.removed, adopted: swept.kept });
   armIdle();
@@ -191,7 +191,7 @@ export async function serveStdio(opts: ServeOptions, identify: () => Promise<Cal
     if (serving) process.stdin.destroy();
   });
   // A stdio helper is short-lived: it removes what dead clients left, but adopts nothing.
-  await service.fdTaps.sweep();
+  await service.fdTaps.sweep(false);
   await reaper.sweep(false);
   new Connection({
     input: process.stdin,

@@ -410,11 +410,14 @@ function noName(): NetError {
   return new NetError('SYSTEM_ERROR', 'the tap name generator gave no usable name');
 }
 
-/** ip stopped somewhere unknown: a tap not known to be created is ours if it is a group-less tap of its uid. */
+/**
+ * ip stopped somewhere unknown: a tap not known to be created is ours if it is a group-less tap of
+ * its uid. (An fd tap is created exactly when it was opened, which is known.)
+ */
 function settleUncertain(going: readonly Request[]): void {
   for (const request of going) {
     for (const tap of request.taps) {
-      if (tap.created) continue;
+      if (tap.created || request.job.fd === true) continue;
       const info = tapInfo(tap.name);
       tap.created = info.isTap && info.owner === request.job.uid && info.group === undefined;
     }

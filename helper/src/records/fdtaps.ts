@@ -109,9 +109,10 @@ export class FdTaps {
 
   /**
    * At start: every user's fd taps in the ledger; those gone are forgotten (and their ports
-   * removed), those that exist are watched.
+   * removed), those that exist are watched if `watchAlive` (the socket helper; a pkexec helper,
+   * short-lived, leaves them to whoever runs when they die).
    */
-  async sweep(): Promise<void> {
+  async sweep(watchAlive: boolean): Promise<void> {
     const alive: LedgerEntry[] = [];
     const gone: LedgerEntry[] = [];
     for (const uid of this.#d.ledger.uids()) {
@@ -120,7 +121,7 @@ export class FdTaps {
         (this.#d.net.ifindex(e.tap) === e.ifindex ? alive : gone).push(e);
       }
     }
-    this.add(alive);
+    if (watchAlive) this.add(alive);
     for (const uid of new Set(gone.map((e) => e.uid))) await this.#forget(uid, gone.filter((e) => e.uid === uid));
   }
 

@@ -103,6 +103,30 @@ test('a name collision in one request is retried for that tap only and the batch
   assert.is(spawned(out, 'ip'), 2, 'one retry after the collision');
 }));
 
+test('fd jobs: a tap opened by the helper (not persistent, one fd a queue) is announced, attached and given its MTU by the same batch without tuntap add; a name that exists is a collision retried under another; the taps die with the worker\'s fds', withNetns(['br0'], (ns) => {
+  ns.ip('link', 'set', 'dev', 'br0', 'mtu', '9000');
+  ns.ip('tuntap', 'add', 'dev', 'xkvmtaken', 'mode', 'tap', 'user', '4242');
+  const out = runJob(ns, {
+    op: 'create-many', announce: true, names: ['xkvmtaken', 'xkvmnamed1', 'xkvmfd1'],
+    jobs: [{ bridges: ['br0'], owner: ALICE, fd: true, queues: [2] }, { bridges: ['br0'], owner: BOB }],
+  });
+  const [fd, named] = value<(Outcome & { fds?: number[][]; ifindexes?: number[] })[]>(out);
+  assert.equal(nicsOf(fd).map((n) => [n.tap, n.bridge]), [['xkvmfd1', 'br0']], 'another name after the collision');
+  assert.is(fd?.fds?.[0]?.length, 2, 'one fd a queue');
+  assert.ok((fd?.ifindexes?.[0] ?? 0) > 0, 'it existed, attached, when the call ended');
+  assert.is(nicsOf(named)[0]?.tap, 'xkvmnamed1');
+  const announced = out.calls.filter((c) => c.file === 'beforeCreate').flatMap((c) => c.args);
+  assert.ok(announced.indexOf('0:0:br0:linux:xkvmtaken') >= 0 && announced.indexOf('0:0:br0:linux:xkvmtaken') < announced.indexOf('0:0:br0:linux:xkvmfd1'),
+    `announced before opening, then again under the new name: ${announced.join(' ')}`);
+  const batch = out.calls.filter((c) => c.args.includes('-batch')).map((c) => c.input ?? '').join('');
+  assert.not.match(batch, /tuntap add dev xkvmfd1/, 'not made by ip');
+  assert.match(batch, /link set dev xkvmfd1 mtu 9000 up master br0/);
+  assert.equal(tapOwner(ns, 'xkvmtaken'), { owner: 4242, group: -1 }, 'the existing device is not joined');
+  const left = devices(ns);
+  assert.ok(!left.has('xkvmfd1'), 'gone with the worker\'s fds');
+  assert.ok(left.has('xkvmnamed1') && left.has('xkvmtaken'));
+}));
+
 test('a malformed or missing bridge is that request\'s own error, and no line of it reaches ip', withNetns(['br0'], (ns) => {
   const out = runJob(ns, {
     op: 'create-many',

@@ -7,7 +7,8 @@
 // and the ledger forgets them (the quota frees), also with the helper SIGKILLed first (the next
 // helper removes the port). Over --stdio: refused on pipes (BAD_REQUEST saying why), served on a
 // socketpair.
-import { readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,10 +17,11 @@ import * as assert from 'uvu/assert';
 import { decodeMessage } from '../../../shared/src/protocol/decode.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { parseReply } from '../../../shared/src/protocol/validate.js';
-import { HELPER_MAIN, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
+import { HELPER_MAIN, makeScratch, startActivatedHelper, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
+import { findDescendant, isRunning } from '../../support/procs.js';
 import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
-import { waitFor } from '../../support/wait.js';
+import { waitFor, within } from '../../support/wait.js';
 import { closeBench, fail, links, mpFrame, openBench, PATIENCE_MS, type Bench, type MpValue } from './support.js';
 
 const CLIENT = fileURLToPath(new URL('../../../../test/support/fd-client.py', import.meta.url));
@@ -36,7 +38,7 @@ const o = (): Ovs => ovs ?? fail('no ovs');
 
 function policy(extra = ''): string {
   const name = u().name;
-  return `ovsdb ${o().db}\nallow br0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
+  return `ovsdb ${o().db}\nallow br0 root\nallow ovsbr0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
 }
 
 test.before(async () => {
@@ -230,6 +232,62 @@ test('over --stdio, fd handoff on pipes is BAD_REQUEST saying it needs a Unix so
     await gone(ns, [tap!], 'the stdio helper\'s fd tap to be gone once its fd is closed');
   } finally {
     await paired.end();
+  }
+});
+
+test('a client that leaves before its fd reply: the reply is audited undelivered, the helper closes the fds, and the taps and the OVS port are gone', async () => {
+  const { ns, helper } = b();
+  const mark = helper.auditMark();
+  const id = b().id();
+  const socket = connect(helper.socket);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.end(mpFrame({ v: 1, id, op: 'make-nics', bridges: ['br0', 'ovsbr0'], handoff: 'fd' }));
+  socket.destroy();
+  const { value: record } = await waitFor(() => helper.auditSince(mark).find((r) => r.event === 'undelivered'), PATIENCE_MS, { what: 'the undelivered record' });
+  const taps = (record['taps'] as { tap: string }[] | undefined)?.map((t) => t.tap) ?? fail(`no taps in ${JSON.stringify(record)}`);
+  assert.is(taps.length, 2);
+  assert.is(record['result'], 'error');
+  await gone(ns, taps, 'the undelivered taps to be gone');
+  await portsGone([taps[1]!], 'the undelivered tap\'s OVS port to be removed');
+  assert.equal(tunFdsOf(helper.pid), [], 'the helper holds no tun fd');
+});
+
+test('a socket-activated helper exits when idle while qemu-like holders keep fd taps, its link watcher with it; the taps die with their fds, and the next helper removes the OVS port left behind', async () => {
+  const { ns } = b();
+  const scratch = makeScratch('fdact');
+  let helper: Watched | undefined;
+  let next: Watched | undefined;
+  const client = (): PyClient => new PyClient(ns, u().name, {
+    connect: scratch.socket, hold: true, hangUp: true,
+    requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0'], handoff: 'fd' })],
+  });
+  let holder: PyClient | undefined;
+  try {
+    const config = scratch.policy([`ovsdb ${o().db}`, `allow ovsbr0 ${u().name}`]);
+    helper = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: scratch.socket, idleSeconds: 1 });
+    holder = client();
+    const [tap] = nicsOf(replyOf((await holder.report()).replies[0]?.frame ?? fail('no reply')), 'make-nics fd').map((n) => n.tap);
+    const { value: watcher } = await waitFor(() => findDescendant(helper!.pid, (p) => p.comm === 'ip' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes('monitor')), PATIENCE_MS,
+      { what: 'the helper\'s link watcher' });
+    const exit = await within(helper.exited, PATIENCE_MS, 'the helper to exit idle while the fd tap is held');
+    assert.is(exit.code, 0, helper.stderr());
+    assert.ok(links(ns).includes(tap!), 'the tap lives on with its fd');
+    await waitFor(() => !isRunning(watcher.pid), PATIENCE_MS, { what: 'the link watcher to end with the helper' });
+    await holder.closeFds();
+    await gone(ns, [tap!], 'the tap to die with its fd while no helper runs');
+    assert.ok(o().ports('ovsbr0').includes(tap!), 'its OVS port record stays while no helper runs');
+    await stop(helper);
+    const again = join(scratch.dir, 'h2.sock');
+    next = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: again, idleSeconds: 1 });
+    const poke = new PyClient(ns, u().name, { connect: again, hangUp: true, requests: [] });
+    await poke.report();
+    await poke.end();
+    await portsGone([tap!], 'the next helper to remove the port at start', PATIENCE_MS);
+  } finally {
+    await holder?.end();
+    if (helper !== undefined) await stop(helper);
+    if (next !== undefined) await stop(next);
+    scratch.remove();
   }
 });
 
