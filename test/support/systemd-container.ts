@@ -15,7 +15,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,7 @@ export function debianTree(log: (line: string) => void = (line) => process.stdou
   if (existsSync(join(path, 'usr/lib/systemd/systemd'))) return { path, builtInMs: undefined };
   mkdirSync(CACHE_DIR, { recursive: true, mode: 0o755 });
   const work = mkdtempSync(join(CACHE_DIR, '.build-'));
+  chmodSync(work, 0o755); // apt's sandbox user must reach the tree
   const started = Date.now();
   try {
     const build = spawnSync('mmdebstrap', [`--variant=${VARIANT}`, `--include=${PACKAGES.join(',')}`, SUITE, join(work, 'rootfs')], {
