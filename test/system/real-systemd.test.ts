@@ -101,13 +101,28 @@ const STEPS: Step[] = [
       record first as_user alice xkvm tap-control make-nics br0
       record first-id systemctl show -P InvocationID xkvm-helper.service
       record exec systemctl show -P ExecStart xkvm-helper.service
-      record went-idle wait_until 60 sh -c '! systemctl is-active --quiet xkvm-helper.service'
+      record went-idle wait_until 30 sh -c '! systemctl is-active --quiet xkvm-helper.service'
       record service systemctl is-active xkvm-helper.service
       record result systemctl show -P Result xkvm-helper.service
       record socket systemctl is-active xkvm-helper.socket
       record listening test -S /run/xkvm/helper.sock
       record second as_user alice xkvm tap-control make-nics br0
       record second-id systemctl show -P InvocationID xkvm-helper.service
+    `,
+  },
+  {
+    // A helper run by pkexec (no socket: the socket unit stopped) sends its records to the
+    // journal too. install --group kvm lets kvm's members run it without a password.
+    name: 'pkexec',
+    script: String.raw`
+      usermod -aG kvm alice
+      systemctl stop xkvm-helper.socket xkvm-helper.service
+      record socket-gone sh -c '! test -e /run/xkvm/helper.sock'
+      record make as_user alice xkvm tap-control make-nics br0
+      tap=$(sed -n 's/:brctl$//p' "$R/$STEP.make.out")
+      wait_until 30 sh -c "journalctl -q XKVM_TAP=$tap | grep -q ."
+      record journal journalctl XKVM_TAP=$tap -o json --output-fields=MESSAGE,MESSAGE_ID,XKVM_EVENT,XKVM_UID,XKVM_USER,XKVM_RESULT,XKVM_BRIDGE,XKVM_TAP,XKVM_RECORD,SYSLOG_IDENTIFIER,_UID
+      systemctl start xkvm-helper.socket
     `,
   },
   {
@@ -241,6 +256,24 @@ test('idle, the service exits and the socket stays listening; the next request s
   const first = ok('idle', 'first-id').out.trim();
   const second = ok('idle', 'second-id').out.trim();
   assert.ok(first !== '' && second !== '' && first !== second, `a new start of the service (${first} then ${second})`);
+});
+
+test('a helper run by pkexec sends its records to the system journal, with the same fields', () => {
+  ok('pkexec', 'socket-gone');
+  const make = ok('pkexec', 'make');
+  const tap = make.out.trim().replace(/:brctl$/, '');
+  assert.match(tap, /^xkvm[a-z0-9]+$/);
+  const entries = jsonLines(ok('pkexec', 'journal').out);
+  const request = entries.find((e) => values(e, 'XKVM_EVENT').includes('request'));
+  assert.ok(request, `no request record naming ${tap} in the journal:\n${ok('pkexec', 'journal').out}`);
+  assert.equal(values(request, 'MESSAGE_ID'), [REQUEST_ID]);
+  assert.equal(values(request, 'XKVM_USER'), ['alice']);
+  assert.equal(values(request, 'XKVM_UID'), [ok('alice', 'uid').out.trim()]);
+  assert.equal(values(request, 'XKVM_BRIDGE'), ['br0']);
+  assert.equal(values(request, 'SYSLOG_IDENTIFIER'), ['xkvm-helper']);
+  assert.equal(values(request, '_UID'), ['0']);
+  const record = JSON.parse(values(request, 'XKVM_RECORD')[0] ?? '{}') as { caller?: { transport?: unknown } };
+  assert.is(record.caller?.transport, 'pkexec');
 });
 
 test('xkvm-helper uninstall removes what install wrote, and the socket is gone after its next step', () => {
