@@ -7,7 +7,8 @@
  * bound in from the host, read back after the container is gone.
  *
  * The tree: /var/cache/xkvm-test/rootfs-<hash of suite, variant and package list>, built once
- * into a temporary folder beside it and renamed into place only when mmdebstrap succeeded (a
+ * into a temporary folder beside it (`.build-<pid>-*`, removed when the build fails, or by the
+ * next build once that pid is gone) and renamed into place only when mmdebstrap succeeded (a
  * failed or partial build is never taken for the cache), then only ever booted with
  * `--volatile=overlay` (a tmpfs over it: nothing a run does reaches the cache). Anything missing
  * (not root, no mmdebstrap or systemd-nspawn, no Debian mirror) throws, saying what and how to fix
@@ -42,6 +43,23 @@ function which(program: string): boolean {
   return ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((dir) => existsSync(join(dir, program)));
 }
 
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Remove what builds killed midway left (their process is gone); a running build's is kept. */
+function sweepDeadBuilds(): void {
+  for (const name of readdirSync(CACHE_DIR)) {
+    const pid = /^\.build-(\d+)-/.exec(name)?.[1];
+    if (pid !== undefined && !running(Number(pid))) rmSync(join(CACHE_DIR, name), { recursive: true, force: true });
+  }
+}
+
 /**
  * The cached tree, built first if there is none. Returns its path, and how long a build took
  * (undefined when the cache was there).
@@ -55,7 +73,8 @@ export function debianTree(log: (line: string) => void = (line) => process.stdou
   const path = join(CACHE_DIR, `rootfs-${key}`);
   if (existsSync(join(path, 'usr/lib/systemd/systemd'))) return { path, builtInMs: undefined };
   mkdirSync(CACHE_DIR, { recursive: true, mode: 0o755 });
-  const work = mkdtempSync(join(CACHE_DIR, '.build-'));
+  sweepDeadBuilds();
+  const work = mkdtempSync(join(CACHE_DIR, `.build-${process.pid}-`));
   chmodSync(work, 0o755); // apt's sandbox user must reach the tree
   const started = Date.now();
   try {
@@ -201,7 +220,13 @@ export async function bootWithSteps(tree: string, steps: readonly Step[], deadli
       `--bind=${results}:${RESULTS_INSIDE}`,
       '--boot', '--', `systemd.wants=${UNIT}`,
     ];
+    for (const path of [CHECKOUT, process.execPath, work]) {
+      if (path.includes(':')) throw new Error(`${path} has a colon, which systemd-nspawn's --bind takes as a separator: move it`);
+    }
     const child = spawn('systemd-nspawn', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Should this process end early, the container goes with it.
+    const killOnExit = (): void => void child.kill('SIGKILL');
+    process.once('exit', killOnExit);
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
@@ -219,6 +244,7 @@ export async function bootWithSteps(tree: string, steps: readonly Step[], deadli
         child.on('close', (code, sig) => resolve(sig !== null ? `killed by ${sig}` : `exit ${code ?? '?'}`));
       });
     } finally {
+      process.removeListener('exit', killOnExit);
       for (const t of timers) clearTimeout(t);
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
