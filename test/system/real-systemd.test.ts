@@ -26,6 +26,8 @@ const INSTALLED = [
   '/usr/local/libexec/xkvm/xkvm-helper',
   '/usr/share/polkit-1/actions/org.xkvm.helper.policy',
   '/etc/polkit-1/rules.d/50-xkvm-helper.rules',
+  '/etc/systemd/system/sockets.target.wants/xkvm-helper.socket',
+  '/usr/local/libexec/xkvm',
 ];
 
 const STEPS: Step[] = [
@@ -44,6 +46,7 @@ const STEPS: Step[] = [
       record socket systemctl is-active xkvm-helper.socket
       record service systemctl is-active xkvm-helper.service
       record listening test -S /run/xkvm/helper.sock
+      record security systemd-analyze security --no-pager xkvm-helper.service
     `,
   },
   {
@@ -179,6 +182,13 @@ test('the README admin path installs the helper and systemd listens on the socke
   assert.is(ok('install', 'socket').out.trim(), 'active');
   assert.is(boot.recorded('install', 'service').out.trim(), 'inactive');
   ok('install', 'listening');
+});
+
+test('systemd-analyze security rates the installed service 2.0 or better, as the README says', () => {
+  const security = boot.recorded('install', 'security');
+  const level = /Overall exposure level for xkvm-helper\.service: (\d+\.\d+)/.exec(security.out)?.[1];
+  assert.ok(level !== undefined, `no overall exposure level in:\n${security.out}${security.err}`);
+  assert.ok(Number(level) <= 2.0, `exposure ${level}, the README promises 2.0 or better`);
 });
 
 test('the first request starts the service: alice gets a tap of hers on br0 through the default socket', () => {
