@@ -60,18 +60,15 @@ function sweepDeadBuilds(): void {
   }
 }
 
-/**
- * The cached tree, built first if there is none. Returns its path, and how long a build took
- * (undefined when the cache was there).
- */
-export function debianTree(log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): { path: string; builtInMs: number | undefined } {
+/** The cached tree's path, built first if there is none (saying how long that took). */
+export function debianTree(log: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): string {
   if (process.getuid?.() !== 0) throw new Error('the real-systemd suite needs root (mmdebstrap, systemd-nspawn)');
   for (const [program, pkg] of [['mmdebstrap', 'mmdebstrap'], ['systemd-nspawn', 'systemd-container']] as const) {
     if (!which(program)) throw new Error(`${program} is not installed: run \`sudo bash .ci/setup\` (it installs ${pkg})`);
   }
   const key = createHash('sha256').update(JSON.stringify([SUITE, VARIANT, PACKAGES])).digest('hex').slice(0, 16);
   const path = join(CACHE_DIR, `rootfs-${key}`);
-  if (existsSync(join(path, 'usr/lib/systemd/systemd'))) return { path, builtInMs: undefined };
+  if (existsSync(join(path, 'usr/lib/systemd/systemd'))) return path;
   mkdirSync(CACHE_DIR, { recursive: true, mode: 0o755 });
   sweepDeadBuilds();
   const work = mkdtempSync(join(CACHE_DIR, `.build-${process.pid}-`));
@@ -93,7 +90,7 @@ export function debianTree(log: (line: string) => void = (line) => process.stdou
     }
     const builtInMs = Date.now() - started;
     log(`# built the Debian ${SUITE} tree for the container in ${(builtInMs / 1000).toFixed(1)} s: ${path} (kept for later runs)`);
-    return { path, builtInMs };
+    return path;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -115,7 +112,7 @@ export interface Recorded {
 }
 
 export interface Boot {
-  /** The container's console (systemd's boot messages, the test unit's output). */
+  /** systemd-nspawn's own output (why a container did not boot; the container has no console). */
   readonly console: string;
   /** How nspawn ended. */
   readonly exit: string;
@@ -125,8 +122,6 @@ export interface Boot {
   readonly dump: string;
   /** Whether every step ran to its end. */
   readonly finished: boolean;
-  /** The step's exit status (undefined when it never ran). */
-  stepStatus(step: string): number | undefined;
   /** What `record KEY ...` saw in STEP; throws, naming the console's tail, when it never ran. */
   recorded(step: string, key: string): Recorded;
 }
@@ -176,6 +171,7 @@ for s in ${STEPS_INSIDE}/steps/*.sh; do
 done
 touch ${RESULTS_INSIDE}/finished
 journalctl -b --no-pager -o short-monotonic > ${RESULTS_INSIDE}/journal 2>&1
+# Not SuccessAction=poweroff: under Debian 12's systemd that left the container running.
 systemctl poweroff --no-block
 `;
 
@@ -185,8 +181,7 @@ After=basic.target dbus.service systemd-journald.service
 [Service]
 Type=oneshot
 ExecStart=/bin/bash ${STEPS_INSIDE}/run.sh
-StandardOutput=journal+console
-StandardError=journal+console
+StandardOutput=journal
 TimeoutStartSec=infinity
 FailureAction=poweroff-force
 `;
@@ -257,10 +252,6 @@ export async function bootWithSteps(tree: string, steps: readonly Step[], deadli
       dump: [...files].filter(([name]) => name !== 'journal').map(([name, text]) => `==> ${name} <==\n${text}`).join('\n'),
       exit,
       finished: files.has('finished'),
-      stepStatus: (step) => {
-        const text = files.get(`${step}.step.status`);
-        return text === undefined ? undefined : Number(text.trim());
-      },
       recorded: (step, key) => {
         const status = files.get(`${step}.${key}.status`);
         if (status === undefined) {

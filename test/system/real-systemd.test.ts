@@ -144,12 +144,12 @@ const STEPS: Step[] = [
 let boot: Boot;
 
 test.before(async () => {
-  const tree = debianTree();
-  boot = await bootWithSteps(tree.path, STEPS, 150_000);
+  boot = await bootWithSteps(debianTree(), STEPS, 150_000);
   const dump = process.env['XKVM_SYSTEMD_DUMP'];
   if (dump !== undefined) writeFileSync(dump, `${boot.dump}\n==> the container's journal <==\n${boot.journal}`);
   if (!boot.finished) {
-    throw new Error(`the container's steps did not finish (${boot.exit}); console:\n${boot.console.split('\n').slice(-80).join('\n')}`);
+    const last = (text: string): string => text.split('\n').slice(-60).join('\n');
+    throw new Error(`the container's steps did not finish (${boot.exit}); systemd-nspawn said:\n${last(boot.console)}\nthe steps recorded:\n${last(boot.dump)}`);
   }
 });
 
