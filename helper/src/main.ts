@@ -31,9 +31,13 @@
  * creator, lifetime, session) and counts that, never a device's current owner. Each user's taps
  * are counted, recorded and made under that user's own lock (flock, shared by every helper
  * process), so a helper stopped while holding one (^Z on a pkexec'd helper) blocks only that
- * user. Every request leaves one audit record (stderr/journald, and the audit-log file if set); a
+ * user. Every request leaves one audit record (the audit-log file if set, and stderr; under
+ * systemd, whose journal stream stderr then is, the journal natively instead of stderr text); a
  * pkexec'd helper, whose stderr is its caller's, also sends each record to the system journal
- * (native protocol, fields XKVM_EVENT, XKVM_UID, XKVM_USER), or to syslog where there is none.
+ * (native protocol: a readable MESSAGE, MESSAGE_ID, XKVM_EVENT, XKVM_UID, XKVM_USER, XKVM_BRIDGE,
+ * XKVM_TAP...; audit/system-log.ts), or to syslog where there is none. The service as installed
+ * (units, socket activation, idle exit, journal fields) runs under a real systemd in
+ * test/system/real-systemd.test.ts.
  *
  * Grants on a tap. A make-nics request names its taps as `nics` [{bridge, queues?, mac?}] (or
  * `bridges`, the same without options; shared/src/protocol/validate.ts turns them into nics).
