@@ -223,6 +223,10 @@ async function main(): Promise<number> {
       const { policyShow } = await import('./cli/policy-command.js');
       return policyShow(command.config);
     }
+    case 'status': {
+      const { statusCommand } = await import('./cli/status-command.js');
+      return statusCommand(command);
+    }
     case 'audit': {
       const { auditCommand } = await import('./cli/audit-command.js');
       return auditCommand(command);

@@ -56,3 +56,20 @@ export function present(ns: Netns, names: readonly string[]): string[] {
   const all = new Set(JSON.parse(ns.ip('-j', 'link', 'show')).map((l: { ifname: string }) => l.ifname) as string[]);
   return names.filter((n) => all.has(n));
 }
+
+/** As the tap's owner: attach to it (TUNSETIFF) and give it to another uid (TUNSETOWNER, which needs no privilege). */
+const GIVE_AWAY = `
+import fcntl, os, struct, sys
+TUNSETIFF, TUNSETOWNER = 0x400454ca, 0x400454cc
+IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, TUNSETIFF, struct.pack('16sH22x', sys.argv[1].encode(), IFF_TAP | IFF_NO_PI))
+fcntl.ioctl(fd, TUNSETOWNER, int(sys.argv[2]))
+os.close(fd)
+`;
+
+/** `owner` gives `tap` to `uid` with the kernel's own ioctls, as any tap owner can; throws when that fails. */
+export function giveTapAway(ns: Netns, owner: string, tap: string, uid: number): void {
+  const r = ns.exec(['/usr/bin/python3', '-c', GIVE_AWAY, tap, String(uid)], { user: owner, openTun: true });
+  if (r.status !== 0) throw new Error(`TUNSETOWNER as ${owner}: ${r.stderr}`);
+}

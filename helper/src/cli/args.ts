@@ -1,6 +1,6 @@
 /**
  * The helper's command line (pinned by docs/protocol.md, "Command line"): serve the systemd socket, `--socket PATH`,
- * or `--stdio`; `install [--group NAME]`; `uninstall`; `policy check|show`; `audit`. Parsed strictly:
+ * or `--stdio`; `install [--group NAME]`; `uninstall`; `policy check|show`; `status`; `audit`. Parsed strictly:
  * an unknown option or a stray argument is an error, never ignored.
  */
 import yargs from 'yargs';
@@ -20,6 +20,7 @@ export type Command =
   | { kind: 'uninstall' }
   | { kind: 'policy-check'; config: string; user: string; bridge: string; stateDir: string; json: boolean }
   | { kind: 'policy-show'; config: string }
+  | { kind: 'status'; stateDir: string; user: string | undefined; json: boolean }
   | {
     kind: 'audit'; config: string; file: string | undefined; user: string | undefined; bridge: string | undefined;
     sinceMs: number | undefined; json: boolean;
@@ -91,6 +92,13 @@ export function parseArgs(argv: readonly string[]): Command {
       }
       if (a.user === undefined || a.bridge === undefined) throw new UsageError('policy check needs --user USER and --bridge BRIDGE');
       command = { kind: 'policy-check', config: a.config, user: a.user, bridge: a.bridge, stateDir: a['state-dir'], json: a.json };
+    })
+    .command('status', 'every tap the helpers made that still exists (root)', (y) => y
+      .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'the ledger and session records', requiresArg: true })
+      .option('user', { type: 'string', describe: 'only the taps this user\'s requests made (name or uid)', requiresArg: true })
+      .option('json', { type: 'boolean', default: false, describe: '{"taps": [...]} on one line' }),
+    (a) => {
+      command = { kind: 'status', stateDir: a['state-dir'], user: a.user, json: a.json };
     })
     .command('audit', 'the audit-log records that match, oldest first', (y) => y
       .option('config', config)

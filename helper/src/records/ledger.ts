@@ -62,6 +62,10 @@ export interface LedgerEntry {
   readonly time: string;
   /** Made for a request that never got its reply: to be removed (counted until it is gone). */
   readonly orphan?: true;
+  /** What the policy granted it, where it says more than a plain tap: queues (> 1), its VLAN, the MAC it is locked to. */
+  readonly queues?: number;
+  readonly vlan?: number;
+  readonly mac?: string;
 }
 
 /** What the ledger needs to know about devices now (NetOps gives it, from /sys). */
@@ -103,6 +107,9 @@ function entryProblem(value: unknown, uid: number): string | undefined {
   if (e.session !== undefined && !(typeof e.session === 'string' && /^[0-9a-f]{16}$/.test(e.session))) return 'a bad session id';
   if (!isProcessRef(e.helper)) return 'a bad helper process';
   if (typeof e.time !== 'string') return 'a bad time';
+  if (e.queues !== undefined && !(Number.isInteger(e.queues) && (e.queues as number) >= 2 && (e.queues as number) <= 16)) return 'a bad queues';
+  if (e.vlan !== undefined && !(Number.isInteger(e.vlan) && (e.vlan as number) >= 1 && (e.vlan as number) <= 4094)) return 'a bad vlan';
+  if (e.mac !== undefined && !(typeof e.mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(e.mac))) return 'a bad mac';
   if (e.orphan !== undefined && e.orphan !== true) return 'a bad orphan mark';
   return undefined;
 }

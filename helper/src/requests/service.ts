@@ -392,9 +392,14 @@ export class Service {
       const previous = mine.get(t.slot);
       if (previous !== undefined) book.drop(previous);
       mine.set(t.slot, t.tap);
+      const grant = w.grants[t.slot];
+      const mac = w.macs[t.slot];
       book.intend({
         tap: t.tap, bridge: t.bridge, type: t.kind === 'ovs' ? 'ovs' : 'brctl', uid: w.caller.uid, lifetime: w.lifetime,
         ...(w.lifetime === 'session' ? { session: w.session.id } : {}), helper: this.#deps.helper, time,
+        // What the policy granted, for `xkvm-helper status`.
+        ...(grant !== undefined && grant.queues > 1 ? { queues: grant.queues } : {}),
+        ...(grant?.vlan === undefined ? {} : { vlan: grant.vlan.vid }), ...(mac === undefined ? {} : { mac }),
       });
       touched.add(book);
     }

@@ -17,21 +17,10 @@ import type { Reply } from '../../../shared/src/protocol/messages.js';
 import type { Netns, TestUser } from '../../support/netns.js';
 import { HELPER_MAIN, makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
 import { descendants, signal } from '../../support/procs.js';
-import { present, tunDevices } from '../../support/taps.js';
+import { giveTapAway, present, tunDevices } from '../../support/taps.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import { Agent } from '../server/support.js';
 import { twoUsersOnBr0 } from '../lifecycle/support.js';
-
-/** As the tap's owner: attach to it (TUNSETIFF) and give it to another uid (TUNSETOWNER). */
-const GIVE_AWAY = `
-import fcntl, os, struct, sys
-TUNSETIFF, TUNSETOWNER = 0x400454ca, 0x400454cc
-IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
-fd = os.open('/dev/net/tun', os.O_RDWR)
-fcntl.ioctl(fd, TUNSETIFF, struct.pack('16sH22x', sys.argv[1].encode(), IFF_TAP | IFF_NO_PI))
-fcntl.ioctl(fd, TUNSETOWNER, int(sys.argv[2]))
-os.close(fd)
-`;
 
 let ns: Netns;
 let alice: TestUser;
@@ -40,8 +29,7 @@ let bob: TestUser;
 twoUsersOnBr0(test, (made) => ({ ns, alice, bob } = made));
 
 function giveAway(from: TestUser, tap: string, to: TestUser): void {
-  const r = ns.exec(['/usr/bin/python3', '-c', GIVE_AWAY, tap, String(to.uid)], { user: from.name, openTun: true });
-  assert.is(r.status, 0, `TUNSETOWNER as ${from.name}: ${r.stderr}`);
+  giveTapAway(ns, from.name, tap, to.uid);
   assert.is(tunDevices(ns).get(tap)?.owner, to.name, `${tap} now belongs to ${to.name}`);
 }
 
