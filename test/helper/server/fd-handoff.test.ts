@@ -34,13 +34,13 @@ const o = (): Ovs => ovs ?? fail('no ovs');
 
 function policy(extra = ''): string {
   const name = u().name;
-  return `ovsdb ${o().db}\nallow br0 root\nallow ovsbr0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
+  return `ovsdb ${o().db}\nallow br0 root\nallow ovsbr0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nallow ovsbr1 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nmac-lock ovsbr1 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
 }
 
 test.before(async () => {
   bench = await openBench({ policy: 'allow br0 root\n' });
   bench.ns.ip('link', 'set', 'dev', 'br0', 'mtu', '9000');
-  ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
+  ovs = startOvs(bench.ns, { bridges: ['ovsbr0', 'ovsbr1'] });
   user = createTestUser('fd');
   bench.helper.setPolicy(policy());
 });
@@ -142,6 +142,25 @@ test('a Python client gets one fd per queue on the reply\'s first byte; the taps
     await gone(ns, again.map((n) => n.tap), 'the three taps to be gone');
     await portsGone(again.map((n) => n.tap), 'their ports to be removed');
     await third.end();
+  } finally {
+    await client.end();
+  }
+});
+
+test('a mac-locked fd tap on OVS gets its lock flows, and they go with its port when its fd is closed', async () => {
+  const { ns, helper } = b();
+  const ours = (): string[] => o().flows('ovsbr1').filter((l) => l.includes('cookie=0x786b76'));
+  const client = pyClient(ns, u().name, {
+    connect: helper.socket, hold: true, hangUp: true,
+    requests: [frame({ v: 1, id: b().id(), op: 'make-nics', nics: [{ bridge: 'ovsbr1', mac: MAC }], handoff: 'fd' })],
+  });
+  try {
+    const [nic] = nicsOf(replyOf((await client.report()).replies[0]?.frame ?? fail('no reply')), 'mac-locked fd tap on OVS');
+    assert.is(nic?.mac, MAC);
+    assert.is(ours().length, 2, 'the port has its two lock flows');
+    await client.closeFds();
+    await gone(ns, [nic!.tap], 'the tap to be gone');
+    await waitFor(() => !o().ports('ovsbr1').includes(nic!.tap) && ours().length === 0, GONE_MS, { what: 'its port and lock flows to go', describe: () => ours().join('\n') });
   } finally {
     await client.end();
   }
