@@ -257,8 +257,11 @@ test('with the helper SIGKILLed while the client holds the fds: the tap stays wh
   try {
     const nics = nicsOf(replyOf((await client.report()).replies[0]?.frame ?? fail('no reply')), 'make-nics fd');
     const taps = nics.map((n) => n.tap);
+    const watcher = findDescendant(helper.pid, (p) => p.comm === 'ip' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes('monitor')) ?? fail('no link watcher');
     process.kill(helper.pid, 'SIGKILL');
     await waitFor(() => !helper.alive(), PATIENCE_MS, { what: 'the helper to die' });
+    // The watcher ends with the helper (net/linkwatch.test.ts shows it is not just its next line, in a quiet namespace).
+    await waitFor(() => !isRunning(watcher.pid), PATIENCE_MS, { what: 'the link watcher to end with the SIGKILLed helper' });
     assert.ok(taps.every((t) => links(ns).includes(t)), 'held: still there');
     await client.closeFds();
     await gone(ns, taps, 'the taps to be gone with no helper running');
