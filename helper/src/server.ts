@@ -64,7 +64,7 @@ function assemble(opts: ServeOptions) {
     onVanished: (entries) => void service.fdTaps.removePorts(entries),
   });
   // The link watcher's ip is unref'd, not ended by exit(): end it (after a SIGKILL of the helper,
-  // ip ends at its next line, on the closed pipe).
+  // setpriv's parent-death signal ends it: net/linkwatch.ts).
   process.once('exit', () => service.fdTaps.stop());
   return { policy, audit, store, service, reaper };
 }

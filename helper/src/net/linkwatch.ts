@@ -22,8 +22,26 @@
  * it for good. The child does not keep the helper alive (unref'd).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { TOOL_ENV, ipTool } from './tools.js';
+
+/** util-linux's setpriv: runs ip with PR_SET_PDEATHSIG, so a helper SIGKILLed does not leave it behind. */
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * `ip -o monitor link`, under `setpriv --pdeathsig KILL` where setpriv exists (it execs ip: same
+ * pid; ip then dies with the helper however the helper dies, instead of at its next line on the
+ * closed pipe, which may be long in a quiet namespace).
+ */
+function defaultCommand(): string[] {
+  const ip = [ipTool(), '-o', 'monitor', 'link'];
+  try {
+    accessSync(SETPRIV, constants.X_OK);
+    return [SETPRIV, '--pdeathsig', 'KILL', ...ip];
+  } catch {
+    return ip;
+  }
+}
 
 export interface LinkDeleted {
   readonly ifindex: number;
@@ -43,7 +61,7 @@ export interface LinkWatchOptions {
    */
   readonly isGone?: (link: LinkDeleted) => boolean;
   /**
-   * The command (default: [ipTool(), '-o', 'monitor', 'link']).
+   * The command (default: `ip -o monitor link`, under `setpriv --pdeathsig KILL` where it exists).
    * @internal Tests watch another namespace (`ip -n NS ...`) or a command that ends.
    */
   readonly command?: readonly string[];
@@ -128,7 +146,7 @@ function goneFromSysfs(link: LinkDeleted): boolean {
  * Starts watching link deletions; see the top of this file.
  */
 export function watchLinkDeletions(options: LinkWatchOptions): LinkWatch {
-  const command = options.command ?? [ipTool(), '-o', 'monitor', 'link'];
+  const command = options.command ?? defaultCommand();
   const [file, ...args] = command;
   if (file === undefined) throw new Error('watchLinkDeletions: empty command');
   let child: ChildProcess | undefined;

@@ -149,4 +149,43 @@ test('a stopped watcher leaves no ip behind and reports nothing more', withWatch
   assert.equal(w.deleted, []);
 }));
 
+test('with the default command, a watcher\'s ip dies with its process when that is SIGKILLed, even in a namespace where no link changes', async () => {
+  requireRoot();
+  const ns = createNetns({ bridges: [] });
+  try {
+    const module = new URL('../../../helper/src/net/linkwatch.js', import.meta.url).href;
+    const owner = ns.spawn([process.execPath, '--input-type=module', '-e',
+      `const { watchLinkDeletions } = await import(${JSON.stringify(module)}); watchLinkDeletions({ onDeleted() {} }); console.log('watching'); setInterval(() => {}, 1000);`],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+    const ready = createInterface({ input: owner.stdout! });
+    await within(new Promise<void>((resolve) => ready.once('line', () => resolve())), PATIENCE_MS, 'the watcher to start');
+    const child = (): number | undefined => {
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          if (ppid === owner.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes('monitor')) return Number(entry);
+        } catch {
+          // gone meanwhile
+        }
+      }
+      return undefined;
+    };
+    const { value: ip } = await waitFor(child, PATIENCE_MS, { what: 'its ip monitor' });
+    assert.equal(readFileSync(`/proc/${ip}/cmdline`, 'utf8').split('\0').filter((a) => a !== ''), [ipTool(), '-o', 'monitor', 'link'], 'setpriv exec\'d ip');
+    owner.kill('SIGKILL');
+    await waitFor(() => {
+      try {
+        const stat = readFileSync(`/proc/${ip}/stat`, 'utf8');
+        return /^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '');
+      } catch {
+        return true;
+      }
+    }, PATIENCE_MS, { what: 'ip monitor to die with its owner' });
+  } finally {
+    ns.destroy();
+  }
+});
+
 test.run();

@@ -127,6 +127,26 @@ test('fd jobs: a tap opened by the helper (not persistent, one fd a queue) is an
   assert.ok(left.has('xkvmnamed1') && left.has('xkvmtaken'));
 }));
 
+test('fd jobs that fail after their taps were opened (a bridge gone before the batch, a lock that cannot be made) keep no fd open and leave no tap; the successful one\'s fds are all the call still holds', withNetns(['br0', 'br1', 'br2'], (ns) => {
+  const out = runJob(ns, {
+    op: 'create-many', tunFds: true, names: ['xkvmfdok', 'xkvmfdgone1', 'xkvmfdgone2', 'xkvmfdlock'],
+    bridgeProgram: { exitCode: 1, stderr: 'RTNETLINK answers: Operation not supported' },
+    jobs: [
+      { bridges: ['br0'], owner: ALICE, fd: true, queues: [3] },
+      { bridges: ['br1', 'br2'], owner: BOB, fd: true },
+      { bridges: ['br0'], owner: CAROL, fd: true, macs: ['52:54:00:0f:d0:02'] },
+    ],
+    interpose: { before: 'ip-batch', commands: [[TOOLS.ip, 'link', 'del', 'br2']] },
+  });
+  const { outcomes, tunFds } = value<{ outcomes: (Outcome & { fds?: number[][] })[]; tunFds: string[] }>(out);
+  const [ok, gone, unlocked] = outcomes;
+  const [tap] = nicsOf(ok).map((n) => n.tap);
+  assert.is(errorOf(gone).code, 'NO_SUCH_BRIDGE');
+  assert.is(errorOf(unlocked).code, 'SYSTEM_ERROR');
+  assert.equal(tunFds, [tap, tap, tap], 'only the made tap\'s three queues are open');
+  assert.equal(tapsLike(ns, 'xkvm'), [], 'and it died with the worker');
+}));
+
 test('a malformed or missing bridge is that request\'s own error, and no line of it reaches ip', withNetns(['br0'], (ns) => {
   const out = runJob(ns, {
     op: 'create-many',

@@ -8,6 +8,7 @@
 // drawn (`names`) and run one command just before the first ip batch or OVS port addition
 // (`interpose`), to make a step fail for real (calls record only what the layer ran). Output: {ok, value | error, calls, ms}.
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import {
   classifyBridges, createTapsMany, type BatchOptions, deleteTaps, ipTool, ovsCleanup, randomTapName, resolveDeps, IP_TIMEOUT_MS, parseFailedLines,
@@ -30,6 +31,8 @@ export interface Job {
   readonly jobs?: CreateJob[];
   /** for create-many: record each beforeCreate call among the calls (file `beforeCreate`, args `JOB:SLOT:BRIDGE:KIND:TAP`) */
   readonly announce?: boolean;
+  /** for create-many: answer {outcomes, tunFds}, tunFds the taps of the /dev/net/tun fds still open when the call returned */
+  readonly tunFds?: boolean;
   readonly bridges?: string[];
   /** for create: queues per tap (in the order of bridges) */
   readonly queues?: unknown[];
@@ -143,9 +146,20 @@ async function perform(job: Job, d: NetDeps, calls: Call[]): Promise<unknown> {
           calls.push({ file: 'beforeCreate', args: taps.map((t) => `${t.job}:${t.slot}:${t.bridge}:${t.kind}:${t.tap}`) });
         }
         : undefined;
-      return (await createTapsMany(job.jobs ?? [], { ...base, beforeCreate })).map((o) => ('error' in o
+      const outcomes = (await createTapsMany(job.jobs ?? [], { ...base, beforeCreate })).map((o) => ('error' in o
         ? { error: { code: o.error.code, message: o.error.message }, left: o.left ?? [] }
         : o));
+      if (job.tunFds !== true) return outcomes;
+      // Fd jobs: the /dev/net/tun fds this process still has open, the tap each is, when the call returns.
+      const tunFds = readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          if (readlinkSync(`/proc/self/fd/${fd}`) !== '/dev/net/tun') return [];
+          return [/^iff:\s*(\S+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? '?'];
+        } catch {
+          return [];
+        }
+      });
+      return { outcomes, tunFds };
     }
     case 'delete': return deleteTaps(job.nics ?? [], { ...base, owner: job.uid });
     case 'delete-together': {

@@ -9,22 +9,18 @@
 // socketpair.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
-import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { decodeMessage } from '../../../shared/src/protocol/decode.js';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
-import { parseReply } from '../../../shared/src/protocol/validate.js';
 import { HELPER_MAIN, makeScratch, startActivatedHelper, startSocketHelper, stop, type Watched } from '../../support/helper-proc.js';
 import { findDescendant, isRunning } from '../../support/procs.js';
 import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
 import { startOvs, type Ovs } from '../../support/ovs.js';
 import { waitFor, within } from '../../support/wait.js';
-import { closeBench, fail, links, mpFrame, openBench, PATIENCE_MS, type Bench, type MpValue } from './support.js';
+import { closeBench, fail, links, mpFrame, openBench, PATIENCE_MS, type Bench } from './support.js';
+import { frame, pyClient, replyOf, type PyClient } from '../../support/fd-client.js';
 
-const CLIENT = fileURLToPath(new URL('../../../../test/support/fd-client.py', import.meta.url));
 /** The issue's bound for a closed fd tap (and its OVS port) to be gone. */
 const GONE_MS = 2000;
 const MAC = '52:54:00:0f:d0:01';
@@ -38,13 +34,13 @@ const o = (): Ovs => ovs ?? fail('no ovs');
 
 function policy(extra = ''): string {
   const name = u().name;
-  return `ovsdb ${o().db}\nallow br0 root\nallow ovsbr0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
+  return `ovsdb ${o().db}\nallow br0 root\nallow ovsbr0 root\nallow br0 ${name}\nallow ovsbr0 ${name}\nallow ovsbr1 ${name}\nmax-taps 3 ${name}\nmac-lock br0 ${name}\nmac-lock ovsbr1 ${name}\nvlan ovsbr0 10 ${name}\n${extra}`;
 }
 
 test.before(async () => {
   bench = await openBench({ policy: 'allow br0 root\n' });
   bench.ns.ip('link', 'set', 'dev', 'br0', 'mtu', '9000');
-  ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
+  ovs = startOvs(bench.ns, { bridges: ['ovsbr0', 'ovsbr1'] });
   user = createTestUser('fd');
   bench.helper.setPolicy(policy());
 });
@@ -54,65 +50,6 @@ test.after(async () => {
   await closeBench(bench);
   if (user !== undefined) removeTestUser(user);
 });
-
-interface FdSeen {
-  readonly at: number;
-  readonly iff: string | null;
-  readonly target: string;
-}
-
-interface Report {
-  readonly replies: { frame: string; fds: FdSeen[] }[];
-  readonly ctrunc: boolean;
-}
-
-/** fd-client.py in the namespace (as `user`, or root), its JSON lines read one at a time. */
-class PyClient {
-  readonly #child: ChildProcess;
-  readonly #lines: string[] = [];
-  #buffer = '';
-  #stderr = '';
-
-  constructor(ns: Netns, who: string | undefined, spec: Record<string, unknown>) {
-    this.#child = ns.spawn(['/usr/bin/python3', CLIENT, JSON.stringify(spec)], { ...(who === undefined ? {} : { user: who }), stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      this.#buffer += chunk;
-      const lines = this.#buffer.split('\n');
-      this.#buffer = lines.pop() ?? '';
-      this.#lines.push(...lines);
-    });
-    this.#child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.#stderr += chunk; });
-  }
-
-  async line<T>(): Promise<T> {
-    const { value } = await waitFor(() => this.#lines.shift() ?? (this.#child.exitCode !== null ? fail(`fd-client exited: ${this.#stderr}`) : undefined),
-      PATIENCE_MS, { what: 'a line from fd-client.py', describe: () => this.#stderr });
-    return JSON.parse(value) as T;
-  }
-
-  report(): Promise<Report> {
-    return this.line<Report>();
-  }
-
-  /** Close the fds it holds (hold: true); resolves once they are closed. */
-  async closeFds(): Promise<void> {
-    this.#child.stdin?.write('\n');
-    await this.line();
-  }
-
-  async end(): Promise<void> {
-    this.#child.stdin?.end();
-    if (this.#child.exitCode === null && this.#child.signalCode === null) await new Promise((resolve) => this.#child.once('exit', resolve));
-  }
-}
-
-function frame(value: Record<string, MpValue>): string {
-  return mpFrame(value).toString('hex');
-}
-
-function replyOf(hex: string): Reply {
-  return parseReply(decodeMessage(Buffer.from(hex, 'hex').subarray(4)));
-}
 
 function nicsOf(reply: Reply, context: string): { tap: string; bridge: string; mtu?: number; queues?: number; mac?: string; vlan?: number }[] {
   if (!reply.ok || !('nics' in reply)) return fail(`${context}: ${JSON.stringify(reply)}`);
@@ -157,7 +94,7 @@ test('a Python client gets one fd per queue on the reply\'s first byte; the taps
   const { ns, helper } = b();
   const mark = helper.auditMark();
   const id = b().id();
-  const client = new PyClient(ns, u().name, {
+  const client = pyClient(ns, u().name, {
     connect: helper.socket, hold: true, hangUp: true,
     requests: [frame({ v: 1, id, op: 'make-nics', nics: [{ bridge: 'br0', queues: 2, mac: MAC }, { bridge: 'ovsbr0' }], handoff: 'fd' })],
   });
@@ -185,7 +122,7 @@ test('a Python client gets one fd per queue on the reply\'s first byte; the taps
     assert.is(made?.['lifetime'], 'fd', 'audited as fd');
 
     // The connection is gone (hangUp); the taps stay, and count: 2 of max-taps 3.
-    const second = new PyClient(ns, u().name, { connect: helper.socket, requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0', 'ovsbr0'], handoff: 'fd' })] });
+    const second = pyClient(ns, u().name, { connect: helper.socket, requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0', 'ovsbr0'], handoff: 'fd' })] });
     assert.is(codeOf(replyOf((await second.report()).replies[0]?.frame ?? fail('no reply'))), 'QUOTA', 'fd taps count for max-taps');
     await second.end();
     assert.ok(links(ns).includes(t0!) && links(ns).includes(t1!), 'the taps outlive the connection');
@@ -199,7 +136,7 @@ test('a Python client gets one fd per queue on the reply\'s first byte; the taps
     await waitFor(() => helper.auditSince(mark).some((r) => r.event === 'fd-tap-gone' && r['result'] === 'ok'), PATIENCE_MS, { what: 'the fd-tap-gone record' });
 
     // The ledger forgot them: three taps fit again.
-    const third = new PyClient(ns, u().name, { connect: helper.socket, hold: true, hangUp: true, requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0', 'ovsbr0', 'ovsbr0'], handoff: 'fd' })] });
+    const third = pyClient(ns, u().name, { connect: helper.socket, hold: true, hangUp: true, requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0', 'ovsbr0', 'ovsbr0'], handoff: 'fd' })] });
     const again = nicsOf(replyOf((await third.report()).replies[0]?.frame ?? fail('no reply')), 'three after the quota freed');
     await third.closeFds();
     await gone(ns, again.map((n) => n.tap), 'the three taps to be gone');
@@ -210,17 +147,36 @@ test('a Python client gets one fd per queue on the reply\'s first byte; the taps
   }
 });
 
+test('a mac-locked fd tap on OVS gets its lock flows, and they go with its port when its fd is closed', async () => {
+  const { ns, helper } = b();
+  const ours = (): string[] => o().flows('ovsbr1').filter((l) => l.includes('cookie=0x786b76'));
+  const client = pyClient(ns, u().name, {
+    connect: helper.socket, hold: true, hangUp: true,
+    requests: [frame({ v: 1, id: b().id(), op: 'make-nics', nics: [{ bridge: 'ovsbr1', mac: MAC }], handoff: 'fd' })],
+  });
+  try {
+    const [nic] = nicsOf(replyOf((await client.report()).replies[0]?.frame ?? fail('no reply')), 'mac-locked fd tap on OVS');
+    assert.is(nic?.mac, MAC);
+    assert.is(ours().length, 2, 'the port has its two lock flows');
+    await client.closeFds();
+    await gone(ns, [nic!.tap], 'the tap to be gone');
+    await waitFor(() => !o().ports('ovsbr1').includes(nic!.tap) && ours().length === 0, GONE_MS, { what: 'its port and lock flows to go', describe: () => ours().join('\n') });
+  } finally {
+    await client.end();
+  }
+});
+
 test('over --stdio, fd handoff on pipes is BAD_REQUEST saying it needs a Unix socket; on a socketpair (as xkvm passes) the fd comes with the reply', async () => {
   const { ns, helper } = b();
   const argv = [process.execPath, HELPER_MAIN, '--stdio', '--config', helper.config, '--state-dir', helper.stateDir];
   const request = (id: number): string => frame({ v: 1, id, op: 'make-nics', bridges: ['br0'], handoff: 'fd' });
-  const piped = new PyClient(ns, undefined, { spawn: argv, via: 'pipes', hangUp: true, requests: [request(b().id())] });
+  const piped = pyClient(ns, undefined, { spawn: argv, via: 'pipes', hangUp: true, requests: [request(b().id())] });
   const refused = replyOf((await piped.report()).replies[0]?.frame ?? fail('no reply'));
   await piped.end();
   assert.is(codeOf(refused), 'BAD_REQUEST');
   assert.match(refused.ok ? '' : refused.error.message, /fd handoff needs a Unix socket as stdin\/stdout; xkvm passes one end of a socketpair/);
 
-  const paired = new PyClient(ns, undefined, { spawn: argv, via: 'socketpair', hold: true, hangUp: true, requests: [request(b().id())] });
+  const paired = pyClient(ns, undefined, { spawn: argv, via: 'socketpair', hold: true, hangUp: true, requests: [request(b().id())] });
   try {
     const report = await paired.report();
     const [tap] = nicsOf(replyOf(report.replies[0]?.frame ?? fail('no reply')), 'stdio on a socketpair').map((n) => n.tap);
@@ -257,7 +213,7 @@ test('a socket-activated helper exits when idle while qemu-like holders keep fd 
   const scratch = makeScratch('fdact');
   let helper: Watched | undefined;
   let next: Watched | undefined;
-  const client = (): PyClient => new PyClient(ns, u().name, {
+  const client = (): PyClient => pyClient(ns, u().name, {
     connect: scratch.socket, hold: true, hangUp: true,
     requests: [frame({ v: 1, id: b().id(), op: 'make-nics', bridges: ['ovsbr0'], handoff: 'fd' })],
   });
@@ -279,7 +235,7 @@ test('a socket-activated helper exits when idle while qemu-like holders keep fd 
     await stop(helper);
     const again = join(scratch.dir, 'h2.sock');
     next = await startActivatedHelper(ns, { config, stateDir: scratch.state, socket: again, idleSeconds: 1 });
-    const poke = new PyClient(ns, u().name, { connect: again, hangUp: true, requests: [] });
+    const poke = pyClient(ns, u().name, { connect: again, hangUp: true, requests: [] });
     await poke.report();
     await poke.end();
     await portsGone([tap!], 'the next helper to remove the port at start', PATIENCE_MS);
@@ -293,7 +249,7 @@ test('a socket-activated helper exits when idle while qemu-like holders keep fd 
 
 test('with the helper SIGKILLed while the client holds the fds: the tap stays while held, is gone within 2 s of the close, and the next helper removes its OVS port and forgets it', async () => {
   const { ns, helper } = b();
-  const client = new PyClient(ns, u().name, {
+  const client = pyClient(ns, u().name, {
     connect: helper.socket, hold: true, hangUp: true,
     requests: [frame({ v: 1, id: b().id(), op: 'make-nics', nics: [{ bridge: 'br0', mac: MAC }, { bridge: 'ovsbr0' }], handoff: 'fd' })],
   });
@@ -301,8 +257,11 @@ test('with the helper SIGKILLed while the client holds the fds: the tap stays wh
   try {
     const nics = nicsOf(replyOf((await client.report()).replies[0]?.frame ?? fail('no reply')), 'make-nics fd');
     const taps = nics.map((n) => n.tap);
+    const watcher = findDescendant(helper.pid, (p) => p.comm === 'ip' && readFileSync(`/proc/${p.pid}/cmdline`, 'latin1').includes('monitor')) ?? fail('no link watcher');
     process.kill(helper.pid, 'SIGKILL');
     await waitFor(() => !helper.alive(), PATIENCE_MS, { what: 'the helper to die' });
+    // The watcher ends with the helper (net/linkwatch.test.ts shows it is not just its next line, in a quiet namespace).
+    await waitFor(() => !isRunning(watcher.pid), PATIENCE_MS, { what: 'the link watcher to end with the SIGKILLed helper' });
     assert.ok(taps.every((t) => links(ns).includes(t)), 'held: still there');
     await client.closeFds();
     await gone(ns, taps, 'the taps to be gone with no helper running');
