@@ -6,6 +6,8 @@
  * policy, users alice and bob. Then each step below checks one thing and records what it saw;
  * the tests read that back after the container has powered off.
  *
+ * Then `xkvm-helper status` and a user's `xkvm doctor`, and uninstall.
+ *
  * Steps run in order in one boot (each sees what the ones before left); to add one, add a
  * `Step` to STEPS and a test that reads its records. On a warm cache the whole suite takes
  * seconds (the boot itself well under one); the first run builds the tree (about a minute).
@@ -126,6 +128,19 @@ const STEPS: Step[] = [
       wait_until 30 sh -c "journalctl -q XKVM_TAP=$tap | grep -q ."
       record journal journalctl XKVM_TAP=$tap -o json --output-fields=MESSAGE,MESSAGE_ID,XKVM_EVENT,XKVM_UID,XKVM_USER,XKVM_RESULT,XKVM_BRIDGE,XKVM_TAP,XKVM_RECORD,SYSLOG_IDENTIFIER,_UID
       systemctl start xkvm-helper.socket
+    `,
+  },
+  {
+    // The live inventory (root) and a user's doctor, with the socket back.
+    name: 'status',
+    script: String.raw`
+      record table xkvm-helper status
+      record json xkvm-helper status --json
+      record bob xkvm-helper status --json --user bob
+      record before sh -c 'grep -c "\"event\":\"request\"" /var/log/xkvm/audit.log'
+      record alice as_user alice xkvm doctor --netdev br0
+      record refused as_user bob xkvm doctor --netdev br0
+      record after sh -c 'grep -c "\"event\":\"request\"" /var/log/xkvm/audit.log'
     `,
   },
   {
@@ -284,6 +299,35 @@ test('a helper run by pkexec sends its records to the system journal, with the s
   assert.equal(values(request, '_UID'), ['0']);
   const record = JSON.parse(values(request, 'XKVM_RECORD')[0] ?? '{}') as { caller?: { transport?: unknown } };
   assert.is(record.caller?.transport, 'pkexec');
+});
+
+test('xkvm-helper status lists alice\'s taps as installed helpers made them, under her, persistent, with their MTU; none of bob\'s', () => {
+  const taps = (JSON.parse(ok('status', 'json').out) as { taps: Array<{ tap: string; user: string; uid: number; lifetime: string; bridge: string; mtu: number; since: string }> }).taps;
+  assert.ok(taps.length >= 2, ok('status', 'json').out);
+  assert.ok(taps.some((t) => t.tap === aliceTap()), `alice's first tap ${aliceTap()} is listed`);
+  for (const t of taps) {
+    assert.equal([t.user, String(t.uid), t.lifetime, t.bridge, t.mtu], ['alice', ok('alice', 'uid').out.trim(), 'persistent', 'br0', 1500], JSON.stringify(t));
+  }
+  const table = ok('status', 'table').out.trimEnd().split('\n');
+  assert.match(table[0]!, /^TAP\s+BRIDGE\s+TYPE\s+USER/);
+  assert.is(table.length, taps.length + 1);
+  assert.equal(JSON.parse(ok('status', 'bob').out), { taps: [] });
+});
+
+test('xkvm doctor, as alice, finds the socket answering and br0 allowed by its policy line; as bob, refused with the fix; doctor sends no request', () => {
+  const alice = boot.recorded('status', 'alice');
+  const lines = alice.out.split('\n');
+  assert.ok(lines.includes('ok   helper: the socket /run/xkvm/helper.sock answers'), alice.out);
+  assert.ok(lines.includes('ok   br0: allowed for you by /etc/xkvm/helper.conf:1: allow br0 alice'), alice.out);
+  assert.ok(lines.some((l) => /^ok   taps: \d+ tap\(s\) of yours exist now; max-taps 8/.test(l)), alice.out);
+  // The container has no qemu: that, and only that, stops the VM here.
+  assert.equal(lines.filter((l) => l.startsWith('FAIL')).map((l) => l.split(':')[0]), ['FAIL qemu'], alice.out);
+  assert.is(alice.status, 1);
+  const bob = boot.recorded('status', 'refused');
+  assert.match(bob.out, "FAIL br0: the helper's policy refuses you: no line allows bob on br0 (default deny); fix: ask an admin for a line 'allow br0 bob'");
+  assert.is(bob.status, 1);
+  assert.ok(Number(ok('status', 'before').out) > 0, 'the requests before are counted');
+  assert.is(ok('status', 'after').out, ok('status', 'before').out, 'no request record: doctor asked the helper for nothing (its connection may start the service: that is all)');
 });
 
 test('xkvm-helper uninstall removes what install wrote, and the socket is gone after its next step', () => {
