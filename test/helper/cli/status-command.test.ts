@@ -11,7 +11,9 @@ import * as assert from 'uvu/assert';
 import type { Reply } from '../../../shared/src/protocol/messages.js';
 import { HELPER_MAIN, makeScratch, startSocketHelper, stop, type Scratch, type Watched } from '../../support/helper-proc.js';
 import { createNetns, createTestUser, removeTestUser, sweepStaleNetns, type Netns, type TestUser } from '../../support/netns.js';
+import { frame, pyClient, replyOf } from '../../support/fd-client.js';
 import { giveTapAway, tunDevices } from '../../support/taps.js';
+import { PATIENCE_MS, waitFor } from '../../support/wait.js';
 import { Agent } from '../server/support.js';
 
 const MAC = '52:54:00:5a:7a:01';
@@ -108,6 +110,20 @@ test('the plain form is a table, one tap a line under a header, grants and notes
   assert.is(lines.length, 4);
   assert.match(lines[2]!, new RegExp(`^${lockedTap}\\s+br1\\s+brctl\\s+${alice.name}\\(${alice.uid}\\)\\s+persistent\\s+\\S+\\s+-\\s+-\\s+1500\\s+queues=2 mac-lock=${MAC}$`));
   assert.match(lines[3]!, new RegExp(`owned by uid ${bob.uid} now$`));
+});
+
+test('a tap handed over by fd is listed as lifetime fd while its fds are held, and not once they are closed', async () => {
+  const client = pyClient(ns, alice.name, { connect: scratch.socket, hold: true, hangUp: true, requests: [frame({ v: 1, id: 9, op: 'make-nics', bridges: ['br0'], handoff: 'fd' })] });
+  try {
+    const reply = replyOf((await client.report()).replies[0]?.frame ?? '');
+    const tap = tapOf(reply);
+    const row = json().find((t) => t.tap === tap);
+    assert.equal([row?.lifetime, row?.uid, row?.session, row?.client], ['fd', alice.uid, undefined, undefined]);
+    await client.closeFds();
+    await waitFor(() => !json().some((t) => t.tap === tap), PATIENCE_MS, { what: 'the closed fd tap to leave the list' });
+  } finally {
+    await client.end();
+  }
 });
 
 test('a tap that is gone is not listed; with no taps at all the table says so', async () => {
