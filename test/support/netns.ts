@@ -31,10 +31,10 @@
 // which `ip netns exec` makes for every command and keeps from propagating back.
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRunning } from './procs.js';
+import { isRunning, procUid } from './procs.js';
 
 export const TOOLS = {
   ip: '/usr/sbin/ip',
@@ -174,9 +174,44 @@ function exists(database: 'passwd' | 'group', name: string): boolean {
   return r.status === 0;
 }
 
+/** userdel's status when the user still has processes. */
+const USER_BUSY = 8;
+
+/** The pids whose real uid is `uid`. */
+function processesOf(uid: number): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => procUid(pid) === uid);
+}
+
+function uidOf(name: string): number | undefined {
+  const line = run(TOOLS.getent, ['passwd', name]).stdout.trim();
+  const uid = Number(line.split(':')[2] ?? NaN);
+  return Number.isInteger(uid) ? uid : undefined;
+}
+
 function deleteUser(name: string): void {
   // --remove: the home folder and mail spool go too; the user's own group goes with the user
-  const r = run(TOOLS.userdel, ['--remove', name]);
+  let r = run(TOOLS.userdel, ['--remove', name]);
+  const uid = r.status === USER_BUSY ? uidOf(name) : undefined;
+  if (uid !== undefined && uid > 0) {
+    // What a test left running as the user (a qemu whose client was SIGKILLed ends on its own a
+    // moment later): killed, and waited for. A zombie whose parent is gone stays where PID 1 does
+    // not reap (a container's init): it holds nothing, so the user is removed with --force then.
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const running = processesOf(uid).filter(isRunning);
+      if (running.length === 0 || Date.now() > deadline) break;
+      for (const pid of running) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      spawnSync('/bin/sleep', ['0.05']);
+    }
+    r = run(TOOLS.userdel, ['--remove', name]);
+    if (r.status === USER_BUSY && processesOf(uid).every((pid) => !isRunning(pid))) r = run(TOOLS.userdel, ['--remove', '--force', name]);
+  }
   if (r.status !== 0 && exists('passwd', name)) {
     throw new Error(`userdel ${name} failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
   }

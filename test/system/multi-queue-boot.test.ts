@@ -154,9 +154,10 @@ test('mac=auto netdevs on a bridge under mac-lock get random 52:54:00 MACs, said
     assert.is(seen, 'the request', `the client ended before the guest asked for an address: ${client.stderr().slice(-600)}`);
   } finally {
     capture.kill('SIGTERM');
+    // SIGTERM: the client stops qemu and waits for it (a SIGKILLed client leaves qemu to end alone).
     const pid = clientPid('xkvm-mq-lock');
-    if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    client.kill('SIGKILL');
+    if (pid !== undefined) process.kill(pid, 'SIGTERM');
+    await within(client.exited, 30_000, 'the client to exit after SIGTERM').catch(() => client.kill('SIGKILL'));
     await waitFor(() => userTaps().length === 0, 10_000, { what: 'no tap left', describe: () => userTaps().join(' ') });
   }
 });
