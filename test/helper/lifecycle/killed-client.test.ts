@@ -60,9 +60,12 @@ test('a SIGKILLed client holding taps on a Linux bridge and an OVS bridge loses 
 test('the real client running qemu on the bridge is SIGKILLed: its tap is gone within 2 s, and qemu ends too', async () => {
   const xkvm = startXkvm(ns, bob.name, ['-n', 'br0', '--', '-m', '64', '-nographic', '-boot', 'n'], { XKVM_HELPER_SOCKET: scratch.socket });
   try {
-    // The tap is in use once qemu has opened it (carrier up).
-    const { value: tap } = await waitFor(() => helperTaps(ns).find((d) => d.owner === bob.name && d.attached), 30_000,
-      { what: 'qemu to hold a tap owned by the user', describe: () => `taps ${JSON.stringify(helperTaps(ns))}; stderr ${xkvm.stderr()}` });
+    // The tap is in use (carrier up) once its fds are held: by the client first (fd handoff),
+    // then by qemu, which must be running too.
+    const { value: tap } = await waitFor(() => {
+      const held = helperTaps(ns).find((d) => d.owner === bob.name && d.attached);
+      return held !== undefined && findDescendant(xkvm.pid, (p) => p.comm.startsWith('qemu-system')) !== undefined ? held : undefined;
+    }, 30_000, { what: 'qemu to run, holding a tap owned by the user', describe: () => `taps ${JSON.stringify(helperTaps(ns))}; stderr ${xkvm.stderr()}` });
     assert.is(tap.master, 'br0');
     const client = findDescendant(xkvm.pid, (p) => p.comm === 'node' && procUid(p.pid) === bob.uid);
     const qemu = findDescendant(xkvm.pid, (p) => p.comm.startsWith('qemu-system'));
