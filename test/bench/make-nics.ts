@@ -1,7 +1,8 @@
 /**
  * make-nics round trips through a warm socket helper (the real one, in a network namespace),
  * single client and 16 concurrent sessions, against the reference's `tap-control make-nics`
- * run as root in the same namespace, in the same run.
+ * run as root in the same namespace, in the same run. The helper keeps its state on a tmpfs, as
+ * /run/xkvm is on every systemd host.
  */
 import { spawnSync } from 'node:child_process';
 import { openConnection, type HelperConnection } from '../../client/src/helper/connection.js';
@@ -44,7 +45,8 @@ export interface MakeNicsFigures {
 }
 
 export async function benchMakeNics(ns: Netns, reference: string, requests: number): Promise<MakeNicsFigures> {
-  const helper = await startHelper(ns, { policy: 'allow br0 root\nallow br1 root\nmac-lock br1 root\nmax-taps 64\n' });
+  // The state directory on a tmpfs, as /run/xkvm is where the helper is installed.
+  const helper = await startHelper(ns, { policy: 'allow br0 root\nallow br1 root\nmac-lock br1 root\nmax-taps 64\n', stateOnTmpfs: true });
   try {
     const location = { kind: 'socket' as const, path: helper.socket, from: 'XKVM_HELPER_SOCKET' as const };
     const single: number[] = [];

@@ -54,7 +54,7 @@ function present(ns: Netns, taps: readonly string[]): string[] {
 
 export async function benchTeardown(ns: Netns, rounds: number, baselineRounds: number): Promise<TeardownFigures> {
   const ours: number[] = [];
-  const helper = await startHelper(ns, { policy: `allow br0 root\nmax-taps ${CLIENTS * TAPS_EACH}\n` });
+  const helper = await startHelper(ns, { policy: `allow br0 root\nmax-taps ${CLIENTS * TAPS_EACH}\n`, stateOnTmpfs: true });
   try {
     const location = { kind: 'socket' as const, path: helper.socket, from: 'XKVM_HELPER_SOCKET' as const };
     for (let round = -1; round < rounds; round++) {

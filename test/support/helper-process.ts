@@ -21,6 +21,7 @@
 // audit record, i.e. listens and has swept the state directory. Everything it writes to stderr is
 // kept: audit records parsed, other lines as they are.
 import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Netns } from './netns.js';
 import { HELPER_MAIN, makeScratch, watch } from './helper-proc.js';
@@ -51,6 +52,12 @@ export interface HelperOptions {
   readonly straceOutput?: string;
   /** How long to wait for the helper-start record (default 15 s). */
   readonly startTimeoutMs?: number;
+  /**
+   * Keep the state directory on a tmpfs of its own, as the installed helper's /run/xkvm is on
+   * every systemd host (the bench: records and ledger are renamed into place on every request,
+   * which costs several times more on a disk file system such as this machine's /tmp).
+   */
+  readonly stateOnTmpfs?: boolean;
 }
 
 export interface HelperProcess {
@@ -100,6 +107,12 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
   const config = join(dir, 'helper.conf');
   const stateDir = scratch.state;
   mkdirSync(stateDir, { mode: 0o700 });
+  let unmount = (): void => undefined;
+  if (opts.stateOnTmpfs === true) {
+    const r = spawnSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'mode=0700,size=64m', 'tmpfs', stateDir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`cannot mount a tmpfs on ${stateDir}: ${r.stderr}`);
+    unmount = () => void spawnSync('/usr/bin/umount', [stateDir]);
+  }
   writePolicy(config, typeof opts.policy === 'function' ? opts.policy(dir) : opts.policy);
 
   const helperArgv = [process.execPath, HELPER_MAIN, '--socket', socket, '--config', config, '--state-dir', stateDir, ...opts.args ?? []];
@@ -117,6 +130,8 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
     pid = (await w.audit((r) => r.event === 'helper-start', opts.startTimeoutMs ?? 15_000, 'the helper to start') as unknown as AuditEntry).helper;
   } catch (error) {
     w.kill('SIGKILL');
+    await w.exited;
+    unmount();
     scratch.remove();
     throw new Error(`the helper did not start: ${(error as Error).message}`);
   }
@@ -164,6 +179,7 @@ export async function startHelper(ns: Netns, opts: HelperOptions): Promise<Helpe
           await exited;
           clearTimeout(killer);
         }
+        unmount();
         scratch.remove();
         return exit ?? { code: null, signal: null };
       })();
