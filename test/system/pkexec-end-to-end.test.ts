@@ -14,7 +14,7 @@ import { test } from '../support/suite.js';
 import * as assert from 'uvu/assert';
 import { ACTION_ID } from '../../helper/src/install/action.js';
 import { createNetns, sweepStaleNetns, type Netns, type TestUser } from '../support/netns.js';
-import { makeScratch, startHolder, startSocketHelper, startXkvm, stop, type Holder, type Watched } from '../support/helper-proc.js';
+import { makeScratch, runXkvm, startHolder, startSocketHelper, startXkvm, stop, type Holder, type Watched } from '../support/helper-proc.js';
 import { openPkexecSession, type PkexecSession } from '../support/pkexec-session.js';
 import { actionKnown, PKEXEC, startPolkit, type Polkit } from '../support/polkit.js';
 import { descendants, findDescendant, isRunning, procUid, signal } from '../support/procs.js';
@@ -109,6 +109,14 @@ test('a member with no helper socket runs xkvm tap-control make-nics br0: it goe
     await stop(xkvm);
     if (tap !== undefined) spawnSync('/usr/sbin/ip', ['-n', ns.name, 'link', 'del', tap]);
   }
+});
+
+test('xkvm doctor finds the helper through pkexec and asks polkit (without prompting): a member needs no password; for an outsider polkit says no, which fails a bridged VM', async () => {
+  const asMember = await runXkvm(ns, member.name, ['doctor']);
+  assert.match(asMember.stdout, `ok   helper: no socket; through /usr/bin/pkexec ${PATHS.launcher}: polkit lets you run it without a password`);
+  const asOutsider = await runXkvm(ns, outsider.name, ['doctor', '--netdev', 'br0']);
+  assert.match(asOutsider.stdout, `FAIL helper: no socket; through /usr/bin/pkexec ${PATHS.launcher}: polkit does not let you run it; fix: ask an admin to install with --group GROUP and add you to GROUP`);
+  assert.is(asOutsider.code, 1);
 });
 
 test('a user outside the group gets one clear line and a non-zero status from xkvm tap-control make-nics br0, and no tap is made', async () => {
