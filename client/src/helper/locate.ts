@@ -9,10 +9,7 @@ export const INSTALLED_SOCKET = '/run/xkvm/helper.sock';
 /** Where `xkvm-helper install` puts the program polkit's action names. */
 export const INSTALLED_HELPER = '/usr/local/libexec/xkvm/xkvm-helper';
 const PKEXEC = '/usr/bin/pkexec';
-/**
- * The polkit action pkexec checks for the installed helper (install's action file).
- * @internal Exported for the test that install writes this very action.
- */
+/** The polkit action pkexec checks for the installed helper (install's action file; a test ties the two). */
 export const POLKIT_ACTION = 'org.xkvm.helper.run';
 
 export type HelperLocation =
