@@ -10,6 +10,7 @@
 import { machine, userInfo } from 'node:os';
 import { getopt } from '../cli/getopt.js';
 import { ClientError } from '../errors.js';
+import { DEFAULT_BRIDGE } from '../plan.js';
 import { kvmFinding, vhostFinding } from './devices.js';
 import { formatFinding, type Finding } from './finding.js';
 import { helperFinding } from './helper-reach.js';
@@ -25,6 +26,7 @@ const USAGE = `Usage: xkvm doctor [--netdev NETDEV]... [--policy FILE]
   Exits 0 when such a VM would start, 1 when not.
 
   -n, --netdev NETDEV  as for xkvm: user, or BRIDGE[,queues=N][,mac=...][,vhost=on]
+                       (none: the bridge xkvm uses without --netdev, ${DEFAULT_BRIDGE})
       --policy FILE    the helper's policy file to check against (default: the helper's own)
 `;
 
@@ -43,7 +45,9 @@ export async function doctor(argv: readonly string[], o: DoctorOptions = {}): Pr
     return 0;
   }
   if (operands.length > 0) throw new ClientError('USAGE', `doctor: unexpected argument '${operands[0]}': give netdevs with --netdev (see xkvm doctor --help)`);
-  const asks = options.filter((opt) => opt.name === 'netdev').map((opt) => parseNetdevAsk(opt.value ?? ''));
+  // As xkvm itself: no --netdev means one NIC on the default bridge.
+  const given = options.filter((opt) => opt.name === 'netdev').map((opt) => opt.value ?? '');
+  const asks = (given.length > 0 ? given : [DEFAULT_BRIDGE]).map(parseNetdevAsk);
   const config = options.filter((opt) => opt.name === 'policy').at(-1)?.value;
   const me = userInfo();
   const bridges = asks.filter((a) => a.connection !== 'user');

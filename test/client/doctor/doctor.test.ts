@@ -116,6 +116,12 @@ test('a VLAN the policy gives on a Linux bridge that does not filter VLANs fails
   assert.match(line(lines, 'FAIL br0: the policy puts your taps in VLAN 20'), 'fix: ask an admin to turn VLAN filtering on (ip link set br0 type bridge vlan_filtering 1)');
 });
 
+test('without --netdev, doctor checks what xkvm would use without one: the default bridge, virbr0', async () => {
+  const r = await doctor(alice, []);
+  assert.is(r.code, 1);
+  assert.match(line(r.lines, 'FAIL virbr0:'), 'no such device on this host');
+});
+
 test('doctor made no tap and sent the helper no request', () => {
   assert.equal([...tunDevices(ns).keys()], []);
   const requests = activator.audits.filter((a) => a.event === 'request' && JSON.stringify(a['caller']).includes(`"uid":${bob.uid}`));
