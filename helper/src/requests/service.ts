@@ -217,6 +217,17 @@ export class Service {
       return lock === undefined || nic.mac !== undefined ? [] : [{ index, bridge: nic.bridge, rule: `${lock.file}:${lock.line}` }];
     });
     if (missing.length > 0) throw new ProtocolError(ErrorCode.BadRequest, formatMacLockRefusal({ user: user.name, missing }));
+    // A lock makes the MAC the tap's own for as long as it exists (a static FDB entry, or the
+    // OVS flows): a universally administered MAC is some real NIC's (a router's, a host's), whose
+    // traffic the lock would draw to this tap once the bridge has forgotten where it is. Guests'
+    // MACs are locally administered (qemu's 52:54:00:…, the client's random ones).
+    for (const [index, nic] of request.nics.entries()) {
+      const lock = locks[index];
+      if (lock !== undefined && nic.mac !== undefined && !locallyAdministered(nic.mac)) {
+        throw new ProtocolError(ErrorCode.BadRequest, `nics[${index}].mac ${nic.mac} is a universally administered address (a real NIC's); ` +
+          `under mac-lock on ${nic.bridge} (${lock.file}:${lock.line}) a guest's MAC must be locally administered (second-lowest bit of the first octet set, as qemu's 52:54:00:…)`);
+      }
+    }
     return request.nics.map((nic, i) => {
       const queues = nic.queues ?? 1;
       if (queues > queueLimit.limit) {
@@ -544,6 +555,11 @@ export class Service {
       this.#deps.audit.write({ event: 'session-record', session: session.id, uid: caller.uid, result: 'error', message: `cannot remove the session record: ${(error as Error).message}` });
     }
   }
+}
+
+/** Whether a MAC (validated: six hex pairs) has the locally administered bit of its first octet set. */
+function locallyAdministered(mac: string): boolean {
+  return (Number.parseInt(mac.slice(0, 2), 16) & 0x02) !== 0;
 }
 
 /** What the policy adds to one tap asked for. */

@@ -449,6 +449,18 @@ test('the policy\'s vlan reaches the network layer tap by tap (none where no lin
   assert.equal(asked, [[10, undefined], [30]]);
 });
 
+test('under mac-lock a universally administered MAC (a real NIC\'s, which a lock would take over) is refused BAD_REQUEST naming the rule, before anything is made; off mac-lock it is a plain tap', async () => {
+  const { service, host } = setUp('allow br0 alice\nallow br1 alice\nmac-lock br1 alice\n');
+  const real = await ask(service, [{ bridge: 'br1', mac: '00:16:3e:12:34:56' }]);
+  assert.is(codeOf(real), 'BAD_REQUEST');
+  assert.match(messageOf(real), /nics\[0\]\.mac 00:16:3e:12:34:56 is a universally administered address .* under mac-lock on br1 \(.*:3\) a guest's MAC must be locally administered/);
+  assert.equal(host.events, [], 'nothing ran');
+  const plain = await ask(service, [{ bridge: 'br0', mac: '00:16:3e:12:34:56' }]);
+  assert.ok(plain.ok, JSON.stringify(plain));
+  const guest = await ask(service, [{ bridge: 'br1', mac: '52:54:00:12:34:56' }]);
+  assert.ok(guest.ok, JSON.stringify(guest));
+});
+
 test('a nic under mac-lock reaches the network layer with its MAC and the reply says mac; a nic with a MAC on a bridge without mac-lock is not locked', async () => {
   const { service, host } = setUp('allow br0 alice\nallow br1 alice\nmac-lock br1 alice\n');
   const asked: Array<readonly (string | undefined)[] | undefined> = [];

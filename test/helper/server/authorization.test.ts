@@ -183,6 +183,7 @@ test('per-NIC options against the policy: more queues than max-queues is QUOTA, 
   const mk = (nics: unknown[], extra: Record<string, unknown> = {}) => ({ v: 1, id: b().id(), op: 'make-nics', nics, ...extra });
   await refused({ agent: a(), value: mk([{ bridge: 'br0', mac: '52:54:00:00:00:01', queues: 3 }]), code: 'QUOTA', mentions: /at most 2 queues a tap \(max-queues, .*:1\)/ }, 'queues over max-queues');
   const lock = await refused({ agent: a(), value: mk([{ bridge: 'br0' }]), code: 'BAD_REQUEST', mentions: /mac-lock/, sameAfter: false }, 'no mac under mac-lock');
+  await refused({ agent: a(), value: mk([{ bridge: 'br0', mac: '00:16:3e:12:34:56' }]), code: 'BAD_REQUEST', mentions: /universally administered .* under mac-lock on br0/, sameAfter: false }, 'a real NIC\'s MAC under mac-lock');
   assert.ok(lock.error.message.includes(`${helper.config}:2`), `the mac-lock line is not named: ${lock.error.message}`);
   // Every nic without a mac is named in one refusal (before the queue check), in the words the client reads back.
   const all = await refused({ agent: a(), value: mk([{ bridge: 'br0' }, { bridge: 'br0', mac: '52:54:00:00:00:01' }, { bridge: 'br0', queues: 3 }]), code: 'BAD_REQUEST', mentions: /mac-lock/ }, 'two nics without a mac under mac-lock');
