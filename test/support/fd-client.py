@@ -23,6 +23,9 @@ import socket
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+from fdinfo import iff  # noqa: E402 (after the line above)
+
 spec = json.loads(sys.argv[1])
 max_fds = spec.get("maxFds", 32)
 child = None
@@ -52,12 +55,6 @@ else:
         return os.read(from_child[0], 1 << 16), [], 0
 
 
-def iff(fd):
-    with open(f"/proc/self/fdinfo/{fd}") as info:
-        for line in info:
-            if line.startswith("iff:"):
-                return line.split()[1]
-    return None
 
 
 held = []

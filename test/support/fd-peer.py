@@ -22,6 +22,9 @@ import socket
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+from fdinfo import iff  # noqa: E402 (after the line above)
+
 spec = json.loads(sys.argv[1])
 if "connect" in spec:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -54,12 +57,6 @@ ctrunc = False
 held = []
 
 
-def iff(fd):
-    with open(f"/proc/self/fdinfo/{fd}") as info:
-        for line in info:
-            if line.startswith("iff:"):
-                return line.split()[1]
-    return None
 
 while total < expect:
     data, ancdata, flags, _ = s.recvmsg(1 << 16, socket.CMSG_SPACE(max_fds * 4))
