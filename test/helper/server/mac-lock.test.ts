@@ -9,41 +9,25 @@ import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../shared/src/protocol/messages.js';
 import { startCapture, startFrames } from '../../support/frames.js';
-import { createTestUser, removeTestUser, type TestUser } from '../../support/netns.js';
-import { startOvs, type Ovs } from '../../support/ovs.js';
+import type { TestUser } from '../../support/netns.js';
+import type { Ovs } from '../../support/ovs.js';
 import { waitFor } from '../../support/wait.js';
-import { Agent, assertNics, closeBench, fail, links, ownRecords, PATIENCE_MS, type Bench, openBench } from './support.js';
+import { assertNics, fail, links, ownRecords, PATIENCE_MS, userBench, type Agent, type Bench } from './support.js';
 
 const LOCKED = '52:54:00:4c:00:01';
 const SPOOFED = '52:54:00:5b:00:66';
 const OTHER = '52:54:00:4c:00:02';
 
-let bench: Bench | undefined;
-let user: TestUser | undefined;
-let ovs: Ovs | undefined;
-let agent: Agent | undefined;
-const b = (): Bench => bench ?? fail('no bench');
-const a = (): Agent => agent ?? fail('no agent');
-const o = (): Ovs => ovs ?? fail('no OVS');
-const u = (): TestUser => user ?? fail('no user');
-
-test.before(async () => {
-  bench = await openBench({ policy: 'allow br0 root\n' });
-  ovs = startOvs(bench.ns, { bridges: ['ovsbr0', 'ovsbr1'] });
+const fixture = userBench(test, 'ml', ['ovsbr0', 'ovsbr1'], ({ bench, ovs, user }) => {
   for (const br of ['ovsbr0', 'ovsbr1']) bench.ns.ip('link', 'set', 'dev', br, 'up');
-  user = createTestUser('ml');
-  agent = Agent.start(bench.ns, user);
   const name = user.name;
   bench.helper.setPolicy(`ovsdb ${ovs.db}\n${['br0', 'br1', 'ovsbr0', 'ovsbr1'].map((br) => `allow ${br} ${name}\n`).join('')}`
     + `mac-lock br0 ${name}\nmac-lock ovsbr0 ${name}\n`);
 });
-
-test.after(async () => {
-  await agent?.stop();
-  ovs?.stop();
-  await closeBench(bench);
-  if (user !== undefined) removeTestUser(user);
-});
+const b = (): Bench => fixture().bench;
+const a = (): Agent => fixture().agent;
+const o = (): Ovs => fixture().ovs;
+const u = (): TestUser => fixture().user;
 
 /** Asks for taps with these MACs on these bridges, in a new session `conn`. */
 async function ask(conn: string, nics: readonly { bridge: string; mac: string }[], lifetime: 'session' | 'persistent' = 'session'): Promise<{ pid: number; nics: Nic[] }> {

@@ -3,34 +3,17 @@
 // reply (read by the client's own parseReply) says each tap's mtu, and `ip -j link show` agrees.
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
-import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
-import { startOvs, type Ovs } from '../../support/ovs.js';
+import type { Netns } from '../../support/netns.js';
 import { waitFor } from '../../support/wait.js';
-import { Agent, assertNics, closeBench, fail, links, makeNicsRequest, openBench, ownRecords, PATIENCE_MS, type Bench } from './support.js';
+import { assertNics, fail, links, makeNicsRequest, ownRecords, PATIENCE_MS, userBench, type Agent, type Bench } from './support.js';
 
-let bench: Bench | undefined;
-let user: TestUser | undefined;
-let ovs: Ovs | undefined;
-let agent: Agent | undefined;
-const b = (): Bench => bench ?? fail('no bench');
-const a = (): Agent => agent ?? fail('no agent');
-
-test.before(async () => {
-  bench = await openBench({ policy: 'allow br0 root\n' });
+const fixture = userBench(test, 'm', ['ovsbr0'], ({ bench, ovs, user }) => {
   bench.ns.ip('link', 'set', 'dev', 'br0', 'mtu', '9000');
-  ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
   ovs.vsctl('set', 'Interface', 'ovsbr0', 'mtu_request=9000');
-  user = createTestUser('m');
-  agent = Agent.start(bench.ns, user);
-  bench.helper.setPolicy(`ovsdb ${ovs.db}\n${['br0', 'br1', 'ovsbr0'].map((br) => `allow ${br} ${user?.name ?? ''}\n`).join('')}`);
+  bench.helper.setPolicy(`ovsdb ${ovs.db}\n${['br0', 'br1', 'ovsbr0'].map((br) => `allow ${br} ${user.name}\n`).join('')}`);
 });
-
-test.after(async () => {
-  await agent?.stop();
-  ovs?.stop();
-  await closeBench(bench);
-  if (user !== undefined) removeTestUser(user);
-});
+const b = (): Bench => fixture().bench;
+const a = (): Agent => fixture().agent;
 
 function mtu(ns: Netns, dev: string): number {
   const [link] = JSON.parse(ns.ip('-j', 'link', 'show', 'dev', dev)) as { mtu: number }[];

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ErrorReply, Nic } from '../../../shared/src/protocol/messages.js';
-import { createNetns, type Netns, type TestUser } from '../../support/netns.js';
+import { createNetns, createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
+import { startOvs, type Ovs } from '../../support/ovs.js';
 import { startHelper, type AuditEntry, type HelperOptions, type HelperProcess } from '../../support/helper-process.js';
 import { watch, type Watched } from '../../support/helper-proc.js';
 import { PATIENCE_MS, waitFor } from '../../support/wait.js';
@@ -528,4 +529,40 @@ function hostileProcess(ns: Netns, user: TestUser, argv: readonly string[]): Hos
       w.child.stdin?.end();
     },
   };
+}
+
+/** A bench with userspace Open vSwitch bridges and one ordinary user whose agent talks to the helper. */
+export interface UserBench {
+  readonly bench: Bench;
+  readonly ovs: Ovs;
+  readonly user: TestUser;
+  readonly agent: Agent;
+}
+
+/**
+ * Registers on `suite` a bench (openBench), OVS with `ovsBridges`, a test user (`tag`) and its
+ * agent, all removed after the suite; `prepare` (the policy, bridge settings) runs once they
+ * exist. Returns the fixture's accessor (which fails a test run without it).
+ */
+export function userBench(suite: Test, tag: string, ovsBridges: readonly string[], prepare: (f: UserBench) => void): () => UserBench {
+  let bench: Bench | undefined;
+  let ovs: Ovs | undefined;
+  let user: TestUser | undefined;
+  let agent: Agent | undefined;
+  let made: UserBench | undefined;
+  suite.before(async () => {
+    bench = await openBench({ policy: 'allow br0 root\n' });
+    ovs = startOvs(bench.ns, { bridges: [...ovsBridges] });
+    user = createTestUser(tag);
+    agent = Agent.start(bench.ns, user);
+    made = { bench, ovs, user, agent };
+    prepare(made);
+  });
+  suite.after(async () => {
+    await agent?.stop();
+    ovs?.stop();
+    await closeBench(bench);
+    if (user !== undefined) removeTestUser(user);
+  });
+  return () => made ?? fail('the suite\'s set-up did not run');
 }

@@ -6,35 +6,18 @@
 import { test } from '../../support/suite.js';
 import * as assert from 'uvu/assert';
 import type { Nic } from '../../../shared/src/protocol/messages.js';
-import { createTestUser, removeTestUser, type Netns, type TestUser } from '../../support/netns.js';
-import { startOvs, type Ovs } from '../../support/ovs.js';
+import type { Netns } from '../../support/netns.js';
 import { waitFor } from '../../support/wait.js';
-import { Agent, assertNics, closeBench, fail, links, openBench, ownRecords, PATIENCE_MS, type Bench } from './support.js';
+import { assertNics, fail, links, ownRecords, PATIENCE_MS, userBench, type Agent, type Bench } from './support.js';
 
 const BRIDGE = '/usr/sbin/bridge';
 
-let bench: Bench | undefined;
-let user: TestUser | undefined;
-let ovs: Ovs | undefined;
-let agent: Agent | undefined;
-const b = (): Bench => bench ?? fail('no bench');
-const a = (): Agent => agent ?? fail('no agent');
-
-test.before(async () => {
-  bench = await openBench({ policy: 'allow br0 root\n' });
-  ovs = startOvs(bench.ns, { bridges: ['ovsbr0'] });
-  user = createTestUser('v');
-  agent = Agent.start(bench.ns, user);
+const fixture = userBench(test, 'v', ['ovsbr0'], ({ bench, ovs, user }) => {
   const u = user.name;
   bench.helper.setPolicy(`ovsdb ${ovs.db}\nallow br0 ${u}\nallow br1 ${u}\nallow ovsbr0 ${u}\nvlan br0 20 ${u}\nvlan br1 21 ${u}\nvlan ovsbr0 30 ${u}\n`);
 });
-
-test.after(async () => {
-  await agent?.stop();
-  ovs?.stop();
-  await closeBench(bench);
-  if (user !== undefined) removeTestUser(user);
-});
+const b = (): Bench => fixture().bench;
+const a = (): Agent => fixture().agent;
 
 /** Whether this kernel lets a bridge filter VLANs: tried on a scratch bridge in the namespace. */
 function kernelFiltersVlans(ns: Netns): boolean {
@@ -82,10 +65,10 @@ async function refusedOn(conn: string, bridge: string, mentions: RegExp): Promis
 test('an OVS port of a user under `vlan ovsbr0 30` carries tag 30, the reply says vlan 30, and the port and its tag are gone with the session', async () => {
   const made = await session('ovs', [{ bridge: 'ovsbr0' }], (nics) => {
     assert.equal(nics.map((n) => [n.type, n.vlan]), [['ovs', 30]]);
-    assert.is(ovs?.vsctl('get', 'Port', nics[0]?.tap ?? '', 'tag').trim(), '30');
+    assert.is(fixture().ovs.vsctl('get', 'Port', nics[0]?.tap ?? '', 'tag').trim(), '30');
   });
-  assert.equal(ovs?.ports('ovsbr0'), [], 'the port is gone');
-  assert.is(ovs?.vsctl('--columns=name', 'find', 'Port', 'tag=30').trim(), '', 'no port carries the tag');
+  assert.equal(fixture().ovs.ports('ovsbr0'), [], 'the port is gone');
+  assert.is(fixture().ovs.vsctl('--columns=name', 'find', 'Port', 'tag=30').trim(), '', 'no port carries the tag');
   assert.is(made.length, 1);
 });
 
