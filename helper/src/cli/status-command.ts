@@ -2,9 +2,15 @@
  * `xkvm-helper status [--json] [--user U] [--state-dir DIR]` (root): every tap the helpers made
  * that still exists (records/status.ts), as a table or as `{"taps": [...]}` (docs/protocol.md).
  */
+import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { escapeForTerminal } from '../../../shared/src/text/escape.js';
 import { collectStatus, type StatusRow } from '../records/status.js';
 import { userBySpec, userByUid } from '../userdb/resolve.js';
+
+/** status cannot read the helper's state: it is root's, or unreadable. */
+export class StatusError extends CodedError<'STATUS_NOT_ROOT' | 'STATUS_READ'> {
+  override readonly name = 'StatusError';
+}
 
 export interface StatusQuery {
   readonly stateDir: string;
@@ -43,8 +49,16 @@ function table(rows: readonly (readonly string[])[]): string[] {
 }
 
 export async function statusCommand(q: StatusQuery, out: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<number> {
+  if (process.geteuid?.() !== 0) {
+    throw new StatusError('STATUS_NOT_ROOT', `status reads the helpers' ledger and session records in ${q.stateDir}, which are root's alone: run it as root`);
+  }
   const problems: string[] = [];
-  let rows = collectStatus(q.stateDir, (file, why) => problems.push(`${file}: ${why}`));
+  let rows: StatusRow[];
+  try {
+    rows = collectStatus(q.stateDir, (file, why) => problems.push(`${file}: ${why}`));
+  } catch (error) {
+    throw new StatusError('STATUS_READ', `cannot read the helpers' state in ${q.stateDir}: ${(error as Error).message}`, { cause: error });
+  }
   if (q.user !== undefined) {
     const uid = /^\d+$/.test(q.user) ? Number(q.user) : (await userBySpec(q.user)).uid;
     rows = rows.filter((r) => r.uid === uid);

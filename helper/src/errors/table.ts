@@ -13,6 +13,7 @@ import { CodedError } from '../../../shared/src/errors/coded-error.js';
 import { ErrorCode } from '../../../shared/src/protocol/codes.js';
 import type { AuditLogError } from '../audit/audit.js';
 import type { AuditQueryError } from '../cli/audit-command.js';
+import type { StatusError } from '../cli/status-command.js';
 import type { UsageError } from '../cli/args.js';
 import type { PkexecRefusal } from '../cli/pkexec-guard.js';
 import type { IdentityError } from '../identity/errors.js';
@@ -44,6 +45,7 @@ type HelperErrorCode =
   | LedgerError['code']
   | AuditLogError['code']
   | AuditQueryError['code']
+  | StatusError['code']
   | StateDirError['code']
   | PolicyErrorCode
   | UserDbErrorCode
@@ -87,6 +89,9 @@ const TABLE: { readonly [C in HelperErrorCode]: Row } = {
   // `audit`: the policy names no audit-log, or it cannot be read.
   AUDIT_NO_LOG: { exit: error, wire: W.Internal },
   AUDIT_READ: { exit: error, wire: W.Internal },
+  // `status`: not root, or the state cannot be read.
+  STATUS_NOT_ROOT: { exit: error, wire: W.Internal },
+  STATUS_READ: { exit: error, wire: W.Internal },
   // The user database: a caller whose uid names no user cannot be identified.
   USERDB_NO_SUCH_UID: { exit: error, wire: W.NoIdentity },
   USERDB_NO_SUCH_USER: { exit: error, wire: W.Internal },

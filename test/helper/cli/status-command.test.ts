@@ -126,6 +126,13 @@ test('a tap handed over by fd is listed as lifetime fd while its fds are held, a
   }
 });
 
+test('an ordinary user is told status is root\'s business (exit 4, one line), not shown a stack', () => {
+  const r = ns.exec([process.execPath, HELPER_MAIN, 'status', '--state-dir', scratch.state], { user: alice.name });
+  assert.is(r.status, 4, r.stderr);
+  assert.is(r.stdout, '');
+  assert.is(r.stderr, `xkvm-helper: status reads the helpers' ledger and session records in ${scratch.state}, which are root's alone: run it as root\n`);
+});
+
 test('a tap that is gone is not listed; with no taps at all the table says so', async () => {
   ns.ip('link', 'del', givenTap);
   assert.equal(json().map((t) => t.tap), [sessionTap, lockedTap]);
